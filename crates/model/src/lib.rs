@@ -1,0 +1,25 @@
+//! The signal model shared by every Periscope crate.
+//!
+//! Invariants this crate guarantees to everyone above it:
+//! - [`Labels`] are always sorted by name and free of duplicate names; an empty value is the
+//!   same as an absent label and is never stored.
+//! - [`Matcher`] regular expressions are fully anchored, as in Prometheus.
+//! - Metric timestamps are milliseconds since the Unix epoch (UTC); the stale marker is
+//!   Prometheus's special NaN ([`STALE_NAN_BITS`]).
+//!
+//! Nothing here does I/O.
+
+mod error;
+mod labels;
+mod matcher;
+mod metric;
+mod tenant;
+
+pub use error::{Classify, ErrorClass};
+pub use labels::{is_legacy_metric_name, validate_label_name, validate_metric_name, Label, LabelError, Labels, LabelsBuilder, METRIC_NAME};
+pub use matcher::{MatchOp, Matcher, MatcherError};
+pub use metric::{
+    is_stale_nan, Exemplar, MetricBatch, MetricMetadata, MetricType, Sample, SeriesSamples, TimeRange, STALE_NAN,
+    STALE_NAN_BITS,
+};
+pub use tenant::{TenantError, TenantId};
