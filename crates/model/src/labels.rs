@@ -89,11 +89,8 @@ impl Labels {
         V: Into<String>,
         I: IntoIterator<Item = (N, V)>,
     {
-        let mut v: Vec<Label> = pairs
-            .into_iter()
-            .map(|(n, v)| Label::new(n, v))
-            .filter(|l| !l.value.is_empty())
-            .collect();
+        let mut v: Vec<Label> =
+            pairs.into_iter().map(|(n, v)| Label::new(n, v)).filter(|l| !l.value.is_empty()).collect();
         Self::from_vec(&mut v).map(|()| Labels(v))
     }
 
@@ -122,10 +119,7 @@ impl Labels {
 
     /// The value of label `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|l| l.name.as_str().cmp(name))
-            .ok()
-            .map(|i| self.0[i].value.as_str())
+        self.0.binary_search_by(|l| l.name.as_str().cmp(name)).ok().map(|i| self.0[i].value.as_str())
     }
 
     /// The metric name, if any.
@@ -277,10 +271,7 @@ mod tests {
         assert_eq!(l.to_string(), r#"{__name__="up", job="a"}"#);
         assert_eq!(l.get("job"), Some("a"));
         assert_eq!(l.get("empty"), None);
-        assert_eq!(
-            Labels::from_pairs([("a", "1"), ("a", "2")]),
-            Err(LabelError::Duplicate("a".to_string()))
-        );
+        assert_eq!(Labels::from_pairs([("a", "1"), ("a", "2")]), Err(LabelError::Duplicate("a".to_string())));
         assert_eq!(Labels::from_pairs([("", "1")]), Err(LabelError::EmptyName));
     }
 

@@ -16,7 +16,10 @@ mod metric;
 mod tenant;
 
 pub use error::{Classify, ErrorClass};
-pub use labels::{is_legacy_metric_name, validate_label_name, validate_metric_name, Label, LabelError, Labels, LabelsBuilder, METRIC_NAME};
+pub use labels::{
+    is_legacy_metric_name, validate_label_name, validate_metric_name, Label, LabelError, Labels, LabelsBuilder,
+    METRIC_NAME,
+};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use metric::{
     is_stale_nan, Exemplar, MetricBatch, MetricMetadata, MetricType, Sample, SeriesSamples, TimeRange, STALE_NAN,
