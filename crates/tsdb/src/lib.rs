@@ -1,0 +1,3 @@
+//! The embedded metrics engine.
+
+pub mod chunkenc;
