@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Write, crash (by cutting files), replay: the log must give back exactly the whole records
 //! written before the cut, in order.
 
