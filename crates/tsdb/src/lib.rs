@@ -1,3 +1,356 @@
 //! The embedded metrics engine.
+//!
+//! Layout on disk: `<root>/<tenant>/wal/` per tenant (see `docs/format/wal.md`). Each tenant
+//! has its own [`db::Db`]: a write-ahead log and an in-memory head of compressed chunks.
+//!
+//! Guarantees: an append returns only after its accepted samples are in the WAL (handed to the
+//! kernel; with `fsync: always`, on disk); a restart replays the WAL, so every acknowledged
+//! sample is there again. Out-of-order and duplicate samples follow Prometheus's rules, with an
+//! optional out-of-order window.
+//!
+//! Only the binary and the test kit name this crate; everyone else sees the
+//! `periscope_storage` traits it implements.
 
 pub mod chunkenc;
+mod db;
+mod error;
+mod head;
+mod options;
+mod postings;
+mod record;
+
+pub use error::TsdbError;
+pub use options::{LimitsFn, TenantLimits, TsdbOptions};
+
+use db::Db;
+use head::{lock, read, write};
+use periscope_model::{Matcher, MetricBatch, MetricMetadata, TenantId, TimeRange};
+use periscope_storage::{
+    matchers_select_something, AppendReport, Appendable, MetricStore, Querier, Queryable, RejectReason, SelectHints,
+    Series, SeriesSet, StoreError,
+};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Reads one figure of a WAL's counters.
+type WalStat = fn(&periscope_wal::WalStats) -> f64;
+
+/// Engine-wide counters for self-metrics.
+#[derive(Debug, Default)]
+pub struct TsdbStats {
+    pub samples_appended: AtomicU64,
+    pub exemplars_appended: AtomicU64,
+    pub series_created: AtomicU64,
+    pub duplicates_ignored: AtomicU64,
+    pub rejected: [AtomicU64; RejectReason::ALL.len()],
+    /// Microseconds spent replaying WALs since start.
+    pub replay_seconds: AtomicU64,
+}
+
+impl TsdbStats {
+    fn record(&self, r: &AppendReport) {
+        self.samples_appended.fetch_add(r.samples_appended, Ordering::Relaxed);
+        self.exemplars_appended.fetch_add(r.exemplars_appended, Ordering::Relaxed);
+        self.series_created.fetch_add(r.series_created, Ordering::Relaxed);
+        self.duplicates_ignored.fetch_add(r.duplicates_ignored, Ordering::Relaxed);
+        for (reason, n) in &r.rejected {
+            if let Some(i) = RejectReason::ALL.iter().position(|x| x == reason) {
+                self.rejected[i].fetch_add(*n, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The multi-tenant embedded metrics store.
+pub struct Tsdb {
+    root: PathBuf,
+    opts: TsdbOptions,
+    tenants: RwLock<HashMap<TenantId, Arc<Db>>>,
+    /// Serialises the opening of new tenants.
+    opening: Mutex<()>,
+    stats: Arc<TsdbStats>,
+    closed: AtomicBool,
+}
+
+impl Tsdb {
+    /// Opens the store in `root`, replaying the WAL of every tenant found there.
+    pub fn open(root: &Path, opts: TsdbOptions) -> Result<Tsdb, TsdbError> {
+        std::fs::create_dir_all(root).map_err(|source| TsdbError::Io {
+            op: "create",
+            path: root.to_path_buf(),
+            source,
+        })?;
+        let stats = Arc::new(TsdbStats::default());
+        let mut tenants = HashMap::new();
+        let entries =
+            std::fs::read_dir(root).map_err(|source| TsdbError::Io { op: "list", path: root.to_path_buf(), source })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| TsdbError::Io { op: "list", path: root.to_path_buf(), source })?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+            let Ok(tenant) = TenantId::new(&name) else {
+                tracing::warn!(dir = %entry.path().display(), "ignoring a directory that is not a tenant id");
+                continue;
+            };
+            if !entry.path().is_dir() {
+                continue;
+            }
+            let db = Db::open(tenant.clone(), &entry.path(), opts.clone(), stats.clone())?;
+            tenants.insert(tenant, Arc::new(db));
+        }
+        Ok(Tsdb {
+            root: root.to_path_buf(),
+            opts,
+            tenants: RwLock::new(tenants),
+            opening: Mutex::new(()),
+            stats,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    fn db(&self, tenant: &TenantId) -> Option<Arc<Db>> {
+        read(&self.tenants).get(tenant).cloned()
+    }
+
+    fn db_or_create(&self, tenant: &TenantId) -> Result<Arc<Db>, TsdbError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(TsdbError::Closed);
+        }
+        if let Some(db) = self.db(tenant) {
+            return Ok(db);
+        }
+        let _g = lock(&self.opening);
+        if let Some(db) = self.db(tenant) {
+            return Ok(db);
+        }
+        let db = Arc::new(Db::open(
+            tenant.clone(),
+            &self.root.join(tenant.as_str()),
+            self.opts.clone(),
+            self.stats.clone(),
+        )?);
+        write(&self.tenants).insert(tenant.clone(), db.clone());
+        Ok(db)
+    }
+
+    /// Engine-wide counters.
+    pub fn stats(&self) -> &TsdbStats {
+        &self.stats
+    }
+
+    /// Series in the head of `tenant`.
+    pub fn head_series(&self, tenant: &TenantId) -> u64 {
+        self.db(tenant).map_or(0, |db| db.head.num_series.load(Ordering::Relaxed))
+    }
+
+    /// Appends with an explicit "now" (ms), for tests of the future-timestamp rule.
+    pub fn append_at(&self, tenant: &TenantId, batch: &MetricBatch, now_ms: i64) -> Result<AppendReport, TsdbError> {
+        self.db_or_create(tenant)?.append(batch, now_ms)
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl Appendable for Tsdb {
+    fn append(&self, tenant: &TenantId, batch: &MetricBatch) -> Result<AppendReport, StoreError> {
+        Ok(self.append_at(tenant, batch, now_ms())?)
+    }
+}
+
+struct DbQuerier {
+    db: Option<Arc<Db>>,
+    range: TimeRange,
+}
+
+impl Querier for DbQuerier {
+    fn select(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<SeriesSet, StoreError> {
+        if !matchers_select_something(matchers) {
+            return Err(StoreError::Invalid("vector selector must contain at least one non-empty matcher".into()));
+        }
+        let Some(db) = self.db.clone() else { return Ok(Box::new(std::iter::empty())) };
+        let mint = hints.range.min.max(self.range.min);
+        let maxt = hints.range.max.min(self.range.max);
+        let series = db.head.select(matchers);
+        let labels_only = hints.labels_only;
+        Ok(Box::new(series.into_iter().filter_map(move |s| {
+            let mut samples = db.samples(&s, mint, maxt);
+            // Series without samples in the range are not part of the result, as in Prometheus.
+            let first = samples.next()?;
+            let samples: Box<dyn periscope_storage::SampleIterator> = if labels_only {
+                Box::new(periscope_storage::VecSamples::default())
+            } else {
+                Box::new(periscope_storage::MergeSamples::new(vec![
+                    Box::new(periscope_storage::VecSamples::new(vec![first])),
+                    samples,
+                ]))
+            };
+            Some(Ok(Series { labels: s.labels.clone(), samples }))
+        })))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StoreError> {
+        let Some(db) = &self.db else { return Ok(Vec::new()) };
+        if matchers.is_empty() {
+            return Ok(read(&db.head.postings).label_names());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for s in self.select(matchers, &SelectHints { range: self.range, labels_only: true })? {
+            for l in &s?.labels {
+                names.insert(l.name.clone());
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StoreError> {
+        let Some(db) = &self.db else { return Ok(Vec::new()) };
+        if matchers.is_empty() {
+            return Ok(read(&db.head.postings).label_values(name));
+        }
+        let mut values = std::collections::BTreeSet::new();
+        for s in self.select(matchers, &SelectHints { range: self.range, labels_only: true })? {
+            if let Some(v) = s?.labels.get(name) {
+                values.insert(v.to_string());
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+}
+
+impl Queryable for Tsdb {
+    fn querier(&self, tenant: &TenantId, range: TimeRange) -> Result<Box<dyn Querier>, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        Ok(Box::new(DbQuerier { db: self.db(tenant), range }))
+    }
+
+    fn metadata(&self, tenant: &TenantId, metric: Option<&str>) -> Result<Vec<MetricMetadata>, StoreError> {
+        let Some(db) = self.db(tenant) else { return Ok(Vec::new()) };
+        let md = read(&db.head.metadata);
+        let mut out: Vec<MetricMetadata> =
+            md.values().filter(|m| metric.is_none_or(|n| m.metric_family == n)).cloned().collect();
+        out.sort_by(|a, b| a.metric_family.cmp(&b.metric_family));
+        Ok(out)
+    }
+}
+
+impl MetricStore for Tsdb {
+    fn close(&self) -> Result<(), StoreError> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let _g = lock(&self.opening);
+        let mut first_err = None;
+        for (tenant, db) in read(&self.tenants).iter() {
+            if let Err(source) = db.wal.close() {
+                tracing::error!(%tenant, error = %source, "failed to close write-ahead log");
+                first_err.get_or_insert(TsdbError::Wal { tenant: tenant.to_string(), source });
+            }
+        }
+        match first_err {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    fn write_metrics(&self, out: &mut String) {
+        let s = &self.stats;
+        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        };
+        counter(
+            out,
+            "periscope_tsdb_samples_appended_total",
+            "Samples stored.",
+            s.samples_appended.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "periscope_tsdb_exemplars_appended_total",
+            "Exemplars stored.",
+            s.exemplars_appended.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "periscope_tsdb_series_created_total",
+            "Series created in the head.",
+            s.series_created.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "periscope_tsdb_duplicate_samples_ignored_total",
+            "Samples equal to a stored sample, dropped silently.",
+            s.duplicates_ignored.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP periscope_tsdb_samples_rejected_total Samples, exemplars or series refused, by reason.\n# TYPE periscope_tsdb_samples_rejected_total counter"
+        );
+        for (i, r) in RejectReason::ALL.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "periscope_tsdb_samples_rejected_total{{reason=\"{}\"}} {}",
+                r.as_str(),
+                s.rejected[i].load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP periscope_tsdb_wal_replay_seconds_total Time spent replaying write-ahead logs.\n# TYPE periscope_tsdb_wal_replay_seconds_total counter\nperiscope_tsdb_wal_replay_seconds_total {}",
+            s.replay_seconds.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let tenants = read(&self.tenants);
+        let mut names: Vec<&TenantId> = tenants.keys().collect();
+        names.sort();
+        let gauge_header = |out: &mut String, name: &str, help: &str, ty: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {ty}");
+        };
+        gauge_header(out, "periscope_tsdb_head_series", "Series in the head.", "gauge");
+        for t in &names {
+            let _ = writeln!(
+                out,
+                "periscope_tsdb_head_series{{tenant=\"{t}\"}} {}",
+                tenants[*t].head.num_series.load(Ordering::Relaxed)
+            );
+        }
+        gauge_header(out, "periscope_tsdb_head_chunk_bytes", "Bytes of compressed samples in the head.", "gauge");
+        for t in &names {
+            let _ =
+                writeln!(out, "periscope_tsdb_head_chunk_bytes{{tenant=\"{t}\"}} {}", tenants[*t].head.chunk_bytes());
+        }
+        let wal_metrics: [(&str, &str, &str, WalStat); 5] = [
+            ("periscope_wal_bytes_written_total", "Bytes written to write-ahead logs.", "counter", |w| {
+                w.bytes_written.load(Ordering::Relaxed) as f64
+            }),
+            ("periscope_wal_records_written_total", "Records written to write-ahead logs.", "counter", |w| {
+                w.records_written.load(Ordering::Relaxed) as f64
+            }),
+            ("periscope_wal_fsyncs_total", "fdatasync calls on write-ahead logs.", "counter", |w| {
+                w.fsyncs.load(Ordering::Relaxed) as f64
+            }),
+            ("periscope_wal_fsync_seconds_total", "Time spent in fdatasync on write-ahead logs.", "counter", |w| {
+                w.fsync_nanos.load(Ordering::Relaxed) as f64 / 1e9
+            }),
+            ("periscope_wal_write_failures_total", "Failed writes to write-ahead logs.", "counter", |w| {
+                w.write_failures.load(Ordering::Relaxed) as f64
+            }),
+        ];
+        for (name, help, ty, f) in wal_metrics {
+            gauge_header(out, name, help, ty);
+            for t in &names {
+                let _ = writeln!(out, "{name}{{tenant=\"{t}\"}} {}", f(tenants[*t].wal.stats()));
+            }
+        }
+    }
+}
+
+impl Drop for Tsdb {
+    fn drop(&mut self) {
+        let _ = MetricStore::close(self);
+    }
+}

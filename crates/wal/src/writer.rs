@@ -135,6 +135,33 @@ impl Wal {
         &self,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<R, E>,
     ) -> Result<Result<R, E>, WalError> {
+        match self.write_checked(encode)? {
+            Ok((r, lsn)) => {
+                self.wait_durable(lsn)?;
+                Ok(Ok(r))
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// Waits until the record ending at `lsn` (from [`Wal::write_checked`]) is durable by the
+    /// configured rule: at once for [`FsyncMode::Interval`], after a shared `fdatasync` for
+    /// [`FsyncMode::Always`].
+    pub fn wait_durable(&self, lsn: u64) -> Result<(), WalError> {
+        if self.inner.opts.fsync == FsyncMode::Always {
+            self.inner.sync_to(lsn)?;
+        }
+        Ok(())
+    }
+
+    /// Writes one record as [`Wal::log_checked`] does, without waiting for durability; returns
+    /// `encode`'s result and the log position to pass to [`Wal::wait_durable`]. A caller that
+    /// must apply the record's effects in log order does so between the two calls, under a lock
+    /// of its own, so that concurrent appenders still share one `fdatasync`.
+    pub fn write_checked<R, E>(
+        &self,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<R, E>,
+    ) -> Result<Result<(R, u64), E>, WalError> {
         let inner = &self.inner;
         if inner.closing.load(Ordering::Acquire) {
             return Err(WalError::Closed);
@@ -160,7 +187,7 @@ impl Wal {
                 let len = body.len();
                 w.body = body;
                 if len == 0 {
-                    return Ok(Ok(result));
+                    return Ok(Ok((result, w.lsn)));
                 }
                 return Err(WalError::RecordTooLarge { len, max: MAX_RECORD_LEN });
             }
@@ -192,10 +219,7 @@ impl Wal {
             inner.stats.bytes_written.fetch_add(rec_len, Ordering::Relaxed);
             inner.stats.records_written.fetch_add(1, Ordering::Relaxed);
         }
-        if inner.opts.fsync == FsyncMode::Always {
-            inner.sync_to(end_lsn)?;
-        }
-        Ok(Ok(result))
+        Ok(Ok((result, end_lsn)))
     }
 
     /// Closes the current segment and starts a new one; returns the new segment's index. Every
@@ -241,10 +265,13 @@ impl Wal {
     /// Syncs everything and stops the background thread; later appends fail with
     /// [`WalError::Closed`]. Called by `Drop` too.
     pub fn close(&self) -> Result<(), WalError> {
-        if self.inner.closing.swap(true, Ordering::AcqRel) {
-            return Ok(());
+        {
+            let _st = lock(&self.inner.sync);
+            if self.inner.closing.swap(true, Ordering::AcqRel) {
+                return Ok(());
+            }
+            self.inner.sync_cv.notify_all();
         }
-        self.inner.sync_cv.notify_all();
         if let Some(h) = lock(&self.syncer).take() {
             let _ = h.join();
         }
@@ -357,7 +384,12 @@ impl Inner {
     fn background_sync(&self, every: Duration) {
         loop {
             {
+                // `close` sets `closing` and notifies while holding this lock, so checking it
+                // under the lock before waiting cannot miss the wake-up.
                 let st = lock(&self.sync);
+                if self.closing.load(Ordering::Acquire) {
+                    return;
+                }
                 let (_st, _) = self.sync_cv.wait_timeout(st, every).unwrap_or_else(|p| p.into_inner());
             }
             if self.closing.load(Ordering::Acquire) {

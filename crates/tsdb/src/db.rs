@@ -1,0 +1,294 @@
+//! One tenant's database: its WAL and its head.
+//!
+//! Write path: `append` takes the database's append lock, resolves or creates series, checks
+//! and applies every sample to the head while encoding the accepted ones into one WAL record,
+//! writes that record, releases the lock and waits for durability by the configured rule
+//! (group commit). A sample is acknowledged only after its record reached the kernel.
+
+use crate::error::TsdbError;
+use crate::head::{lock, read, series_samples, write, Head, MemSeries};
+use crate::record::{self, Decoder, RefExemplar, RefSample, Section};
+use crate::{TsdbOptions, TsdbStats};
+use periscope_model::{MetricBatch, TenantId};
+use periscope_storage::{AppendReport, RejectReason};
+use periscope_wal::{replay, Wal};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub(crate) struct Db {
+    pub tenant: TenantId,
+    pub head: Head,
+    pub wal: Wal,
+    opts: TsdbOptions,
+    append_lock: Mutex<Scratch>,
+    stats: Arc<TsdbStats>,
+}
+
+/// Buffers reused across appends.
+#[derive(Default)]
+struct Scratch {
+    samples: Vec<RefSample>,
+    exemplars: Vec<RefExemplar>,
+    new_series: Vec<Arc<MemSeries>>,
+}
+
+impl Db {
+    /// Opens (and replays) the database of `tenant` in `dir`.
+    pub(crate) fn open(
+        tenant: TenantId,
+        dir: &Path,
+        opts: TsdbOptions,
+        stats: Arc<TsdbStats>,
+    ) -> Result<Db, TsdbError> {
+        let wal_dir = dir.join("wal");
+        std::fs::create_dir_all(&wal_dir).map_err(|source| TsdbError::Io {
+            op: "create",
+            path: wal_dir.clone(),
+            source,
+        })?;
+        let head = Head::new(opts.max_exemplars);
+        let started = Instant::now();
+        let mut unknown_refs = 0u64;
+        let mut samples = 0u64;
+        let replayed = replay(&wal_dir, 0, |segment, payload| {
+            let mut d = Decoder::new(payload);
+            loop {
+                match d.section() {
+                    Ok(Some(section)) => {
+                        apply_replayed(&head, section, opts.block_range_ms, &mut unknown_refs, &mut samples)
+                    }
+                    Ok(None) => return Ok(()),
+                    Err(source) => return Err((segment, source)),
+                }
+            }
+        })
+        .map_err(|source| TsdbError::Wal { tenant: tenant.to_string(), source })?;
+        let replay_stats = match replayed {
+            Ok(s) => s,
+            Err((segment, source)) => return Err(TsdbError::Replay { path: wal_dir, segment, source }),
+        };
+        let secs = started.elapsed().as_secs_f64();
+        stats.replay_seconds.fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
+        tracing::info!(
+            tenant = %tenant,
+            segments = replay_stats.segments,
+            records = replay_stats.records,
+            series = head.num_series.load(Ordering::Relaxed),
+            samples,
+            unknown_refs,
+            repaired_segments = replay_stats.repaired_segments,
+            seconds = secs,
+            "replayed write-ahead log"
+        );
+        let wal = Wal::open(&wal_dir, opts.wal.clone())
+            .map_err(|source| TsdbError::Wal { tenant: tenant.to_string(), source })?;
+        Ok(Db { tenant, head, wal, opts, append_lock: Mutex::new(Scratch::default()), stats })
+    }
+
+    /// Appends a batch; see the module docs for the order of events.
+    pub(crate) fn append(&self, batch: &MetricBatch, now_ms: i64) -> Result<AppendReport, TsdbError> {
+        let head = &self.head;
+        let hashes: Vec<u64> = batch.series.iter().map(|s| s.labels.stable_hash()).collect();
+        let mut resolved: Vec<Option<Arc<MemSeries>>> =
+            batch.series.iter().zip(&hashes).map(|(s, h)| head.get(&s.labels, *h)).collect();
+        let limits = (self.opts.limits)(&self.tenant);
+        let max_future = now_ms.saturating_add(self.opts.creation_grace_ms);
+        let ooo_window = self.opts.out_of_order_window_ms;
+        let block_range = self.opts.block_range_ms;
+
+        let mut guard = lock(&self.append_lock);
+        let scratch = &mut *guard;
+        scratch.samples.clear();
+        scratch.exemplars.clear();
+        scratch.new_series.clear();
+        let mut report = AppendReport::default();
+        let head_max = head.max_t.load(Ordering::Relaxed);
+        let ooo_min =
+            if ooo_window > 0 && head_max != i64::MIN { head_max.saturating_sub(ooo_window) } else { i64::MAX };
+        let mut batch_max = i64::MIN;
+        let mut batch_min = i64::MAX;
+
+        for (i, ss) in batch.series.iter().enumerate() {
+            let series = match resolved[i].take() {
+                Some(s) => s,
+                None => {
+                    if limits.max_series > 0 && head.num_series.load(Ordering::Relaxed) >= limits.max_series {
+                        report.reject(RejectReason::SeriesLimit, ss.samples.len() as u64, || {
+                            format!("series {} (limit {})", ss.labels, limits.max_series)
+                        });
+                        continue;
+                    }
+                    let (s, created) = head.create(ss.labels.clone(), hashes[i], None);
+                    if created {
+                        report.series_created += 1;
+                    }
+                    s
+                }
+            };
+            if !series.logged.swap(true, Ordering::AcqRel) {
+                scratch.new_series.push(series.clone());
+            }
+            let mut d = lock(&series.data);
+            for s in &ss.samples {
+                let reason = if s.t > max_future {
+                    Some(RejectReason::TooFarInFuture)
+                } else if s.t > d.last_t {
+                    d.append_in_order(s.t, s.v, block_range);
+                    scratch.samples.push(RefSample { sref: series.sref, t: s.t, v: s.v });
+                    None
+                } else if s.t == d.last_t {
+                    if d.last_v_bits == s.v.to_bits() {
+                        report.duplicates_ignored += 1;
+                        None
+                    } else {
+                        Some(RejectReason::DuplicateTimestamp)
+                    }
+                } else if s.t >= ooo_min {
+                    match d.value_at(s.t) {
+                        Some(bits) if bits == s.v.to_bits() => {
+                            report.duplicates_ignored += 1;
+                            None
+                        }
+                        Some(_) => Some(RejectReason::DuplicateTimestamp),
+                        None => {
+                            d.insert_ooo(s.t, s.v);
+                            scratch.samples.push(RefSample { sref: series.sref, t: s.t, v: s.v });
+                            None
+                        }
+                    }
+                } else {
+                    Some(RejectReason::OutOfOrder)
+                };
+                match reason {
+                    Some(r) => report.reject(r, 1, || format!("series {} timestamp {} value {}", ss.labels, s.t, s.v)),
+                    None => {
+                        batch_max = batch_max.max(s.t);
+                        batch_min = batch_min.min(s.t);
+                    }
+                }
+            }
+            for e in &ss.exemplars {
+                if e.t < d.last_exemplar_t {
+                    report.reject(RejectReason::ExemplarOutOfOrder, 1, || {
+                        format!("series {} exemplar at {}", ss.labels, e.t)
+                    });
+                    continue;
+                }
+                d.last_exemplar_t = e.t;
+                scratch.exemplars.push(RefExemplar { sref: series.sref, t: e.t, v: e.v, labels: e.labels.clone() });
+            }
+        }
+        let changed_metadata: Vec<_> = {
+            let current = read(&head.metadata);
+            batch.metadata.iter().filter(|m| current.get(&m.metric_family) != Some(*m)).cloned().collect()
+        };
+
+        let written = self.wal.write_checked(|buf| {
+            if !scratch.new_series.is_empty() {
+                record::encode_series(buf, scratch.new_series.iter().map(|s| (s.sref, &s.labels)));
+            }
+            if !scratch.samples.is_empty() {
+                record::encode_samples(buf, &scratch.samples);
+            }
+            if !scratch.exemplars.is_empty() {
+                record::encode_exemplars(buf, &scratch.exemplars);
+            }
+            if !changed_metadata.is_empty() {
+                record::encode_metadata(buf, &changed_metadata);
+            }
+            Ok::<(), std::convert::Infallible>(())
+        });
+        let lsn = match written {
+            Ok(Ok(((), lsn))) => lsn,
+            Ok(Err(never)) => match never {},
+            Err(source) => {
+                // The samples are in memory but not in the log: they were not acknowledged, and
+                // a retry finds them as duplicates. The series are logged again next time.
+                for s in &scratch.new_series {
+                    s.logged.store(false, Ordering::Release);
+                }
+                return Err(TsdbError::Wal { tenant: self.tenant.to_string(), source });
+            }
+        };
+        if batch_max != i64::MIN {
+            head.note_time(batch_min);
+            head.note_time(batch_max);
+        }
+        report.samples_appended = scratch.samples.len() as u64;
+        report.exemplars_appended = scratch.exemplars.len() as u64;
+        if !scratch.exemplars.is_empty() {
+            let mut ring = lock(&head.exemplars);
+            for e in scratch.exemplars.drain(..) {
+                ring.push(e.sref, periscope_model::Exemplar { labels: e.labels, t: e.t, v: e.v });
+            }
+        }
+        if !changed_metadata.is_empty() {
+            let mut md = write(&head.metadata);
+            for m in changed_metadata {
+                md.insert(m.metric_family.clone(), m);
+            }
+        }
+        // Release the append lock before waiting for fsync so that concurrent appenders share it.
+        drop(guard);
+        self.stats.record(&report);
+        self.wal.wait_durable(lsn).map_err(|source| TsdbError::Wal { tenant: self.tenant.to_string(), source })?;
+        Ok(report)
+    }
+
+    /// Samples of a series in a range.
+    pub(crate) fn samples(&self, s: &MemSeries, mint: i64, maxt: i64) -> Box<dyn periscope_storage::SampleIterator> {
+        series_samples(s, mint, maxt)
+    }
+}
+
+fn apply_replayed(head: &Head, section: Section, block_range: i64, unknown_refs: &mut u64, samples: &mut u64) {
+    match section {
+        Section::Series(list) => {
+            for (sref, labels) in list {
+                let hash = labels.stable_hash();
+                let (s, _) = head.create(labels, hash, Some(sref));
+                s.logged.store(true, Ordering::Relaxed);
+            }
+        }
+        Section::Samples(list) => {
+            let mut cur: Option<Arc<MemSeries>> = None;
+            for rs in list {
+                if cur.as_ref().is_none_or(|c| c.sref != rs.sref) {
+                    cur = head.by_ref(rs.sref);
+                }
+                let Some(series) = &cur else {
+                    *unknown_refs += 1;
+                    continue;
+                };
+                let mut d = lock(&series.data);
+                if rs.t > d.last_t {
+                    d.append_in_order(rs.t, rs.v, block_range);
+                } else if d.value_at(rs.t).is_none() {
+                    d.insert_ooo(rs.t, rs.v);
+                } else {
+                    continue;
+                }
+                *samples += 1;
+                head.note_time(rs.t);
+            }
+        }
+        Section::Exemplars(list) => {
+            let mut ring = lock(&head.exemplars);
+            for e in list {
+                if let Some(s) = head.by_ref(e.sref) {
+                    let mut d = lock(&s.data);
+                    d.last_exemplar_t = d.last_exemplar_t.max(e.t);
+                }
+                ring.push(e.sref, periscope_model::Exemplar { labels: e.labels, t: e.t, v: e.v });
+            }
+        }
+        Section::Metadata(list) => {
+            let mut md = write(&head.metadata);
+            for m in list {
+                md.insert(m.metric_family.clone(), m);
+            }
+        }
+    }
+}

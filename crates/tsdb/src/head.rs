@@ -1,0 +1,322 @@
+//! The head: every active series with its recent samples in compressed chunks, in memory.
+//!
+//! Invariants:
+//! - Series refs are assigned in increasing order and never reused while the head lives; the
+//!   WAL names series by ref.
+//! - A series' in-order samples live in chunks with strictly increasing timestamps: closed
+//!   chunks (immutable, shared with readers by `Arc`) and one open chunk. A chunk never spans
+//!   two block ranges, so a block can take whole chunks.
+//! - Samples older than the series' newest but within the out-of-order window go to a small
+//!   sorted side buffer, merged on read.
+//! - Every mutation happens under the database's append lock, after its WAL record was
+//!   written; readers take only the per-series mutex, briefly, to snapshot chunks.
+
+use crate::chunkenc::{XorAppender, XorIter};
+use crate::postings::MemPostings;
+use periscope_model::{Exemplar, Labels, Matcher, MetricMetadata, Sample};
+use periscope_storage::{MergeSamples, SampleIterator, VecSamples};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Samples per chunk before it is closed (Prometheus's figure: ~1 KiB chunks at 15 s scrapes).
+pub(crate) const SAMPLES_PER_CHUNK: u16 = 120;
+const SHARDS: usize = 16;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+pub(crate) fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+pub(crate) fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// An immutable chunk of one series.
+#[derive(Debug, Clone)]
+pub(crate) struct ClosedChunk {
+    pub mint: i64,
+    pub maxt: i64,
+    pub bytes: Arc<[u8]>,
+}
+
+#[derive(Debug)]
+pub(crate) struct OpenChunk {
+    pub app: XorAppender,
+    pub mint: i64,
+}
+
+#[derive(Debug)]
+pub(crate) struct SeriesData {
+    pub closed: Vec<ClosedChunk>,
+    pub open: Option<OpenChunk>,
+    /// Newest in-order timestamp, `i64::MIN` when the series has none.
+    pub last_t: i64,
+    pub last_v_bits: u64,
+    /// Out-of-order samples, sorted by time, unique timestamps.
+    pub ooo: Vec<Sample>,
+    pub last_exemplar_t: i64,
+}
+
+impl SeriesData {
+    fn new() -> Self {
+        SeriesData {
+            closed: Vec::new(),
+            open: None,
+            last_t: i64::MIN,
+            last_v_bits: 0,
+            ooo: Vec::new(),
+            last_exemplar_t: i64::MIN,
+        }
+    }
+
+    /// Appends an in-order sample (`t > last_t`); cuts the open chunk when full or when `t`
+    /// enters a new block range.
+    pub(crate) fn append_in_order(&mut self, t: i64, v: f64, block_range: i64) {
+        let cut = match &self.open {
+            Some(o) => {
+                o.app.count() >= SAMPLES_PER_CHUNK || t.div_euclid(block_range) != o.mint.div_euclid(block_range)
+            }
+            None => false,
+        };
+        if cut {
+            self.close_open();
+        }
+        let open = self.open.get_or_insert_with(|| OpenChunk { app: XorAppender::new(), mint: t });
+        open.app.append(t, v);
+        self.last_t = t;
+        self.last_v_bits = v.to_bits();
+    }
+
+    pub(crate) fn close_open(&mut self) {
+        if let Some(o) = self.open.take() {
+            if o.app.count() > 0 {
+                self.closed.push(ClosedChunk { mint: o.mint, maxt: o.app.last_t(), bytes: Arc::from(o.app.bytes()) });
+            }
+        }
+    }
+
+    /// The value stored at exactly `t` among in-order and out-of-order samples.
+    pub(crate) fn value_at(&self, t: i64) -> Option<u64> {
+        if let Ok(i) = self.ooo.binary_search_by_key(&t, |s| s.t) {
+            return Some(self.ooo[i].v.to_bits());
+        }
+        let scan = |bytes: &[u8]| XorIter::new(bytes).find(|(st, _)| *st >= t).filter(|(st, _)| *st == t);
+        if let Some(o) = &self.open {
+            if o.mint <= t && t <= o.app.last_t() {
+                return scan(o.app.bytes()).map(|(_, v)| v.to_bits());
+            }
+        }
+        let i = self.closed.partition_point(|c| c.maxt < t);
+        let c = self.closed.get(i)?;
+        if c.mint <= t {
+            return scan(&c.bytes).map(|(_, v)| v.to_bits());
+        }
+        None
+    }
+
+    /// Inserts an out-of-order sample; the caller checked that `t` is free.
+    pub(crate) fn insert_ooo(&mut self, t: i64, v: f64) {
+        let i = self.ooo.partition_point(|s| s.t < t);
+        self.ooo.insert(i, Sample::new(t, v));
+    }
+
+    /// Chunks and out-of-order samples overlapping `[mint, maxt]`, copied for a reader.
+    fn snapshot(&self, mint: i64, maxt: i64) -> (Vec<Arc<[u8]>>, Vec<Sample>) {
+        let mut chunks: Vec<Arc<[u8]>> =
+            self.closed.iter().filter(|c| c.mint <= maxt && mint <= c.maxt).map(|c| c.bytes.clone()).collect();
+        if let Some(o) = &self.open {
+            if o.app.count() > 0 && o.mint <= maxt && mint <= o.app.last_t() {
+                chunks.push(Arc::from(o.app.bytes()));
+            }
+        }
+        let ooo = self.ooo.iter().filter(|s| mint <= s.t && s.t <= maxt).copied().collect();
+        (chunks, ooo)
+    }
+
+    /// Approximate bytes held by the chunks.
+    pub(crate) fn chunk_bytes(&self) -> usize {
+        self.closed.iter().map(|c| c.bytes.len()).sum::<usize>()
+            + self.open.as_ref().map_or(0, |o| o.app.bytes().len())
+            + self.ooo.len() * std::mem::size_of::<Sample>()
+    }
+}
+
+/// One series of the head.
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    pub sref: u64,
+    pub labels: Labels,
+    /// Whether the series' WAL record was written; a series created by an append whose WAL
+    /// write failed is logged again by the next append that uses it.
+    pub logged: AtomicBool,
+    pub data: Mutex<SeriesData>,
+}
+
+/// A bounded ring of the newest exemplars of a tenant, as Prometheus's circular exemplar
+/// storage.
+#[derive(Debug, Default)]
+pub(crate) struct ExemplarRing {
+    pub items: Vec<(u64, Exemplar)>,
+    pub next: usize,
+    pub capacity: usize,
+}
+
+impl ExemplarRing {
+    pub(crate) fn push(&mut self, sref: u64, e: Exemplar) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.items.len() < self.capacity {
+            self.items.push((sref, e));
+        } else {
+            self.items[self.next] = (sref, e);
+        }
+        self.next = (self.next + 1) % self.capacity;
+    }
+}
+
+/// The head of one tenant.
+#[derive(Debug)]
+pub(crate) struct Head {
+    shards: Vec<RwLock<HashMap<u64, Vec<Arc<MemSeries>>>>>,
+    refs: RwLock<HashMap<u64, Arc<MemSeries>>>,
+    pub postings: RwLock<MemPostings>,
+    next_ref: AtomicU64,
+    pub num_series: AtomicU64,
+    /// Oldest and newest timestamps appended, for the head's range.
+    pub min_t: AtomicI64,
+    pub max_t: AtomicI64,
+    pub metadata: RwLock<HashMap<String, MetricMetadata>>,
+    pub exemplars: Mutex<ExemplarRing>,
+}
+
+impl Head {
+    pub(crate) fn new(max_exemplars: usize) -> Self {
+        Head {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            refs: RwLock::new(HashMap::new()),
+            postings: RwLock::new(MemPostings::default()),
+            next_ref: AtomicU64::new(1),
+            num_series: AtomicU64::new(0),
+            min_t: AtomicI64::new(i64::MAX),
+            max_t: AtomicI64::new(i64::MIN),
+            metadata: RwLock::new(HashMap::new()),
+            exemplars: Mutex::new(ExemplarRing { capacity: max_exemplars, ..Default::default() }),
+        }
+    }
+
+    fn shard(&self, hash: u64) -> &RwLock<HashMap<u64, Vec<Arc<MemSeries>>>> {
+        &self.shards[(hash as usize) % SHARDS]
+    }
+
+    /// The series with exactly these labels.
+    pub(crate) fn get(&self, labels: &Labels, hash: u64) -> Option<Arc<MemSeries>> {
+        read(self.shard(hash)).get(&hash)?.iter().find(|s| &s.labels == labels).cloned()
+    }
+
+    /// The series with this ref.
+    pub(crate) fn by_ref(&self, sref: u64) -> Option<Arc<MemSeries>> {
+        read(&self.refs).get(&sref).cloned()
+    }
+
+    /// Creates a series; `sref` is given on replay, assigned otherwise. Returns the existing
+    /// series if one with these labels exists.
+    pub(crate) fn create(&self, labels: Labels, hash: u64, sref: Option<u64>) -> (Arc<MemSeries>, bool) {
+        let mut shard = write(self.shard(hash));
+        let list = shard.entry(hash).or_default();
+        if let Some(s) = list.iter().find(|s| s.labels == labels) {
+            return (s.clone(), false);
+        }
+        let sref = match sref {
+            Some(r) => {
+                self.next_ref.fetch_max(r + 1, Ordering::Relaxed);
+                r
+            }
+            None => self.next_ref.fetch_add(1, Ordering::Relaxed),
+        };
+        let s =
+            Arc::new(MemSeries { sref, labels, logged: AtomicBool::new(false), data: Mutex::new(SeriesData::new()) });
+        list.push(s.clone());
+        drop(shard);
+        write(&self.postings).add(sref, &s.labels);
+        write(&self.refs).insert(sref, s.clone());
+        self.num_series.fetch_add(1, Ordering::Relaxed);
+        (s, true)
+    }
+
+    pub(crate) fn note_time(&self, t: i64) {
+        self.min_t.fetch_min(t, Ordering::Relaxed);
+        self.max_t.fetch_max(t, Ordering::Relaxed);
+    }
+
+    /// Series matching `matchers`, sorted by labels.
+    pub(crate) fn select(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
+        let refs = read(&self.postings).select(matchers);
+        let map = read(&self.refs);
+        let mut out: Vec<Arc<MemSeries>> = refs.iter().filter_map(|r| map.get(r).cloned()).collect();
+        drop(map);
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+
+    /// Every series (for compaction and statistics).
+    pub(crate) fn all_series(&self) -> Vec<Arc<MemSeries>> {
+        read(&self.refs).values().cloned().collect()
+    }
+
+    /// Approximate bytes of sample data in memory.
+    pub(crate) fn chunk_bytes(&self) -> usize {
+        self.all_series().iter().map(|s| lock(&s.data).chunk_bytes()).sum()
+    }
+}
+
+/// Iterates a series' head samples in `[mint, maxt]`, decoding a chunk at a time.
+pub(crate) struct HeadSamples {
+    chunks: Vec<Arc<[u8]>>,
+    next_chunk: usize,
+    buf: Vec<Sample>,
+    pos: usize,
+    mint: i64,
+    maxt: i64,
+}
+
+impl HeadSamples {
+    fn fill(&mut self) -> bool {
+        while self.next_chunk < self.chunks.len() {
+            let c = &self.chunks[self.next_chunk];
+            self.next_chunk += 1;
+            self.buf.clear();
+            self.pos = 0;
+            let (mint, maxt) = (self.mint, self.maxt);
+            self.buf.extend(XorIter::new(c).filter(|(t, _)| mint <= *t && *t <= maxt).map(|(t, v)| Sample::new(t, v)));
+            if !self.buf.is_empty() {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+impl SampleIterator for HeadSamples {
+    fn next(&mut self) -> Option<Sample> {
+        if self.pos >= self.buf.len() && !self.fill() {
+            return None;
+        }
+        let s = self.buf[self.pos];
+        self.pos += 1;
+        Some(s)
+    }
+}
+
+/// The samples of `series` in `[mint, maxt]`.
+pub(crate) fn series_samples(series: &MemSeries, mint: i64, maxt: i64) -> Box<dyn SampleIterator> {
+    let (chunks, ooo) = lock(&series.data).snapshot(mint, maxt);
+    let in_order = HeadSamples { chunks, next_chunk: 0, buf: Vec::new(), pos: 0, mint, maxt };
+    if ooo.is_empty() {
+        Box::new(in_order)
+    } else {
+        Box::new(MergeSamples::new(vec![Box::new(in_order), Box::new(VecSamples::new(ooo))]))
+    }
+}

@@ -1,0 +1,56 @@
+//! Engine options (internal; the server maps the user's config onto them).
+
+use periscope_model::TenantId;
+use periscope_wal::WalOptions;
+use std::sync::Arc;
+
+/// Per-tenant limits the engine enforces itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TenantLimits {
+    /// Series in the head; 0 means unlimited.
+    pub max_series: u64,
+}
+
+/// Looks up a tenant's limits (the server passes its config's `tenants` overrides).
+pub type LimitsFn = Arc<dyn Fn(&TenantId) -> TenantLimits + Send + Sync>;
+
+/// How the engine is opened.
+#[derive(Clone)]
+pub struct TsdbOptions {
+    pub wal: WalOptions,
+    /// Length of a block's time range, ms; chunks never cross a multiple of it.
+    pub block_range_ms: i64,
+    /// How far behind the head's newest sample an out-of-order sample is still accepted, ms;
+    /// 0 rejects every out-of-order sample as Prometheus does by default.
+    pub out_of_order_window_ms: i64,
+    /// Samples more than this far ahead of the wall clock are rejected, ms.
+    pub creation_grace_ms: i64,
+    /// Exemplars kept per tenant (a ring: the newest win).
+    pub max_exemplars: usize,
+    pub limits: LimitsFn,
+}
+
+impl Default for TsdbOptions {
+    fn default() -> Self {
+        TsdbOptions {
+            wal: WalOptions::default(),
+            block_range_ms: 2 * 3600 * 1000,
+            out_of_order_window_ms: 0,
+            creation_grace_ms: 10 * 60 * 1000,
+            max_exemplars: 100_000,
+            limits: Arc::new(|_| TenantLimits::default()),
+        }
+    }
+}
+
+impl std::fmt::Debug for TsdbOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsdbOptions")
+            .field("wal", &self.wal)
+            .field("block_range_ms", &self.block_range_ms)
+            .field("out_of_order_window_ms", &self.out_of_order_window_ms)
+            .field("creation_grace_ms", &self.creation_grace_ms)
+            .field("max_exemplars", &self.max_exemplars)
+            .finish_non_exhaustive()
+    }
+}

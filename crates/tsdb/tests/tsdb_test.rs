@@ -1,0 +1,271 @@
+#![allow(clippy::unwrap_used)]
+//! The engine through the storage traits: append, select, reopen, Prometheus's rules for
+//! out-of-order and duplicate samples, and a model-based test against a map in memory.
+
+use periscope_model::{
+    Exemplar, Labels, MatchOp, Matcher, MetricBatch, MetricMetadata, MetricType, Sample, SeriesSamples, TenantId,
+    TimeRange,
+};
+use periscope_storage::{Appendable, MetricStore, Queryable, RejectReason, SelectHints};
+use periscope_tsdb::{TenantLimits, Tsdb, TsdbOptions};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn labels(name: &str, job: &str) -> Labels {
+    Labels::from_pairs([("__name__", name), ("job", job)]).unwrap()
+}
+
+fn batch(series: Vec<(Labels, Vec<(i64, f64)>)>) -> MetricBatch {
+    MetricBatch {
+        series: series
+            .into_iter()
+            .map(|(labels, s)| SeriesSamples {
+                labels,
+                samples: s.into_iter().map(|(t, v)| Sample::new(t, v)).collect(),
+                exemplars: vec![],
+            })
+            .collect(),
+        metadata: vec![],
+    }
+}
+
+fn read_all(db: &Tsdb, tenant: &TenantId, matchers: &[Matcher]) -> Vec<(String, Vec<(i64, u64)>)> {
+    let q = db.querier(tenant, TimeRange::all()).unwrap();
+    q.select(matchers, &SelectHints::range(TimeRange::all()))
+        .unwrap()
+        .map(|s| {
+            let mut s = s.unwrap();
+            let mut v = vec![];
+            while let Some(x) = s.samples.next() {
+                v.push((x.t, x.v.to_bits()));
+            }
+            (s.labels.to_string(), v)
+        })
+        .collect()
+}
+
+fn name_is(n: &str) -> Matcher {
+    Matcher::equal("__name__", n)
+}
+
+#[test]
+fn append_select_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    {
+        let db = Tsdb::open(dir.path(), TsdbOptions::default()).unwrap();
+        let mut b = batch(vec![
+            (labels("up", "b"), vec![(NOW, 1.0), (NOW + 15_000, 0.0)]),
+            (labels("up", "a"), (0..300).map(|i| (NOW + i * 15_000, i as f64)).collect()),
+            (labels("other", "a"), vec![(NOW, periscope_model::STALE_NAN)]),
+        ]);
+        b.series[1].exemplars.push(Exemplar {
+            labels: Labels::from_pairs([("trace_id", "abc")]).unwrap(),
+            t: NOW,
+            v: 0.0,
+        });
+        b.metadata.push(MetricMetadata {
+            metric_family: "up".into(),
+            metric_type: MetricType::Gauge,
+            help: "Whether the target is up.".into(),
+            unit: String::new(),
+        });
+        let r = db.append_at(&t, &b, NOW + 7_200_000).unwrap();
+        assert_eq!(r.samples_appended, 303);
+        assert_eq!(r.series_created, 3);
+        assert_eq!(r.exemplars_appended, 1);
+        assert!(r.rejected.is_empty());
+    }
+    let db = Tsdb::open(dir.path(), TsdbOptions::default()).unwrap();
+    let got = read_all(&db, &t, &[name_is("up")]);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].0, r#"{__name__="up", job="a"}"#);
+    assert_eq!(got[0].1.len(), 300);
+    assert_eq!(got[0].1[299], (NOW + 299 * 15_000, 299f64.to_bits()));
+    assert_eq!(got[1].1, vec![(NOW, 1f64.to_bits()), (NOW + 15_000, 0f64.to_bits())]);
+    let stale = read_all(&db, &t, &[name_is("other")]);
+    assert_eq!(stale[0].1, vec![(NOW, periscope_model::STALE_NAN_BITS)]);
+    let md = db.metadata(&t, Some("up")).unwrap();
+    assert_eq!(md.len(), 1);
+    assert_eq!(md[0].metric_type, MetricType::Gauge);
+
+    let q = db.querier(&t, TimeRange::all()).unwrap();
+    assert_eq!(q.label_names(&[]).unwrap(), vec!["__name__", "job"]);
+    assert_eq!(q.label_values("job", &[name_is("other")]).unwrap(), vec!["a"]);
+    assert_eq!(q.label_values("__name__", &[]).unwrap(), vec!["other", "up"]);
+    // A range that holds no sample of a series leaves that series out.
+    let q = db.querier(&t, TimeRange::new(NOW + 20_000, NOW + 30_000)).unwrap();
+    let n = q.select(&[name_is("up")], &SelectHints::range(TimeRange::all())).unwrap().count();
+    assert_eq!(n, 1);
+    // Selecting everything with only empty-matching matchers is refused.
+    let m = Matcher::new(MatchOp::Regex, "job", ".*").unwrap();
+    assert!(q.select(&[m], &SelectHints::range(TimeRange::all())).is_err());
+    // Tenants are separate.
+    let other = TenantId::new("other").unwrap();
+    assert!(read_all(&db, &other, &[name_is("up")]).is_empty());
+}
+
+#[test]
+fn out_of_order_and_duplicates_follow_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    let db = Tsdb::open(dir.path(), TsdbOptions::default()).unwrap();
+    let l = labels("m", "a");
+    db.append_at(&t, &batch(vec![(l.clone(), vec![(NOW, 1.0), (NOW + 10, 2.0)])]), NOW).unwrap();
+    let r = db
+        .append_at(
+            &t,
+            &batch(vec![(l.clone(), vec![(NOW + 5, 9.0), (NOW + 10, 2.0), (NOW + 10, 3.0), (NOW + 20, 4.0)])]),
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(r.samples_appended, 1);
+    assert_eq!(r.duplicates_ignored, 1);
+    assert_eq!(r.rejected, vec![(RejectReason::OutOfOrder, 1), (RejectReason::DuplicateTimestamp, 1)]);
+    assert!(r.first_rejection.unwrap().contains("out of order sample"));
+    // Too far in the future (default grace 10 minutes).
+    let r = db.append_at(&t, &batch(vec![(l.clone(), vec![(NOW + 3_600_000, 1.0)])]), NOW).unwrap();
+    assert_eq!(r.rejected, vec![(RejectReason::TooFarInFuture, 1)]);
+    let got = read_all(&db, &t, &[name_is("m")]);
+    assert_eq!(got[0].1.iter().map(|x| x.0).collect::<Vec<_>>(), vec![NOW, NOW + 10, NOW + 20]);
+}
+
+#[test]
+fn out_of_order_window_accepts_and_merges_and_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    let opts = TsdbOptions { out_of_order_window_ms: 60_000, ..Default::default() };
+    let l = labels("m", "a");
+    {
+        let db = Tsdb::open(dir.path(), opts.clone()).unwrap();
+        db.append_at(&t, &batch(vec![(l.clone(), vec![(NOW, 1.0), (NOW + 30_000, 3.0)])]), NOW).unwrap();
+        let r = db
+            .append_at(&t, &batch(vec![(l.clone(), vec![(NOW + 10_000, 2.0), (NOW - 120_000, 0.0), (NOW, 1.0)])]), NOW)
+            .unwrap();
+        assert_eq!(r.samples_appended, 1);
+        assert_eq!(r.duplicates_ignored, 1);
+        assert_eq!(r.rejected, vec![(RejectReason::OutOfOrder, 1)]);
+    }
+    let db = Tsdb::open(dir.path(), opts).unwrap();
+    let got = read_all(&db, &t, &[name_is("m")]);
+    assert_eq!(got[0].1.iter().map(|x| x.0).collect::<Vec<_>>(), vec![NOW, NOW + 10_000, NOW + 30_000]);
+}
+
+#[test]
+fn series_limit_per_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = TenantId::new("small").unwrap();
+    let opts = TsdbOptions {
+        limits: Arc::new(|t: &TenantId| TenantLimits { max_series: if t.as_str() == "small" { 2 } else { 0 } }),
+        ..Default::default()
+    };
+    let db = Tsdb::open(dir.path(), opts).unwrap();
+    let b = batch((0..5).map(|i| (labels("m", &i.to_string()), vec![(NOW, 1.0)])).collect());
+    let r = db.append_at(&small, &b, NOW).unwrap();
+    assert_eq!(r.series_created, 2);
+    assert_eq!(r.rejected, vec![(RejectReason::SeriesLimit, 3)]);
+    let r = db.append_at(&TenantId::default_tenant(), &b, NOW).unwrap();
+    assert_eq!(r.series_created, 5);
+    // Existing series keep taking samples at the limit.
+    let b = batch(vec![(labels("m", "0"), vec![(NOW + 1, 2.0)])]);
+    assert_eq!(db.append_at(&small, &b, NOW).unwrap().samples_appended, 1);
+}
+
+#[test]
+fn chunks_are_cut_at_block_boundaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    let opts = TsdbOptions { block_range_ms: 1000, ..Default::default() };
+    let db = Tsdb::open(dir.path(), opts).unwrap();
+    let samples: Vec<(i64, f64)> = (0..50).map(|i| (i * 100, i as f64)).collect();
+    db.append_at(&t, &batch(vec![(labels("m", "a"), samples.clone())]), NOW).unwrap();
+    let got = read_all(&db, &t, &[name_is("m")]);
+    assert_eq!(got[0].1, samples.iter().map(|(t, v)| (*t, v.to_bits())).collect::<Vec<_>>());
+    let mut text = String::new();
+    db.write_metrics(&mut text);
+    assert!(text.contains("periscope_tsdb_samples_appended_total 50"), "{text}");
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(Vec<(u8, i64, u8)>),
+    Reopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => proptest::collection::vec((0u8..6, 0i64..200, any::<u8>()), 1..30).prop_map(Op::Append),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// Random appends and restarts against a model: the store must hold exactly what the model
+    /// accepted (Prometheus's in-order rule with an out-of-order window of 50 ms).
+    #[test]
+    fn model_appends_and_restarts(ops in proptest::collection::vec(op(), 1..25)) {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TenantId::default_tenant();
+        let opts = TsdbOptions { out_of_order_window_ms: 50, block_range_ms: 64, ..Default::default() };
+        let mut db = Tsdb::open(dir.path(), opts.clone()).unwrap();
+        let mut model: BTreeMap<u8, BTreeMap<i64, u64>> = BTreeMap::new();
+        let mut head_max = i64::MIN;
+        for op in ops {
+            match op {
+                Op::Reopen => {
+                    drop(db);
+                    db = Tsdb::open(dir.path(), opts.clone()).unwrap();
+                }
+                Op::Append(samples) => {
+                    // One series entry per sample keeps the order of the op list.
+                    let b = batch(samples.iter().map(|(s, ts, v)| (labels("m", &s.to_string()), vec![(*ts, *v as f64)])).collect());
+                    let r = db.append_at(&t, &b, 1_000).unwrap();
+                    let mut accepted = 0;
+                    let start_max = head_max;
+                    let mut batch_max = i64::MIN;
+                    for (s, ts, v) in samples {
+                        let series = model.entry(s).or_default();
+                        let last = series.keys().next_back().copied().unwrap_or(i64::MIN);
+                        let bits = (v as f64).to_bits();
+                        if ts > last {
+                            series.insert(ts, bits);
+                            accepted += 1;
+                            batch_max = batch_max.max(ts);
+                        } else if let Some(existing) = series.get(&ts) {
+                            let _ = existing;
+                        } else if start_max != i64::MIN && ts >= start_max - 50 {
+                            series.insert(ts, bits);
+                            accepted += 1;
+                        }
+                    }
+                    head_max = head_max.max(batch_max);
+                    prop_assert_eq!(r.samples_appended, accepted);
+                }
+            }
+        }
+        let got = read_all(&db, &t, &[name_is("m")]);
+        let want: Vec<(String, Vec<(i64, u64)>)> = model
+            .iter()
+            .filter(|(_, m)| !m.is_empty())
+            .map(|(s, m)| (labels("m", &s.to_string()).to_string(), m.iter().map(|(t, v)| (*t, *v)).collect()))
+            .collect();
+        let mut want = want;
+        want.sort();
+        prop_assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn appendable_trait_uses_wall_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Tsdb::open(dir.path(), TsdbOptions::default()).unwrap();
+    let r = Appendable::append(&db, &TenantId::default_tenant(), &batch(vec![(labels("m", "a"), vec![(NOW, 1.0)])]))
+        .unwrap();
+    assert_eq!(r.samples_appended, 1);
+    db.close().unwrap();
+    assert!(Appendable::append(&db, &TenantId::default_tenant(), &batch(vec![])).is_err());
+}
