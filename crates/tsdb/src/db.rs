@@ -94,7 +94,7 @@ impl Db {
         let mut resolved: Vec<Option<Arc<MemSeries>>> =
             batch.series.iter().zip(&hashes).map(|(s, h)| head.get(&s.labels, *h)).collect();
         let limits = (self.opts.limits)(&self.tenant);
-        let max_future = now_ms.saturating_add(self.opts.creation_grace_ms);
+        let max_future = now_ms.saturating_add(limits.creation_grace_ms);
         let ooo_window = self.opts.out_of_order_window_ms;
         let block_range = self.opts.block_range_ms;
 

@@ -5,10 +5,18 @@ use periscope_wal::WalOptions;
 use std::sync::Arc;
 
 /// Per-tenant limits the engine enforces itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TenantLimits {
     /// Series in the head; 0 means unlimited.
     pub max_series: u64,
+    /// Samples more than this far ahead of the wall clock are rejected, ms.
+    pub creation_grace_ms: i64,
+}
+
+impl Default for TenantLimits {
+    fn default() -> Self {
+        TenantLimits { max_series: 0, creation_grace_ms: 10 * 60 * 1000 }
+    }
 }
 
 /// Looks up a tenant's limits (the server passes its config's `tenants` overrides).
@@ -23,8 +31,6 @@ pub struct TsdbOptions {
     /// How far behind the head's newest sample an out-of-order sample is still accepted, ms;
     /// 0 rejects every out-of-order sample as Prometheus does by default.
     pub out_of_order_window_ms: i64,
-    /// Samples more than this far ahead of the wall clock are rejected, ms.
-    pub creation_grace_ms: i64,
     /// Exemplars kept per tenant (a ring: the newest win).
     pub max_exemplars: usize,
     pub limits: LimitsFn,
@@ -36,7 +42,6 @@ impl Default for TsdbOptions {
             wal: WalOptions::default(),
             block_range_ms: 2 * 3600 * 1000,
             out_of_order_window_ms: 0,
-            creation_grace_ms: 10 * 60 * 1000,
             max_exemplars: 100_000,
             limits: Arc::new(|_| TenantLimits::default()),
         }
@@ -49,7 +54,6 @@ impl std::fmt::Debug for TsdbOptions {
             .field("wal", &self.wal)
             .field("block_range_ms", &self.block_range_ms)
             .field("out_of_order_window_ms", &self.out_of_order_window_ms)
-            .field("creation_grace_ms", &self.creation_grace_ms)
             .field("max_exemplars", &self.max_exemplars)
             .finish_non_exhaustive()
     }

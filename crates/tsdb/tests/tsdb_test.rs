@@ -159,7 +159,10 @@ fn series_limit_per_tenant() {
     let dir = tempfile::tempdir().unwrap();
     let small = TenantId::new("small").unwrap();
     let opts = TsdbOptions {
-        limits: Arc::new(|t: &TenantId| TenantLimits { max_series: if t.as_str() == "small" { 2 } else { 0 } }),
+        limits: Arc::new(|t: &TenantId| TenantLimits {
+            max_series: if t.as_str() == "small" { 2 } else { 0 },
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let db = Tsdb::open(dir.path(), opts).unwrap();

@@ -1,0 +1,125 @@
+//! `storage`: where and how the embedded engines keep data.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::Errors;
+use crate::{defaults, ByteSize, Duration};
+
+/// When the write-ahead log is flushed to stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncMode {
+    /// Every `fsync_interval`: an acknowledged write survives a crash of the process, and a
+    /// power cut loses at most the last interval.
+    Interval,
+    /// Before every acknowledgement: an acknowledged write survives a power cut.
+    Always,
+}
+
+/// The `storage` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Directory of every embedded engine's files, relative to the working directory.
+    pub data_dir: PathBuf,
+    /// The write-ahead log.
+    pub wal: WalConfig,
+    /// The embedded metrics engine.
+    pub metrics: MetricsStorageConfig,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from(defaults::DATA_DIR),
+            wal: WalConfig::default(),
+            metrics: MetricsStorageConfig::default(),
+        }
+    }
+}
+
+/// `storage.wal`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalConfig {
+    /// `interval` or `always`.
+    pub fsync: FsyncMode,
+    /// Time between flushes with `fsync: interval`; must be positive then.
+    pub fsync_interval: Duration,
+    /// Size at which a segment file is closed and a new one started.
+    pub segment_size: ByteSize,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        WalConfig {
+            fsync: defaults::WAL_FSYNC,
+            fsync_interval: defaults::WAL_FSYNC_INTERVAL,
+            segment_size: defaults::WAL_SEGMENT_SIZE,
+        }
+    }
+}
+
+/// `storage.metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsStorageConfig {
+    /// Time range of the blocks cut from the head.
+    pub block_duration: Duration,
+    /// Blocks older than this are deleted; `0s` keeps everything.
+    pub retention_time: Duration,
+    /// Oldest blocks are deleted while the total is larger; `0B` means no limit.
+    pub retention_size: ByteSize,
+    /// How far behind a series' newest sample a sample may still be accepted; `0s` refuses
+    /// out-of-order samples.
+    pub out_of_order_window: Duration,
+}
+
+impl Default for MetricsStorageConfig {
+    fn default() -> Self {
+        MetricsStorageConfig {
+            block_duration: defaults::BLOCK_DURATION,
+            retention_time: defaults::RETENTION_TIME,
+            retention_size: defaults::RETENTION_SIZE,
+            out_of_order_window: defaults::OUT_OF_ORDER_WINDOW,
+        }
+    }
+}
+
+impl StorageConfig {
+    pub(crate) fn validate(&self, errs: &mut Errors) {
+        if self.data_dir.as_os_str().is_empty() {
+            errs.add("storage.data_dir", "must not be empty");
+        }
+        let wal = &self.wal;
+        if wal.fsync == FsyncMode::Interval && wal.fsync_interval.is_zero() {
+            errs.add("storage.wal.fsync_interval", "must be greater than 0s when storage.wal.fsync is interval");
+        }
+        if wal.segment_size < defaults::WAL_SEGMENT_SIZE_MIN || wal.segment_size > defaults::WAL_SEGMENT_SIZE_MAX {
+            errs.add(
+                "storage.wal.segment_size",
+                format!(
+                    "must be between {} and {} (is {})",
+                    defaults::WAL_SEGMENT_SIZE_MIN,
+                    defaults::WAL_SEGMENT_SIZE_MAX,
+                    wal.segment_size
+                ),
+            );
+        }
+        let m = &self.metrics;
+        if m.block_duration.is_zero() {
+            errs.add("storage.metrics.block_duration", "must be greater than 0s");
+        }
+        if !m.retention_time.is_zero() && m.retention_time < m.block_duration {
+            errs.add(
+                "storage.metrics.retention_time",
+                format!(
+                    "must not be shorter than storage.metrics.block_duration ({}), or 0s for no limit",
+                    m.block_duration
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Pure wire → model decoders: bytes in, [`MetricBatch`](periscope_model::MetricBatch) out.
+//!
+//! Invariants every decoder here keeps:
+//! - No I/O, no async, no global state: a decoder is a function of its input and its limits,
+//!   so it can be fuzzed and property-tested in isolation.
+//! - No panic on any input, and no allocation beyond a small multiple of the input: sizes are
+//!   capped before decompression ([`decompress::snappy_capped`]) and while decoding
+//!   ([`remote_write::DecodeLimits`], the expvar series cap).
+//! - Request-level problems (malformed bytes, invalid series labels, limits) are an
+//!   [`IngestError`] naming the bad field and its position; per-sample problems never abort a
+//!   batch and are counted in the decoder's report.
+//!
+//! Modules: [`decompress`] (capped snappy), [`remote_write`] (Prometheus remote_write 1.0,
+//! decoder and encoder), [`expvar`] (Go `/debug/vars` JSON).
+
+#![warn(missing_docs)]
+
+pub mod decompress;
+mod error;
+pub mod expvar;
+pub mod remote_write;
+mod wire;
+
+#[cfg(test)]
+mod test_util;
+
+pub use decompress::snappy_capped;
+pub use error::{IngestError, LabelPart, WireError, WireErrorKind, WireType};
+pub use expvar::{decode_expvar, ExpvarReport, MAX_EXPVAR_DEPTH};
+pub use remote_write::{decode_write_request, encode_write_request, DecodeLimits, DecodeReport};

@@ -1,0 +1,225 @@
+//! The `periscope` binary: command line, ordered start-up and shutdown.
+//!
+//! Start-up: load and validate the config, set up logging, open the stores (replaying their
+//! write-ahead logs), bind the listeners, then report ready. Shutdown on SIGTERM/SIGINT: stop
+//! accepting, let in-flight requests finish (bounded by `server.shutdown_timeout`), then close
+//! the stores, which syncs every acknowledged write to disk.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use periscope_config::Config;
+use periscope_model::TenantId;
+use periscope_server::AppState;
+use periscope_storage::MetricStore;
+use periscope_tsdb::{TenantLimits, Tsdb, TsdbOptions};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(name = "periscope", version, about = "Metrics, traces and logs for microservices, in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server.
+    Serve {
+        /// YAML configuration file (every key is optional; without a file, the defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Directory of the embedded stores; overrides `storage.data_dir`.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Main HTTP listen address; overrides `server.http_listen_address`.
+        #[arg(long)]
+        http_listen_address: Option<String>,
+    },
+    /// Check a configuration file without starting anything; prints every problem found.
+    Validate {
+        /// The file to check.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config, data_dir, http_listen_address } => serve(config, data_dir, http_listen_address),
+        Command::Validate { config } => validate(config),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("periscope: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config> {
+    match path {
+        Some(p) => Config::load(p).map_err(|e| anyhow::anyhow!("invalid configuration {}:\n{e}", p.display())),
+        None => {
+            let mut c = Config::default();
+            c.resolve();
+            Ok(c)
+        }
+    }
+}
+
+fn validate(path: PathBuf) -> Result<()> {
+    load_config(Some(&path))?;
+    eprintln!("{}: configuration is valid", path.display());
+    Ok(())
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PERISCOPE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.server.log_level.as_str()));
+    use std::io::IsTerminal as _;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match config.server.log_format {
+        periscope_config::LogFormat::Json => builder.json().init(),
+        periscope_config::LogFormat::Text => builder.init(),
+    }
+}
+
+fn tsdb_options(config: &Arc<Config>) -> TsdbOptions {
+    let wal = &config.storage.wal;
+    let fsync = match wal.fsync {
+        periscope_config::FsyncMode::Always => periscope_wal::FsyncMode::Always,
+        periscope_config::FsyncMode::Interval => periscope_wal::FsyncMode::Interval(wal.fsync_interval.as_std()),
+    };
+    let limits_config = config.clone();
+    TsdbOptions {
+        wal: periscope_wal::WalOptions { segment_size: wal.segment_size.bytes(), fsync },
+        block_range_ms: config.storage.metrics.block_duration.as_millis() as i64,
+        out_of_order_window_ms: config.storage.metrics.out_of_order_window.as_millis() as i64,
+        limits: Arc::new(move |tenant: &TenantId| {
+            let l = limits_config.tenant_limits(tenant.as_str());
+            TenantLimits {
+                max_series: l.max_series_per_tenant,
+                creation_grace_ms: l.creation_grace_period.as_millis() as i64,
+            }
+        }),
+        ..TsdbOptions::default()
+    }
+}
+
+fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, http_listen_address: Option<String>) -> Result<()> {
+    let mut config = load_config(config_path.as_ref())?;
+    if let Some(d) = data_dir {
+        config.storage.data_dir = d;
+    }
+    if let Some(a) = http_listen_address {
+        config.server.http_listen_address = a;
+    }
+    init_logging(&config);
+    let config = Arc::new(config);
+    let data_dir = config.storage.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let lock = DirLock::acquire(&data_dir)?;
+    tracing::info!(data_dir = %data_dir.display(), version = env!("CARGO_PKG_VERSION"), "starting periscope");
+
+    let tsdb = Tsdb::open(&data_dir.join("metrics"), tsdb_options(&config)).context("cannot open the metrics store")?;
+    let store: Arc<dyn MetricStore> = Arc::new(tsdb);
+
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    let result = runtime.block_on(async {
+        let addr = config.server.http_listen_address.clone();
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (server.http_listen_address)"))?;
+        let local = listener.local_addr().context("listener has no address")?;
+        let state = AppState::new(store.clone(), config.clone());
+        state.ready.store(true, Ordering::Release);
+        tracing::info!(address = %local, "listening for HTTP");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(periscope_server::serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        let signal = shutdown_signal().await;
+        tracing::info!(signal, "shutting down");
+        let _ = tx.send(());
+        match tokio::time::timeout(config.server.shutdown_timeout.as_std(), server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "HTTP server failed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "HTTP server task failed"),
+            Err(_) => tracing::warn!("in-flight requests did not finish within server.shutdown_timeout"),
+        }
+        anyhow::Ok(())
+    });
+    // Dropping the runtime waits for blocking tasks (appends in progress) to finish, so that
+    // every acknowledged write is in the log before the final sync.
+    runtime.shutdown_timeout(config.server.shutdown_timeout.as_std());
+    let closed = store.close();
+    drop(lock);
+    result?;
+    if let Err(e) = closed {
+        bail!("closing the metrics store failed: {e}");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}
+
+/// An exclusive lock on the data directory, so that two servers never write the same files.
+struct DirLock {
+    path: PathBuf,
+}
+
+impl DirLock {
+    fn acquire(dir: &std::path::Path) -> Result<DirLock> {
+        let path = dir.join("LOCK");
+        // The lock file holds the owner's pid; a stale file from a killed process is taken over
+        // when that pid no longer runs.
+        if let Ok(pid) = std::fs::read_to_string(&path) {
+            let pid = pid.trim();
+            if !pid.is_empty()
+                && pid != std::process::id().to_string()
+                && std::path::Path::new("/proc").join(pid).exists()
+            {
+                let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                if cmdline.contains("periscope") {
+                    bail!("data directory {} is in use by process {pid}", dir.display());
+                }
+            }
+        }
+        std::fs::write(&path, std::process::id().to_string())
+            .with_context(|| format!("cannot write lock file {}", path.display()))?;
+        Ok(DirLock { path })
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

@@ -1,0 +1,305 @@
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+//! The real binary, started as a process: remote_write status codes, self-metrics, graceful
+//! shutdown, and the crash test (kill -9 during ingest, many times; every acknowledged sample
+//! must be there after restart).
+
+use periscope_ingest::encode_write_request;
+use periscope_model::{Labels, Matcher, MetricBatch, Sample, SeriesSamples, TenantId, TimeRange};
+use periscope_storage::{Queryable, SelectHints};
+use periscope_tsdb::{Tsdb, TsdbOptions};
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running `periscope serve`; killed on drop.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_periscope"))
+            .args(["serve", "--data-dir"])
+            .arg(data_dir)
+            .args(["--http-listen-address", "127.0.0.1:0"])
+            .args(extra)
+            .env("PERISCOPE_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if !sent && line.contains("listening for HTTP") {
+                    if let Some(a) = line.split("address=").nth(1) {
+                        let _ = tx.send(a.split_whitespace().next().unwrap_or("").to_string());
+                        sent = true;
+                    }
+                }
+                if std::env::var_os("PERISCOPE_TEST_VERBOSE").is_some() {
+                    eprintln!("[server] {line}");
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(60)).expect("server did not start listening");
+        Server { child, addr }
+    }
+
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id() as i32;
+        Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection, returns status and body.
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    // A server may answer (413) and close before the whole body is sent; read the answer anyway.
+    let sent = s.write_all(body);
+    let mut resp = Vec::new();
+    let read = s.read_to_end(&mut resp);
+    if resp.is_empty() {
+        sent?;
+        read?;
+    }
+    let text = String::from_utf8_lossy(&resp).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad response: {text:?}")))?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((status, body))
+}
+
+fn snappy(data: &[u8]) -> Vec<u8> {
+    snap::raw::Encoder::new().compress_vec(data).unwrap()
+}
+
+fn remote_write(addr: &str, batch: &MetricBatch) -> std::io::Result<(u16, String)> {
+    let body = snappy(&encode_write_request(batch));
+    http(
+        addr,
+        "POST",
+        "/api/v1/write",
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "snappy"),
+            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+        ],
+        &body,
+    )
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn series(name: &str, id: usize, t: i64, v: f64) -> SeriesSamples {
+    SeriesSamples {
+        labels: Labels::from_pairs([("__name__", name.to_string()), ("id", id.to_string())]).unwrap(),
+        samples: vec![Sample::new(t, v)],
+        exemplars: vec![],
+    }
+}
+
+fn stored(data_dir: &Path, name: &str) -> BTreeMap<String, Vec<(i64, f64)>> {
+    let db = Tsdb::open(&data_dir.join("metrics"), TsdbOptions::default()).unwrap();
+    let q = db.querier(&TenantId::default_tenant(), TimeRange::all()).unwrap();
+    let mut out = BTreeMap::new();
+    for s in q.select(&[Matcher::equal("__name__", name)], &SelectHints::range(TimeRange::all())).unwrap() {
+        let mut s = s.unwrap();
+        let mut v = vec![];
+        while let Some(x) = s.samples.next() {
+            v.push((x.t, x.v));
+        }
+        out.insert(s.labels.get("id").unwrap_or("").to_string(), v);
+    }
+    out
+}
+
+#[test]
+fn remote_write_status_codes_metrics_and_graceful_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let a = server.addr.clone();
+    assert_eq!(http(&a, "GET", "/-/healthy", &[], b"").unwrap().0, 200);
+    assert_eq!(http(&a, "GET", "/-/ready", &[], b"").unwrap().0, 200);
+    let t = now_ms();
+    let ok = MetricBatch { series: (0..10).map(|i| series("rw_test", i, t, i as f64)).collect(), metadata: vec![] };
+    assert_eq!(remote_write(&a, &ok).unwrap().0, 204);
+    // Not snappy.
+    let (code, body) =
+        http(&a, "POST", "/api/v1/write", &[("Content-Encoding", "snappy")], b"\xff\xff\xff\xff garbage").unwrap();
+    assert_eq!(code, 400, "{body}");
+    // Snappy, but not protobuf.
+    let (code, body) = http(&a, "POST", "/api/v1/write", &[], &snappy(b"\x0a\xff\xff\xff\xff\x0f")).unwrap();
+    assert_eq!(code, 400, "{body}");
+    // Wrong encoding.
+    let (code, body) = http(&a, "POST", "/api/v1/write", &[("Content-Encoding", "gzip")], b"x").unwrap();
+    assert_eq!(code, 400);
+    assert!(body.contains("Content-Encoding"), "{body}");
+    // Over the body limit (10 MiB by default).
+    let big = vec![0u8; 11 << 20];
+    let (code, body) = http(&a, "POST", "/api/v1/write", &[], &big).unwrap();
+    assert_eq!(code, 413, "{body}");
+    assert!(body.contains("max_request_body_bytes"), "{body}");
+    // Duplicate label names.
+    // Duplicate label names, encoded by hand since `Labels` cannot hold them.
+    fn field(tag: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag, payload.len() as u8];
+        v.extend_from_slice(payload);
+        v
+    }
+    let label = |n: &str, v: &str| field(0x0a, &[field(0x0a, n.as_bytes()), field(0x12, v.as_bytes())].concat());
+    let ts = [label("__name__", "x"), label("a", "1"), label("a", "2")].concat();
+    let dup = field(0x0a, &ts);
+    let (code, body) = http(&a, "POST", "/api/v1/write", &[], &snappy(&dup)).unwrap();
+    assert_eq!(code, 400);
+    assert!(body.contains("duplicate"), "{body}");
+    // Out of order: the rest of the batch is stored, the answer names the refusal.
+    let mixed = MetricBatch {
+        series: vec![series("rw_test", 0, t - 1000, 5.0), series("rw_test", 10, t, 10.0)],
+        metadata: vec![],
+    };
+    let (code, body) = remote_write(&a, &mixed).unwrap();
+    assert_eq!(code, 400);
+    assert!(body.contains("out of order sample") && body.contains("1 samples stored"), "{body}");
+    // Invalid tenant.
+    let (code, _) = http(&a, "POST", "/api/v1/write", &[("X-Scope-OrgID", "../etc")], b"").unwrap();
+    assert_eq!(code, 400);
+    assert_eq!(http(&a, "GET", "/nope", &[], b"").unwrap().0, 404);
+
+    let (code, metrics) = http(&a, "GET", "/metrics", &[], b"").unwrap();
+    assert_eq!(code, 200);
+    for want in [
+        "periscope_tsdb_samples_appended_total 11",
+        "periscope_tsdb_samples_rejected_total{reason=\"out_of_order\"} 1",
+        "periscope_http_rejected_requests_total{reason=\"body_too_large\"} 1",
+        "periscope_http_request_duration_seconds_bucket{route=\"/api/v1/write\",le=\"+Inf\"}",
+        "periscope_ingest_received_total{protocol=\"remote_write\",kind=\"samples\"}",
+        "periscope_tsdb_head_series{tenant=\"default\"} 11",
+        "periscope_wal_fsyncs_total{tenant=\"default\"}",
+        "process_resident_memory_bytes ",
+        "process_cpu_seconds_total ",
+    ] {
+        assert!(metrics.contains(want), "missing {want:?} in\n{metrics}");
+    }
+    assert!(server.terminate().success());
+    let got = stored(dir.path(), "rw_test");
+    assert_eq!(got.len(), 11);
+    assert_eq!(got["10"], vec![(t, 10.0)]);
+}
+
+/// Kills the server with SIGKILL while writers are sending, many times; afterwards every
+/// sample whose request was answered 204 must be stored.
+#[test]
+fn crash_test_every_acknowledged_sample_survives_kill_9() {
+    let rounds: usize = std::env::var("PERISCOPE_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let dir = tempfile::tempdir().unwrap();
+    let acked: Arc<Mutex<HashSet<(usize, i64)>>> = Arc::default();
+    // Start an hour back so that every round's timestamps stay behind the wall clock.
+    let base = now_ms() - 3_600_000;
+    let mut total_acked = 0;
+    for round in 0..rounds {
+        let server = Server::start(dir.path(), &[]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..2usize)
+            .map(|w| {
+                let addr = server.addr.clone();
+                let stop = stop.clone();
+                let acked = acked.clone();
+                std::thread::spawn(move || {
+                    let mut n = 0i64;
+                    while !stop.load(Ordering::Relaxed) {
+                        // Timestamps increase across rounds: round r uses base + r*100s + n.
+                        let t = base + round as i64 * 100_000 + n;
+                        n += 1;
+                        let ids: Vec<usize> = (0..50).map(|i| w * 1000 + i).collect();
+                        let batch = MetricBatch {
+                            series: ids.iter().map(|&id| series("crash", id, t, t as f64)).collect(),
+                            metadata: vec![],
+                        };
+                        match remote_write(&addr, &batch) {
+                            Ok((204, _)) => {
+                                let mut a = acked.lock().unwrap();
+                                for id in ids {
+                                    a.insert((id, t));
+                                }
+                            }
+                            Ok((code, body)) => panic!("unexpected answer {code}: {body}"),
+                            Err(_) => break, // the server died
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Let the writers run for a while that varies from round to round.
+        std::thread::sleep(Duration::from_millis(150 + (round as u64 * 97) % 400));
+        server.kill9();
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.join().unwrap();
+        }
+        let n = acked.lock().unwrap().len();
+        println!("round {round}: {} samples acknowledged so far", n);
+        assert!(n > total_acked, "round {round} acknowledged nothing");
+        total_acked = n;
+    }
+    let got = stored(dir.path(), "crash");
+    let have: HashSet<(usize, i64)> =
+        got.iter().flat_map(|(id, v)| v.iter().map(move |(t, _)| (id.parse::<usize>().unwrap(), *t))).collect();
+    let acked = acked.lock().unwrap();
+    let missing: Vec<_> = acked.iter().filter(|x| !have.contains(x)).take(10).collect();
+    println!(
+        "crash test: {rounds} kills, {} acknowledged samples, {} stored, {} missing",
+        acked.len(),
+        have.len(),
+        missing.len()
+    );
+    assert!(missing.is_empty(), "acknowledged samples lost after kill -9: {missing:?}");
+    // Values are intact too.
+    for (id, v) in &got {
+        for (t, val) in v {
+            assert_eq!(*val, *t as f64, "series {id} at {t}");
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The HTTP front of Periscope. It wires decoders and stores together and owns no logic of its
+//! own: parse the request, call the pure decoder, call the store (on a blocking thread), map
+//! the error class to a status.
+//!
+//! Status codes follow the peers: 204 for a stored remote_write, 400 for bad data with the
+//! reason, 413 for a body over a limit, 503 when the store cannot take writes; every refusal is
+//! counted in `periscope_http_rejected_requests_total{reason}`.
+
+mod error;
+mod process;
+mod remote_write;
+mod self_metrics;
+mod state;
+
+pub use error::ApiError;
+pub use self_metrics::SelfMetrics;
+pub use state::AppState;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// The router of the main HTTP port.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/-/healthy", get(healthy))
+        .route("/-/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/write", post(remote_write::handle))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` completes, then lets in-flight
+/// requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+async fn healthy() -> &'static str {
+    "Periscope is Healthy.\n"
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "Periscope is Ready.\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n").into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let store = state.store.clone();
+    let self_metrics = state.metrics.clone();
+    let text = tokio::task::spawn_blocking(move || {
+        let mut out = String::with_capacity(16 * 1024);
+        self_metrics.write(&mut out);
+        store.write_metrics(&mut out);
+        process::write_metrics(&mut out);
+        out
+    })
+    .await;
+    match text {
+        Ok(text) => {
+            ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+        }
+        Err(e) => ApiError::internal(format!("metrics task failed: {e}")).into_response(),
+    }
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
+}
+
+/// Counts every request and its latency by route.
+async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "other".into());
+    let method = req.method().clone();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    state.metrics.observe_request(&route, method.as_str(), resp.status().as_u16(), started.elapsed());
+    resp
+}
