@@ -303,3 +303,116 @@ fn crash_test_every_acknowledged_sample_survives_kill_9() {
         }
     }
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn counter_value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A real Prometheus (Debian's package, installed by scripts/test.sh) scrapes Periscope's own
+/// `/metrics` and remote-writes everything into Periscope: samples and metadata arrive and are
+/// stored under the names Prometheus gave them.
+#[test]
+fn real_prometheus_remote_writes_into_periscope() {
+    let prometheus = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("periscope"), &[]);
+    let prom_port = free_port();
+    let config = format!(
+        r#"
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: periscope
+    static_configs:
+      - targets: ["{addr}"]
+remote_write:
+  - url: http://{addr}/api/v1/write
+    send_exemplars: true
+    queue_config:
+      batch_send_deadline: 1s
+      min_backoff: 100ms
+    metadata_config:
+      send: true
+      send_interval: 1s
+"#,
+        addr = server.addr
+    );
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let prom = Command::new(&prometheus)
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("prom-data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start {prometheus} ({e}); scripts/test.sh installs Debian's prometheus package")
+        });
+    struct KillOnDrop(Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let prom = KillOnDrop(prom);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let samples_series = "periscope_ingest_received_total{protocol=\"remote_write\",kind=\"samples\"}";
+    let metadata_series = "periscope_ingest_received_total{protocol=\"remote_write\",kind=\"metadata\"}";
+    loop {
+        let (_, m) = http(&server.addr, "GET", "/metrics", &[], b"").unwrap();
+        // Several scrapes' worth of samples and at least one metadata send.
+        if counter_value(&m, samples_series) > 300.0 && counter_value(&m, metadata_series) > 0.0 {
+            println!(
+                "prometheus sent {} samples, {} metadata",
+                counter_value(&m, samples_series),
+                counter_value(&m, metadata_series)
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "Prometheus did not remote-write within 60 s; last /metrics:\n{m}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    drop(prom);
+    let addr = server.addr.clone();
+    assert!(server.terminate().success());
+
+    let db = Tsdb::open(&dir.path().join("periscope").join("metrics"), TsdbOptions::default()).unwrap();
+    let tenant = TenantId::default_tenant();
+    let q = db.querier(&tenant, TimeRange::all()).unwrap();
+    let up: Vec<_> = q
+        .select(
+            &[Matcher::equal("__name__", "up"), Matcher::equal("job", "periscope")],
+            &SelectHints::range(TimeRange::all()),
+        )
+        .unwrap()
+        .map(|s| s.unwrap())
+        .collect();
+    assert_eq!(up.len(), 1);
+    assert_eq!(up[0].labels.get("instance"), Some(addr.as_str()));
+    let mut samples = up.into_iter().next().unwrap().samples;
+    let mut n = 0;
+    while let Some(s) = samples.next() {
+        assert_eq!(s.v, 1.0);
+        n += 1;
+    }
+    assert!(n >= 2, "only {n} samples of up");
+    let names = q.label_values("__name__", &[]).unwrap();
+    for want in ["periscope_http_requests_total", "process_resident_memory_bytes", "scrape_duration_seconds"] {
+        assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
+    }
+    let md = db.metadata(&tenant, Some("periscope_http_requests_total")).unwrap();
+    assert_eq!(md.len(), 1, "metadata: {:?}", db.metadata(&tenant, None).unwrap());
+    assert_eq!(md[0].metric_type, periscope_model::MetricType::Counter);
+}
