@@ -105,6 +105,8 @@ fn tsdb_options(config: &Arc<Config>) -> TsdbOptions {
         wal: periscope_wal::WalOptions { segment_size: wal.segment_size.bytes(), fsync },
         block_range_ms: config.storage.metrics.block_duration.as_millis() as i64,
         out_of_order_window_ms: config.storage.metrics.out_of_order_window.as_millis() as i64,
+        retention_ms: config.storage.metrics.retention_time.as_millis() as i64,
+        retention_bytes: config.storage.metrics.retention_size.bytes(),
         limits: Arc::new(move |tenant: &TenantId| {
             let l = limits_config.tenant_limits(tenant.as_str());
             TenantLimits {

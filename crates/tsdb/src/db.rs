@@ -5,6 +5,8 @@
 //! writes that record, releases the lock and waits for durability by the configured rule
 //! (group commit). A sample is acknowledged only after its record reached the kernel.
 
+use crate::block::Block;
+use crate::compact::list_checkpoints;
 use crate::error::TsdbError;
 use crate::head::{lock, read, series_samples, write, Head, MemSeries};
 use crate::record::{self, Decoder, RefExemplar, RefSample, Section};
@@ -12,23 +14,28 @@ use crate::{TsdbOptions, TsdbStats};
 use periscope_model::{MetricBatch, TenantId};
 use periscope_storage::{AppendReport, RejectReason};
 use periscope_wal::{replay, Wal};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 pub(crate) struct Db {
     pub tenant: TenantId,
+    pub dir: PathBuf,
     pub head: Head,
     pub wal: Wal,
-    opts: TsdbOptions,
-    append_lock: Mutex<Scratch>,
-    stats: Arc<TsdbStats>,
+    /// Persisted blocks, sorted by time.
+    pub blocks: RwLock<Vec<Arc<Block>>>,
+    pub opts: TsdbOptions,
+    pub append_lock: Mutex<Scratch>,
+    /// Serialises maintenance (compaction, checkpoint, retention).
+    pub maintenance: Mutex<()>,
+    pub stats: Arc<TsdbStats>,
 }
 
 /// Buffers reused across appends.
 #[derive(Default)]
-struct Scratch {
+pub(crate) struct Scratch {
     samples: Vec<RefSample>,
     exemplars: Vec<RefExemplar>,
     new_series: Vec<Arc<MemSeries>>,
@@ -49,26 +56,49 @@ impl Db {
             source,
         })?;
         let head = Head::new(opts.max_exemplars);
+        let blocks = open_blocks(&tenant, &dir.join("blocks"))?;
+        // Samples older than the newest block are in blocks already: a WAL not yet truncated
+        // after the block was written still holds them, and replay must not take them again.
+        let min_valid = blocks.iter().map(|b| b.meta.max_time.saturating_add(1)).max().unwrap_or(i64::MIN);
+        head.min_valid_t.store(min_valid, Ordering::Relaxed);
         let started = Instant::now();
         let mut unknown_refs = 0u64;
         let mut samples = 0u64;
-        let replayed = replay(&wal_dir, 0, |segment, payload| {
-            let mut d = Decoder::new(payload);
-            loop {
-                match d.section() {
-                    Ok(Some(section)) => {
-                        apply_replayed(&head, section, opts.block_range_ms, &mut unknown_refs, &mut samples)
+        let checkpoint = list_checkpoints(&wal_dir).pop();
+        let mut replay_dir = |dir: &Path, from: u32| -> Result<periscope_wal::ReplayStats, TsdbError> {
+            let replayed = replay(dir, from, |segment, payload| {
+                let mut d = Decoder::new(payload);
+                loop {
+                    match d.section() {
+                        Ok(Some(section)) => apply_replayed(
+                            &head,
+                            section,
+                            opts.block_range_ms,
+                            min_valid,
+                            &mut unknown_refs,
+                            &mut samples,
+                        ),
+                        Ok(None) => return Ok(()),
+                        Err(source) => return Err((segment, source)),
                     }
-                    Ok(None) => return Ok(()),
-                    Err(source) => return Err((segment, source)),
                 }
-            }
-        })
-        .map_err(|source| TsdbError::Wal { tenant: tenant.to_string(), source })?;
-        let replay_stats = match replayed {
-            Ok(s) => s,
-            Err((segment, source)) => return Err(TsdbError::Replay { path: wal_dir, segment, source }),
+            })
+            .map_err(|source| TsdbError::Wal { tenant: tenant.to_string(), source })?;
+            replayed.map_err(|(segment, source)| TsdbError::Replay { path: dir.to_path_buf(), segment, source })
         };
+        let mut replay_stats = periscope_wal::ReplayStats::default();
+        let from = match &checkpoint {
+            Some((last, path)) => {
+                let s = replay_dir(path, 0)?;
+                replay_stats.records += s.records;
+                last + 1
+            }
+            None => 0,
+        };
+        let s = replay_dir(&wal_dir, from)?;
+        replay_stats.records += s.records;
+        replay_stats.segments += s.segments;
+        replay_stats.repaired_segments += s.repaired_segments;
         let secs = started.elapsed().as_secs_f64();
         stats.replay_seconds.fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
         tracing::info!(
@@ -79,12 +109,24 @@ impl Db {
             samples,
             unknown_refs,
             repaired_segments = replay_stats.repaired_segments,
+            blocks = blocks.len(),
+            checkpoint = checkpoint.as_ref().map(|c| c.0),
             seconds = secs,
             "replayed write-ahead log"
         );
         let wal = Wal::open(&wal_dir, opts.wal.clone())
             .map_err(|source| TsdbError::Wal { tenant: tenant.to_string(), source })?;
-        Ok(Db { tenant, head, wal, opts, append_lock: Mutex::new(Scratch::default()), stats })
+        Ok(Db {
+            tenant,
+            dir: dir.to_path_buf(),
+            head,
+            wal,
+            blocks: RwLock::new(blocks),
+            opts,
+            append_lock: Mutex::new(Scratch::default()),
+            maintenance: Mutex::new(()),
+            stats,
+        })
     }
 
     /// Appends a batch; see the module docs for the order of events.
@@ -110,8 +152,9 @@ impl Db {
         let mut batch_max = i64::MIN;
         let mut batch_min = i64::MAX;
 
+        let min_valid = head.min_valid_t.load(Ordering::Relaxed);
         for (i, ss) in batch.series.iter().enumerate() {
-            let series = match resolved[i].take() {
+            let series = match resolved[i].take().filter(|s| !s.removed.load(Ordering::Acquire)) {
                 Some(s) => s,
                 None => {
                     if limits.max_series > 0 && head.num_series.load(Ordering::Relaxed) >= limits.max_series {
@@ -134,6 +177,8 @@ impl Db {
             for s in &ss.samples {
                 let reason = if s.t > max_future {
                     Some(RejectReason::TooFarInFuture)
+                } else if s.t < min_valid {
+                    Some(RejectReason::TooOld)
                 } else if s.t > d.last_t {
                     d.append_in_order(s.t, s.v, block_range);
                     scratch.samples.push(RefSample { sref: series.sref, t: s.t, v: s.v });
@@ -243,7 +288,34 @@ impl Db {
     }
 }
 
-fn apply_replayed(head: &Head, section: Section, block_range: i64, unknown_refs: &mut u64, samples: &mut u64) {
+/// Opens every block in `dir`, removing what a crash left half-done (`.tmp`, `.deleted`).
+fn open_blocks(tenant: &TenantId, dir: &Path) -> Result<Vec<Arc<Block>>, TsdbError> {
+    let mut blocks = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else { return Ok(blocks) };
+    for e in rd.flatten() {
+        let path = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.ends_with(".tmp") || name.ends_with(".deleted") {
+            let _ = std::fs::remove_dir_all(&path);
+            continue;
+        }
+        match Block::open(&path) {
+            Ok(b) => blocks.push(Arc::new(b)),
+            Err(source) => return Err(TsdbError::Block { tenant: tenant.to_string(), source }),
+        }
+    }
+    blocks.sort_by_key(|b| (b.meta.min_time, b.meta.max_time));
+    Ok(blocks)
+}
+
+fn apply_replayed(
+    head: &Head,
+    section: Section,
+    block_range: i64,
+    min_valid: i64,
+    unknown_refs: &mut u64,
+    samples: &mut u64,
+) {
     match section {
         Section::Series(list) => {
             for (sref, labels) in list {
@@ -262,6 +334,9 @@ fn apply_replayed(head: &Head, section: Section, block_range: i64, unknown_refs:
                     *unknown_refs += 1;
                     continue;
                 };
+                if rs.t < min_valid {
+                    continue;
+                }
                 let mut d = lock(&series.data);
                 if rs.t > d.last_t {
                     d.append_in_order(rs.t, rs.v, block_range);
@@ -282,6 +357,21 @@ fn apply_replayed(head: &Head, section: Section, block_range: i64, unknown_refs:
                     d.last_exemplar_t = d.last_exemplar_t.max(e.t);
                 }
                 ring.push(e.sref, periscope_model::Exemplar { labels: e.labels, t: e.t, v: e.v });
+            }
+        }
+        Section::Chunks(list) => {
+            for (sref, chunks) in list {
+                let Some(series) = head.by_ref(sref) else {
+                    *unknown_refs += 1;
+                    continue;
+                };
+                let chunks: Vec<_> = chunks.into_iter().filter(|c| c.maxt >= min_valid).collect();
+                if let (Some(first), Some(last)) = (chunks.first(), chunks.last()) {
+                    head.note_time(first.mint);
+                    head.note_time(last.maxt);
+                }
+                *samples += chunks.iter().map(|c| crate::chunkenc::XorIter::new(&c.bytes).len() as u64).sum::<u64>();
+                lock(&series.data).restore(chunks);
             }
         }
         Section::Metadata(list) => {

@@ -25,6 +25,12 @@ pub enum TsdbError {
         #[source]
         source: crate::record::RecordError,
     },
+    #[error("block of tenant {tenant}")]
+    Block {
+        tenant: String,
+        #[source]
+        source: crate::block::BlockError,
+    },
     #[error("store is closed")]
     Closed,
 }

@@ -34,7 +34,7 @@ pub(crate) fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 /// An immutable chunk of one series.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ClosedChunk {
     pub mint: i64,
     pub maxt: i64,
@@ -116,6 +116,67 @@ impl SeriesData {
         None
     }
 
+    /// Replaces the series' in-order data by `chunks` (oldest first), the last one reopened for
+    /// appending when it has room. Used when restoring from a checkpoint.
+    pub(crate) fn restore(&mut self, chunks: Vec<ClosedChunk>) {
+        self.closed = chunks;
+        self.open = None;
+        if let Some(last) = self.closed.last() {
+            if let Some(app) = XorAppender::from_bytes(&last.bytes) {
+                self.last_t = app.last_t();
+                self.last_v_bits = app.last_v().to_bits();
+                if app.count() < SAMPLES_PER_CHUNK {
+                    let mint = last.mint;
+                    self.closed.pop();
+                    self.open = Some(OpenChunk { app, mint });
+                }
+            }
+        }
+    }
+
+    /// A copy of the data older than `end`, as [`SeriesData::take_before`] would return it,
+    /// leaving the series unchanged.
+    pub(crate) fn peek_before(&self, end: i64) -> Vec<ClosedChunk> {
+        let mut out: Vec<ClosedChunk> = self.closed.iter().take_while(|c| c.maxt < end).cloned().collect();
+        if let Some(o) = &self.open {
+            if o.app.count() > 0 && o.app.last_t() < end {
+                out.push(ClosedChunk { mint: o.mint, maxt: o.app.last_t(), bytes: Arc::from(o.app.bytes()) });
+            }
+        }
+        let ooo: Vec<Sample> = self.ooo.iter().take_while(|s| s.t < end).copied().collect();
+        if ooo.is_empty() {
+            return out;
+        }
+        let mut samples: Vec<Sample> =
+            out.iter().flat_map(|c| XorIter::new(&c.bytes).map(|(t, v)| Sample::new(t, v))).collect();
+        samples.extend(ooo);
+        samples.sort_by_key(|s| s.t);
+        samples.dedup_by_key(|s| s.t);
+        encode_chunks(&samples)
+    }
+
+    /// Takes the data older than `end` out of the series for a block: whole chunks (the open
+    /// one too when it ends before `end`) and out-of-order samples, merged and re-encoded when
+    /// there are any. Returns the chunks, oldest first.
+    pub(crate) fn take_before(&mut self, end: i64) -> Vec<ClosedChunk> {
+        if self.open.as_ref().is_some_and(|o| o.app.count() > 0 && o.app.last_t() < end) {
+            self.close_open();
+        }
+        let n = self.closed.partition_point(|c| c.maxt < end);
+        let taken: Vec<ClosedChunk> = self.closed.drain(..n).collect();
+        let n_ooo = self.ooo.partition_point(|s| s.t < end);
+        if n_ooo == 0 {
+            return taken;
+        }
+        let ooo: Vec<Sample> = self.ooo.drain(..n_ooo).collect();
+        let mut samples: Vec<Sample> =
+            taken.iter().flat_map(|c| XorIter::new(&c.bytes).map(|(t, v)| Sample::new(t, v))).collect();
+        samples.extend(ooo);
+        samples.sort_by_key(|s| s.t);
+        samples.dedup_by_key(|s| s.t);
+        encode_chunks(&samples)
+    }
+
     /// Inserts an out-of-order sample; the caller checked that `t` is free.
     pub(crate) fn insert_ooo(&mut self, t: i64, v: f64) {
         let i = self.ooo.partition_point(|s| s.t < t);
@@ -143,6 +204,21 @@ impl SeriesData {
     }
 }
 
+/// Encodes sorted samples into closed chunks of at most [`SAMPLES_PER_CHUNK`] samples.
+pub(crate) fn encode_chunks(samples: &[Sample]) -> Vec<ClosedChunk> {
+    samples
+        .chunks(SAMPLES_PER_CHUNK as usize)
+        .filter_map(|part| {
+            let (first, last) = (part.first()?, part.last()?);
+            let mut app = XorAppender::new();
+            for s in part {
+                app.append(s.t, s.v);
+            }
+            Some(ClosedChunk { mint: first.t, maxt: last.t, bytes: Arc::from(app.bytes()) })
+        })
+        .collect()
+}
+
 /// One series of the head.
 #[derive(Debug)]
 pub(crate) struct MemSeries {
@@ -151,6 +227,9 @@ pub(crate) struct MemSeries {
     /// Whether the series' WAL record was written; a series created by an append whose WAL
     /// write failed is logged again by the next append that uses it.
     pub logged: AtomicBool,
+    /// Set when head garbage collection dropped the series; an append that resolved it before
+    /// must resolve again.
+    pub removed: AtomicBool,
     pub data: Mutex<SeriesData>,
 }
 
@@ -188,6 +267,8 @@ pub(crate) struct Head {
     /// Oldest and newest timestamps appended, for the head's range.
     pub min_t: AtomicI64,
     pub max_t: AtomicI64,
+    /// Samples older than this are refused: their range was persisted into a block.
+    pub min_valid_t: AtomicI64,
     pub metadata: RwLock<HashMap<String, MetricMetadata>>,
     pub exemplars: Mutex<ExemplarRing>,
 }
@@ -202,6 +283,7 @@ impl Head {
             num_series: AtomicU64::new(0),
             min_t: AtomicI64::new(i64::MAX),
             max_t: AtomicI64::new(i64::MIN),
+            min_valid_t: AtomicI64::new(i64::MIN),
             metadata: RwLock::new(HashMap::new()),
             exemplars: Mutex::new(ExemplarRing { capacity: max_exemplars, ..Default::default() }),
         }
@@ -236,8 +318,13 @@ impl Head {
             }
             None => self.next_ref.fetch_add(1, Ordering::Relaxed),
         };
-        let s =
-            Arc::new(MemSeries { sref, labels, logged: AtomicBool::new(false), data: Mutex::new(SeriesData::new()) });
+        let s = Arc::new(MemSeries {
+            sref,
+            labels,
+            logged: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
+            data: Mutex::new(SeriesData::new()),
+        });
         list.push(s.clone());
         drop(shard);
         write(&self.postings).add(sref, &s.labels);
@@ -253,7 +340,7 @@ impl Head {
 
     /// Series matching `matchers`, sorted by labels.
     pub(crate) fn select(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
-        let refs = read(&self.postings).select(matchers);
+        let refs = crate::postings::select(&*read(&self.postings), matchers);
         let map = read(&self.refs);
         let mut out: Vec<Arc<MemSeries>> = refs.iter().filter_map(|r| map.get(r).cloned()).collect();
         drop(map);
@@ -264,6 +351,35 @@ impl Head {
     /// Every series (for compaction and statistics).
     pub(crate) fn all_series(&self) -> Vec<Arc<MemSeries>> {
         read(&self.refs).values().cloned().collect()
+    }
+
+    /// Drops series that hold no sample any more (everything went into blocks). Called under
+    /// the database's append lock, so no append uses a series while it is dropped.
+    pub(crate) fn gc(&self) -> usize {
+        let empty: Vec<Arc<MemSeries>> = self
+            .all_series()
+            .into_iter()
+            .filter(|s| {
+                let d = lock(&s.data);
+                d.closed.is_empty() && d.open.is_none() && d.ooo.is_empty()
+            })
+            .collect();
+        for s in &empty {
+            s.removed.store(true, Ordering::Release);
+            let hash = s.labels.stable_hash();
+            let mut shard = write(self.shard(hash));
+            if let Some(list) = shard.get_mut(&hash) {
+                list.retain(|x| x.sref != s.sref);
+                if list.is_empty() {
+                    shard.remove(&hash);
+                }
+            }
+            drop(shard);
+            write(&self.postings).remove(s.sref, &s.labels);
+            write(&self.refs).remove(&s.sref);
+            self.num_series.fetch_sub(1, Ordering::Relaxed);
+        }
+        empty.len()
     }
 
     /// Approximate bytes of sample data in memory.

@@ -11,7 +11,9 @@
 //! Only the binary and the test kit name this crate; everyone else sees the
 //! `periscope_storage` traits it implements.
 
+mod block;
 pub mod chunkenc;
+mod compact;
 mod db;
 mod error;
 mod head;
@@ -24,16 +26,16 @@ pub use options::{LimitsFn, TenantLimits, TsdbOptions};
 
 use db::Db;
 use head::{lock, read, write};
-use periscope_model::{Matcher, MetricBatch, MetricMetadata, TenantId, TimeRange};
+use periscope_model::{Labels, Matcher, MetricBatch, MetricMetadata, TenantId, TimeRange};
 use periscope_storage::{
-    matchers_select_something, AppendReport, Appendable, MetricStore, Querier, Queryable, RejectReason, SelectHints,
-    Series, SeriesSet, StoreError,
+    matchers_select_something, AppendReport, Appendable, MergeSamples, MetricStore, Querier, Queryable, RejectReason,
+    SampleIterator, SelectHints, Series, SeriesSet, StoreError, VecSamples,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 /// Reads one figure of a WAL's counters.
 type WalStat = fn(&periscope_wal::WalStats) -> f64;
@@ -46,6 +48,12 @@ pub struct TsdbStats {
     pub series_created: AtomicU64,
     pub duplicates_ignored: AtomicU64,
     pub rejected: [AtomicU64; RejectReason::ALL.len()],
+    /// Blocks written: cut from a head or merged from other blocks.
+    pub compactions: AtomicU64,
+    /// Blocks deleted by retention.
+    pub blocks_deleted: AtomicU64,
+    /// Maintenance runs that failed.
+    pub maintenance_failures: AtomicU64,
     /// Microseconds spent replaying WALs since start.
     pub replay_seconds: AtomicU64,
 }
@@ -68,7 +76,10 @@ impl TsdbStats {
 pub struct Tsdb {
     root: PathBuf,
     opts: TsdbOptions,
-    tenants: RwLock<HashMap<TenantId, Arc<Db>>>,
+    tenants: Arc<RwLock<HashMap<TenantId, Arc<Db>>>>,
+    /// Stop flag of the maintenance thread, and the thread.
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    maintenance: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Serialises the opening of new tenants.
     opening: Mutex<()>,
     stats: Arc<TsdbStats>,
@@ -100,10 +111,29 @@ impl Tsdb {
             let db = Db::open(tenant.clone(), &entry.path(), opts.clone(), stats.clone())?;
             tenants.insert(tenant, Arc::new(db));
         }
+        let tenants = Arc::new(RwLock::new(tenants));
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let maintenance = if opts.maintenance_interval.is_zero() {
+            None
+        } else {
+            let (tenants, stop, every, stats) =
+                (tenants.clone(), stop.clone(), opts.maintenance_interval, stats.clone());
+            let handle = std::thread::Builder::new()
+                .name("tsdb-maintenance".into())
+                .spawn(move || maintenance_loop(&tenants, &stop, every, &stats))
+                .map_err(|source| TsdbError::Io {
+                    op: "start maintenance thread for",
+                    path: root.to_path_buf(),
+                    source,
+                })?;
+            Some(handle)
+        };
         Ok(Tsdb {
             root: root.to_path_buf(),
             opts,
-            tenants: RwLock::new(tenants),
+            tenants,
+            stop,
+            maintenance: Mutex::new(maintenance),
             opening: Mutex::new(()),
             stats,
             closed: AtomicBool::new(false),
@@ -133,6 +163,31 @@ impl Tsdb {
         )?);
         write(&self.tenants).insert(tenant.clone(), db.clone());
         Ok(db)
+    }
+
+    /// Runs maintenance for every tenant now: cuts blocks from heads that span more than 1.5
+    /// block ranges, checkpoints the WAL, merges blocks, applies retention. Returns the number
+    /// of blocks written. The background thread calls this every `maintenance_interval`.
+    pub fn maintain(&self) -> Result<usize, TsdbError> {
+        let dbs: Vec<Arc<Db>> = read(&self.tenants).values().cloned().collect();
+        let mut n = 0;
+        for db in dbs {
+            n += db.maintain()?;
+        }
+        Ok(n)
+    }
+
+    /// Blocks of `tenant`: (min time, max time, level), oldest first.
+    pub fn blocks(&self, tenant: &TenantId) -> Vec<(i64, i64, u32)> {
+        self.db(tenant)
+            .map(|db| read(&db.blocks).iter().map(|b| (b.meta.min_time, b.meta.max_time, b.meta.level)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The oldest timestamp `tenant` still accepts (the end of its newest block), if any.
+    pub fn min_valid_time(&self, tenant: &TenantId) -> Option<i64> {
+        let t = self.db(tenant)?.head.min_valid_t.load(Ordering::Relaxed);
+        (t != i64::MIN).then_some(t)
     }
 
     /// Engine-wide counters.
@@ -166,38 +221,103 @@ struct DbQuerier {
     range: TimeRange,
 }
 
+/// Iterates a block series' samples in `[mint, maxt]`, decoding a chunk at a time.
+struct BlockSamples {
+    block: Arc<block::Block>,
+    metas: Vec<block::ChunkMeta>,
+    next_chunk: usize,
+    buf: Vec<periscope_model::Sample>,
+    pos: usize,
+    mint: i64,
+    maxt: i64,
+}
+
+impl SampleIterator for BlockSamples {
+    fn next(&mut self) -> Option<periscope_model::Sample> {
+        while self.pos >= self.buf.len() {
+            let meta = self.metas.get(self.next_chunk)?;
+            self.next_chunk += 1;
+            self.buf.clear();
+            self.pos = 0;
+            if let Some(bytes) = self.block.chunk(meta.offset) {
+                let (mint, maxt) = (self.mint, self.maxt);
+                self.buf.extend(
+                    chunkenc::XorIter::new(bytes)
+                        .filter(|(t, _)| mint <= *t && *t <= maxt)
+                        .map(|(t, v)| periscope_model::Sample::new(t, v)),
+                );
+            }
+        }
+        let s = self.buf[self.pos];
+        self.pos += 1;
+        Some(s)
+    }
+}
+
+impl DbQuerier {
+    /// Series of every source (blocks overlapping the range, then the head) merged by labels,
+    /// each with its sample iterators, sorted by labels.
+    fn gather(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Labels, Vec<Box<dyn SampleIterator>>)> {
+        let Some(db) = &self.db else { return Vec::new() };
+        let mut merged: BTreeMap<Labels, Vec<Box<dyn SampleIterator>>> = BTreeMap::new();
+        let blocks: Vec<Arc<block::Block>> =
+            read(&db.blocks).iter().filter(|b| b.meta.min_time <= maxt && mint <= b.meta.max_time).cloned().collect();
+        for b in blocks {
+            for id in postings::select(&*b, matchers) {
+                let Some((labels, metas)) = b.series(id) else { continue };
+                let metas: Vec<block::ChunkMeta> =
+                    metas.into_iter().filter(|m| m.mint <= maxt && mint <= m.maxt).collect();
+                if metas.is_empty() {
+                    continue;
+                }
+                let it = BlockSamples { block: b.clone(), metas, next_chunk: 0, buf: Vec::new(), pos: 0, mint, maxt };
+                merged.entry(labels).or_default().push(Box::new(it));
+            }
+        }
+        for s in db.head.select(matchers) {
+            let it = db.samples(&s, mint, maxt);
+            merged.entry(s.labels.clone()).or_default().push(it);
+        }
+        merged.into_iter().collect()
+    }
+}
+
 impl Querier for DbQuerier {
     fn select(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<SeriesSet, StoreError> {
         if !matchers_select_something(matchers) {
             return Err(StoreError::Invalid("vector selector must contain at least one non-empty matcher".into()));
         }
-        let Some(db) = self.db.clone() else { return Ok(Box::new(std::iter::empty())) };
         let mint = hints.range.min.max(self.range.min);
         let maxt = hints.range.max.min(self.range.max);
-        let series = db.head.select(matchers);
+        let series = self.gather(matchers, mint, maxt);
         let labels_only = hints.labels_only;
-        Ok(Box::new(series.into_iter().filter_map(move |s| {
-            let mut samples = db.samples(&s, mint, maxt);
+        Ok(Box::new(series.into_iter().filter_map(move |(labels, sources)| {
+            let mut samples: Box<dyn SampleIterator> =
+                if sources.len() == 1 { sources.into_iter().next()? } else { Box::new(MergeSamples::new(sources)) };
             // Series without samples in the range are not part of the result, as in Prometheus.
             let first = samples.next()?;
-            let samples: Box<dyn periscope_storage::SampleIterator> = if labels_only {
-                Box::new(periscope_storage::VecSamples::default())
+            let samples: Box<dyn SampleIterator> = if labels_only {
+                Box::new(VecSamples::default())
             } else {
-                Box::new(periscope_storage::MergeSamples::new(vec![
-                    Box::new(periscope_storage::VecSamples::new(vec![first])),
-                    samples,
-                ]))
+                Box::new(MergeSamples::new(vec![Box::new(VecSamples::new(vec![first])), samples]))
             };
-            Some(Ok(Series { labels: s.labels.clone(), samples }))
+            Some(Ok(Series { labels, samples }))
         })))
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StoreError> {
         let Some(db) = &self.db else { return Ok(Vec::new()) };
+        let mut names = BTreeSet::new();
         if matchers.is_empty() {
-            return Ok(read(&db.head.postings).label_names());
+            names.extend(read(&db.head.postings).label_names());
+            for b in read(&db.blocks)
+                .iter()
+                .filter(|b| b.meta.min_time <= self.range.max && self.range.min <= b.meta.max_time)
+            {
+                names.extend(b.label_names());
+            }
+            return Ok(names.into_iter().collect());
         }
-        let mut names = std::collections::BTreeSet::new();
         for s in self.select(matchers, &SelectHints { range: self.range, labels_only: true })? {
             for l in &s?.labels {
                 names.insert(l.name.clone());
@@ -208,10 +328,17 @@ impl Querier for DbQuerier {
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StoreError> {
         let Some(db) = &self.db else { return Ok(Vec::new()) };
+        let mut values = BTreeSet::new();
         if matchers.is_empty() {
-            return Ok(read(&db.head.postings).label_values(name));
+            values.extend(read(&db.head.postings).label_values(name));
+            for b in read(&db.blocks)
+                .iter()
+                .filter(|b| b.meta.min_time <= self.range.max && self.range.min <= b.meta.max_time)
+            {
+                values.extend(b.label_values(name));
+            }
+            return Ok(values.into_iter().collect());
         }
-        let mut values = std::collections::BTreeSet::new();
         for s in self.select(matchers, &SelectHints { range: self.range, labels_only: true })? {
             if let Some(v) = s?.labels.get(name) {
                 values.insert(v.to_string());
@@ -239,10 +366,44 @@ impl Queryable for Tsdb {
     }
 }
 
+fn maintenance_loop(
+    tenants: &RwLock<HashMap<TenantId, Arc<Db>>>,
+    stop: &(Mutex<bool>, Condvar),
+    every: std::time::Duration,
+    stats: &TsdbStats,
+) {
+    loop {
+        {
+            let stopped = lock(&stop.0);
+            if *stopped {
+                return;
+            }
+            let (stopped, _) = stop.1.wait_timeout(stopped, every).unwrap_or_else(|p| p.into_inner());
+            if *stopped {
+                return;
+            }
+        }
+        let dbs: Vec<Arc<Db>> = read(tenants).values().cloned().collect();
+        for db in dbs {
+            if let Err(error) = db.maintain() {
+                stats.maintenance_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(tenant = %db.tenant, error = %error::error_chain(&error), "metrics maintenance failed");
+            }
+        }
+    }
+}
+
 impl MetricStore for Tsdb {
     fn close(&self) -> Result<(), StoreError> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
+        }
+        {
+            *lock(&self.stop.0) = true;
+            self.stop.1.notify_all();
+        }
+        if let Some(h) = lock(&self.maintenance).take() {
+            let _ = h.join();
         }
         let _g = lock(&self.opening);
         let mut first_err = None;
@@ -283,6 +444,24 @@ impl MetricStore for Tsdb {
         );
         counter(
             out,
+            "periscope_tsdb_compactions_total",
+            "Blocks written, cut from a head or merged from blocks.",
+            s.compactions.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "periscope_tsdb_blocks_deleted_total",
+            "Blocks deleted by retention.",
+            s.blocks_deleted.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "periscope_tsdb_maintenance_failures_total",
+            "Failed maintenance runs.",
+            s.maintenance_failures.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
             "periscope_tsdb_duplicate_samples_ignored_total",
             "Samples equal to a stored sample, dropped silently.",
             s.duplicates_ignored.load(Ordering::Relaxed),
@@ -316,6 +495,18 @@ impl MetricStore for Tsdb {
                 out,
                 "periscope_tsdb_head_series{{tenant=\"{t}\"}} {}",
                 tenants[*t].head.num_series.load(Ordering::Relaxed)
+            );
+        }
+        gauge_header(out, "periscope_tsdb_blocks", "Persisted blocks.", "gauge");
+        for t in &names {
+            let _ = writeln!(out, "periscope_tsdb_blocks{{tenant=\"{t}\"}} {}", read(&tenants[*t].blocks).len());
+        }
+        gauge_header(out, "periscope_tsdb_blocks_bytes", "Bytes of persisted blocks.", "gauge");
+        for t in &names {
+            let _ = writeln!(
+                out,
+                "periscope_tsdb_blocks_bytes{{tenant=\"{t}\"}} {}",
+                read(&tenants[*t].blocks).iter().map(|b| b.size_bytes()).sum::<u64>()
             );
         }
         gauge_header(out, "periscope_tsdb_head_chunk_bytes", "Bytes of compressed samples in the head.", "gauge");

@@ -31,6 +31,13 @@ pub struct TsdbOptions {
     /// How far behind the head's newest sample an out-of-order sample is still accepted, ms;
     /// 0 rejects every out-of-order sample as Prometheus does by default.
     pub out_of_order_window_ms: i64,
+    /// Blocks whose newest sample is older than this behind the newest data are deleted, ms;
+    /// 0 keeps everything.
+    pub retention_ms: i64,
+    /// The oldest blocks are deleted while all blocks together are larger; 0 means no limit.
+    pub retention_bytes: u64,
+    /// How often maintenance (cutting blocks, compaction, retention) runs.
+    pub maintenance_interval: std::time::Duration,
     /// Exemplars kept per tenant (a ring: the newest win).
     pub max_exemplars: usize,
     pub limits: LimitsFn,
@@ -42,6 +49,9 @@ impl Default for TsdbOptions {
             wal: WalOptions::default(),
             block_range_ms: 2 * 3600 * 1000,
             out_of_order_window_ms: 0,
+            retention_ms: 15 * 86_400_000,
+            retention_bytes: 0,
+            maintenance_interval: std::time::Duration::from_secs(60),
             max_exemplars: 100_000,
             limits: Arc::new(|_| TenantLimits::default()),
         }
@@ -54,6 +64,9 @@ impl std::fmt::Debug for TsdbOptions {
             .field("wal", &self.wal)
             .field("block_range_ms", &self.block_range_ms)
             .field("out_of_order_window_ms", &self.out_of_order_window_ms)
+            .field("retention_ms", &self.retention_ms)
+            .field("retention_bytes", &self.retention_bytes)
+            .field("maintenance_interval", &self.maintenance_interval)
             .field("max_exemplars", &self.max_exemplars)
             .finish_non_exhaustive()
     }

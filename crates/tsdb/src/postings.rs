@@ -112,8 +112,7 @@ impl MemPostings {
         self.by_label.get(name).map(|m| m.keys().cloned().collect()).unwrap_or_default()
     }
 
-    /// Refs of the series whose value of `m.name` matches `m` (absent counts as empty only in
-    /// the caller's inversion logic; this returns series that have the label).
+    /// Refs of the series having label `m.name` with a value `v` for which `m.matches(v) == want`.
     fn matching_values(&self, m: &Matcher, want: bool) -> Vec<&[u64]> {
         let Some(values) = self.by_label.get(m.name.as_str()) else { return Vec::new() };
         if want && m.op == MatchOp::Equal {
@@ -126,36 +125,52 @@ impl MemPostings {
         }
         values.iter().filter(|(v, _)| m.matches(v) == want).map(|(_, p)| p.as_slice()).collect()
     }
+}
 
-    /// Refs of the series matching every matcher, ascending. Follows Prometheus's
-    /// `PostingsForMatchers`: matchers that match the empty string also select series without
-    /// the label, so they subtract the values they reject instead of intersecting the ones they
-    /// accept.
-    pub(crate) fn select(&self, matchers: &[Matcher]) -> Vec<u64> {
-        let mut result: Option<Vec<u64>> = None;
-        let mut subtract_lists: Vec<Vec<u64>> = Vec::new();
-        for m in matchers {
-            if m.matches_empty() {
-                // Everything minus the series whose value is rejected.
-                let rejected = union(self.matching_values(m, false));
-                subtract_lists.push(rejected);
-            } else {
-                let accepted = union(self.matching_values(m, true));
-                result = Some(match result {
-                    None => accepted,
-                    Some(r) => intersect(&r, &accepted),
-                });
-                if result.as_ref().is_some_and(|r| r.is_empty()) {
-                    return Vec::new();
-                }
+impl PostingsSource for MemPostings {
+    fn matching(&self, m: &Matcher, want: bool) -> Vec<u64> {
+        union(self.matching_values(m, want))
+    }
+
+    fn all(&self) -> Vec<u64> {
+        self.all.clone()
+    }
+}
+
+/// An inverted index a selection can run over: the head's in memory, a block's on disk.
+pub(crate) trait PostingsSource {
+    /// Ascending ids of the series that have label `m.name` with a value `v` for which
+    /// `m.matches(v) == want`.
+    fn matching(&self, m: &Matcher, want: bool) -> Vec<u64>;
+    /// Every series id, ascending.
+    fn all(&self) -> Vec<u64>;
+}
+
+/// Ids of the series matching every matcher, ascending. Follows Prometheus's
+/// `PostingsForMatchers`: matchers that match the empty string also select series without the
+/// label, so they subtract the values they reject instead of intersecting the ones they accept.
+pub(crate) fn select(source: &impl PostingsSource, matchers: &[Matcher]) -> Vec<u64> {
+    let mut result: Option<Vec<u64>> = None;
+    let mut subtract_lists: Vec<Vec<u64>> = Vec::new();
+    for m in matchers {
+        if m.matches_empty() {
+            subtract_lists.push(source.matching(m, false));
+        } else {
+            let accepted = source.matching(m, true);
+            result = Some(match result {
+                None => accepted,
+                Some(r) => intersect(&r, &accepted),
+            });
+            if result.as_ref().is_some_and(|r| r.is_empty()) {
+                return Vec::new();
             }
         }
-        let mut out = result.unwrap_or_else(|| self.all.clone());
-        for s in &subtract_lists {
-            out = subtract(&out, s);
-        }
-        out
     }
+    let mut out = result.unwrap_or_else(|| source.all());
+    for s in &subtract_lists {
+        out = subtract(&out, s);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -174,15 +189,15 @@ mod tests {
         p.add(3, &ls(&[("__name__", "up")]));
         p.add(4, &ls(&[("__name__", "down"), ("job", "a")]));
         let m = |op, n: &str, v: &str| Matcher::new(op, n, v).unwrap();
-        assert_eq!(p.select(&[m(MatchOp::Equal, "__name__", "up")]), vec![1, 2, 3]);
-        assert_eq!(p.select(&[m(MatchOp::Equal, "__name__", "up"), m(MatchOp::NotEqual, "job", "a")]), vec![2, 3]);
-        assert_eq!(p.select(&[m(MatchOp::Equal, "__name__", "up"), m(MatchOp::Equal, "job", "")]), vec![3]);
-        assert_eq!(p.select(&[m(MatchOp::Regex, "job", "a|b")]), vec![1, 2, 4]);
-        assert_eq!(p.select(&[m(MatchOp::Regex, "job", ".+"), m(MatchOp::NotRegex, "__name__", "d.*")]), vec![1, 2]);
-        assert_eq!(p.select(&[m(MatchOp::Equal, "job", "zzz")]), Vec::<u64>::new());
+        assert_eq!(select(&p, &[m(MatchOp::Equal, "__name__", "up")]), vec![1, 2, 3]);
+        assert_eq!(select(&p, &[m(MatchOp::Equal, "__name__", "up"), m(MatchOp::NotEqual, "job", "a")]), vec![2, 3]);
+        assert_eq!(select(&p, &[m(MatchOp::Equal, "__name__", "up"), m(MatchOp::Equal, "job", "")]), vec![3]);
+        assert_eq!(select(&p, &[m(MatchOp::Regex, "job", "a|b")]), vec![1, 2, 4]);
+        assert_eq!(select(&p, &[m(MatchOp::Regex, "job", ".+"), m(MatchOp::NotRegex, "__name__", "d.*")]), vec![1, 2]);
+        assert_eq!(select(&p, &[m(MatchOp::Equal, "job", "zzz")]), Vec::<u64>::new());
         p.remove(2, &ls(&[("__name__", "up"), ("job", "b")]));
         assert_eq!(p.label_values("job"), vec!["a"]);
-        assert_eq!(p.select(&[m(MatchOp::Equal, "__name__", "up")]), vec![1, 3]);
+        assert_eq!(select(&p, &[m(MatchOp::Equal, "__name__", "up")]), vec![1, 3]);
     }
 
     #[test]

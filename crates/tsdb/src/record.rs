@@ -9,6 +9,7 @@ pub(crate) const SECTION_SERIES: u8 = 1;
 pub(crate) const SECTION_SAMPLES: u8 = 2;
 pub(crate) const SECTION_EXEMPLARS: u8 = 3;
 pub(crate) const SECTION_METADATA: u8 = 4;
+pub(crate) const SECTION_CHUNKS: u8 = 5;
 
 /// A decoded section.
 #[derive(Debug, PartialEq)]
@@ -17,6 +18,8 @@ pub(crate) enum Section {
     Samples(Vec<RefSample>),
     Exemplars(Vec<RefExemplar>),
     Metadata(Vec<MetricMetadata>),
+    /// Whole head chunks of series (checkpoints only): ref and its chunks, oldest first.
+    Chunks(Vec<(u64, Vec<crate::head::ClosedChunk>)>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -104,6 +107,22 @@ pub(crate) fn encode_metadata(buf: &mut Vec<u8>, metadata: &[MetricMetadata]) {
         put_str(buf, m.metric_type.as_str());
         put_str(buf, &m.unit);
         put_str(buf, &m.help);
+    }
+}
+
+/// Encodes a chunks section (checkpoints).
+pub(crate) fn encode_chunks(buf: &mut Vec<u8>, series: &[(u64, Vec<crate::head::ClosedChunk>)]) {
+    buf.push(SECTION_CHUNKS);
+    put_uvarint(buf, series.len() as u64);
+    for (r, chunks) in series {
+        put_uvarint(buf, *r);
+        put_uvarint(buf, chunks.len() as u64);
+        for c in chunks {
+            put_varint(buf, c.mint);
+            put_varint(buf, c.maxt);
+            put_uvarint(buf, c.bytes.len() as u64);
+            buf.extend_from_slice(&c.bytes);
+        }
     }
 }
 
@@ -235,6 +254,24 @@ impl<'a> Decoder<'a> {
                     v.push(MetricMetadata { metric_family, metric_type, help, unit });
                 }
                 Section::Metadata(v)
+            }
+            SECTION_CHUNKS => {
+                let n = self.count(2)?;
+                let mut v = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let r = self.uvarint()?;
+                    let nc = self.count(4)?;
+                    let mut chunks = Vec::with_capacity(nc);
+                    for _ in 0..nc {
+                        let mint = self.varint()?;
+                        let maxt = self.varint()?;
+                        let len = self.uvarint()? as usize;
+                        let bytes = self.bytes(len)?;
+                        chunks.push(crate::head::ClosedChunk { mint, maxt, bytes: std::sync::Arc::from(bytes) });
+                    }
+                    v.push((r, chunks));
+                }
+                Section::Chunks(v)
             }
             _ => return Err(RecordError("unknown section type")),
         }))

@@ -196,12 +196,14 @@ fn chunks_are_cut_at_block_boundaries() {
 enum Op {
     Append(Vec<(u8, i64, u8)>),
     Reopen,
+    Maintain,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        8 => proptest::collection::vec((0u8..6, 0i64..200, any::<u8>()), 1..30).prop_map(Op::Append),
+        8 => proptest::collection::vec((0u8..6, 0i64..400, any::<u8>()), 1..30).prop_map(Op::Append),
         1 => Just(Op::Reopen),
+        2 => Just(Op::Maintain),
     ]
 }
 
@@ -213,7 +215,13 @@ proptest! {
     fn model_appends_and_restarts(ops in proptest::collection::vec(op(), 1..25)) {
         let dir = tempfile::tempdir().unwrap();
         let t = TenantId::default_tenant();
-        let opts = TsdbOptions { out_of_order_window_ms: 50, block_range_ms: 64, ..Default::default() };
+        let opts = TsdbOptions {
+            out_of_order_window_ms: 50,
+            block_range_ms: 64,
+            retention_ms: 0,
+            maintenance_interval: std::time::Duration::ZERO,
+            ..Default::default()
+        };
         let mut db = Tsdb::open(dir.path(), opts.clone()).unwrap();
         let mut model: BTreeMap<u8, BTreeMap<i64, u64>> = BTreeMap::new();
         let mut head_max = i64::MIN;
@@ -223,14 +231,21 @@ proptest! {
                     drop(db);
                     db = Tsdb::open(dir.path(), opts.clone()).unwrap();
                 }
+                Op::Maintain => {
+                    db.maintain().unwrap();
+                }
                 Op::Append(samples) => {
                     // One series entry per sample keeps the order of the op list.
                     let b = batch(samples.iter().map(|(s, ts, v)| (labels("m", &s.to_string()), vec![(*ts, *v as f64)])).collect());
                     let r = db.append_at(&t, &b, 1_000).unwrap();
                     let mut accepted = 0;
                     let start_max = head_max;
+                    let min_valid = db.min_valid_time(&t).unwrap_or(i64::MIN);
                     let mut batch_max = i64::MIN;
                     for (s, ts, v) in samples {
+                        if ts < min_valid {
+                            continue;
+                        }
                         let series = model.entry(s).or_default();
                         let last = series.keys().next_back().copied().unwrap_or(i64::MIN);
                         let bits = (v as f64).to_bits();
@@ -271,4 +286,106 @@ fn appendable_trait_uses_wall_clock() {
     assert_eq!(r.samples_appended, 1);
     db.close().unwrap();
     assert!(Appendable::append(&db, &TenantId::default_tenant(), &batch(vec![])).is_err());
+}
+
+fn opts_small_blocks() -> TsdbOptions {
+    TsdbOptions {
+        block_range_ms: 1000,
+        maintenance_interval: std::time::Duration::ZERO,
+        retention_ms: 0,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn head_is_cut_into_blocks_checkpointed_and_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    let opts = opts_small_blocks();
+    let db = Tsdb::open(dir.path(), opts.clone()).unwrap();
+    // 10 series, one sample every 100 ms for 10 s: ten block ranges.
+    let mut want: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
+    for step in 0..100i64 {
+        let b = batch((0..10).map(|i| (labels("m", &i.to_string()), vec![(step * 100, (step * i) as f64)])).collect());
+        db.append_at(&t, &b, 0).unwrap();
+        for i in 0..10 {
+            want.entry(labels("m", &i.to_string()).to_string())
+                .or_default()
+                .push((step * 100, ((step * i) as f64).to_bits()));
+        }
+    }
+    let written = db.maintain().unwrap();
+    assert!(written >= 8, "{written} blocks written");
+    let blocks = db.blocks(&t);
+    assert!(blocks.iter().any(|b| b.2 >= 2), "no compacted block: {blocks:?}");
+    let check = |db: &Tsdb| {
+        let got: BTreeMap<String, Vec<(i64, u64)>> = read_all(db, &t, &[name_is("m")]).into_iter().collect();
+        assert_eq!(got, want);
+    };
+    check(&db);
+    // A sample older than the newest block is refused as too old.
+    let min_valid = db.min_valid_time(&t).unwrap();
+    let r = db.append_at(&t, &batch(vec![(labels("m", "0"), vec![(min_valid - 1, 1.0)])]), 0).unwrap();
+    assert_eq!(r.rejected, vec![(RejectReason::TooOld, 1)]);
+    // The WAL was truncated behind a checkpoint.
+    let wal = dir.path().join("default").join("wal");
+    let entries: Vec<String> =
+        std::fs::read_dir(&wal).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    assert!(entries.iter().any(|e| e.starts_with("checkpoint.")), "{entries:?}");
+    drop(db);
+    let db = Tsdb::open(dir.path(), opts.clone()).unwrap();
+    check(&db);
+    // Label queries see the blocks.
+    let q = db.querier(&t, TimeRange::new(0, 500)).unwrap();
+    assert_eq!(q.label_values("job", &[]).unwrap().len(), 10);
+    let mut text = String::new();
+    db.write_metrics(&mut text);
+    assert!(text.contains("periscope_tsdb_compactions_total "), "{text}");
+}
+
+#[test]
+fn retention_by_time_and_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    let opts = TsdbOptions { retention_ms: 3000, ..opts_small_blocks() };
+    let db = Tsdb::open(dir.path(), opts).unwrap();
+    for step in 0..100i64 {
+        let b = batch(vec![(labels("m", "a"), vec![(step * 100, 1.0)])]);
+        db.append_at(&t, &b, 0).unwrap();
+    }
+    db.maintain().unwrap();
+    let got = read_all(&db, &t, &[name_is("m")]);
+    let oldest = got[0].1[0].0;
+    // Newest sample 9900; blocks ending before 6900 are gone.
+    assert!(oldest >= 5000, "oldest sample {oldest}");
+    assert!(db.blocks(&t).iter().all(|b| b.1 >= 6900));
+    drop(db);
+
+    let dir = tempfile::tempdir().unwrap();
+    let opts = TsdbOptions { retention_bytes: 1, ..opts_small_blocks() };
+    let db = Tsdb::open(dir.path(), opts).unwrap();
+    for step in 0..100i64 {
+        db.append_at(&t, &batch(vec![(labels("m", "a"), vec![(step * 100, 1.0)])]), 0).unwrap();
+    }
+    db.maintain().unwrap();
+    assert!(db.blocks(&t).is_empty(), "{:?}", db.blocks(&t));
+    // The head still answers.
+    assert!(!read_all(&db, &t, &[name_is("m")]).is_empty());
+}
+
+#[test]
+fn background_maintenance_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    let opts = TsdbOptions { maintenance_interval: std::time::Duration::from_millis(20), ..opts_small_blocks() };
+    let db = Tsdb::open(dir.path(), opts).unwrap();
+    for step in 0..40i64 {
+        db.append_at(&t, &batch(vec![(labels("m", "a"), vec![(step * 100, 1.0)])]), 0).unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db.blocks(&t).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no block was cut in the background");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    db.close().unwrap();
 }

@@ -1,0 +1,465 @@
+//! Immutable on-disk blocks: the samples of one time range, with an inverted index.
+//!
+//! A block is a directory `<tenant>/blocks/<id>/` holding `meta.json`, `index` and `chunks`
+//! (byte layouts in `docs/format/block.md`). Invariants:
+//! - A block is written under a temporary name, every file and the directory are synced, then
+//!   it is renamed into place: a crash never leaves a half block under a block's name.
+//! - Series in the index are sorted by labels; a series' id is its position, so postings lists
+//!   of ids are sorted too. Every chunk of the block lies inside `[min_time, max_time]`.
+//! - Readers map both files and verify the index checksum on open; chunk checksums are verified
+//!   when a chunk is read. A malformed file yields errors, never a panic.
+
+use crate::postings::{union, PostingsSource};
+use crate::record::put_uvarint;
+use memmap2::Mmap;
+use periscope_model::{Label, Labels, MatchOp, Matcher};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+const INDEX_MAGIC: &[u8; 4] = b"PSIX";
+const CHUNKS_MAGIC: &[u8; 4] = b"PSCK";
+const FORMAT_VERSION: u32 = 1;
+/// Offsets of the three tables, the checksum and the magic.
+const TOC_LEN: usize = 8 * 3 + 4 + 4;
+
+/// A block's `meta.json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BlockMeta {
+    pub version: u32,
+    pub id: String,
+    /// Inclusive bounds of the samples, ms.
+    pub min_time: i64,
+    pub max_time: i64,
+    pub num_series: u64,
+    pub num_chunks: u64,
+    pub num_samples: u64,
+    /// 1 for a block cut from the head; one more than its sources' for a compacted block.
+    pub level: u32,
+    /// Ids of the blocks merged into this one (itself for a level-1 block).
+    pub sources: Vec<String>,
+}
+
+/// A chunk to write: its time bounds, sample count and encoded bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct ChunkData {
+    pub mint: i64,
+    pub maxt: i64,
+    pub samples: u32,
+    pub bytes: std::sync::Arc<[u8]>,
+}
+
+/// Errors reading or writing blocks.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    #[error("cannot {op} {path}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("block {path} is malformed: {reason}")]
+    Malformed { path: PathBuf, reason: &'static str },
+    #[error("cannot encode meta of block {path}")]
+    Meta {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BlockError + 'a {
+    move |source| BlockError::Io { op, path: path.to_path_buf(), source }
+}
+
+/// Syncs a directory so that entries created or renamed in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), BlockError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io("fsync directory", dir))
+}
+
+/// Writes a block from series sorted by labels. `dir` is the parent (`<tenant>/blocks`).
+pub(crate) fn write_block(
+    dir: &Path,
+    id: &str,
+    level: u32,
+    sources: Vec<String>,
+    series: impl Iterator<Item = (Labels, Vec<ChunkData>)>,
+) -> Result<BlockMeta, BlockError> {
+    let tmp = dir.join(format!("{id}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io("create", &tmp))?;
+
+    // Chunks file, streamed; the index needs every series in memory only as symbol refs.
+    let chunks_path = tmp.join("chunks");
+    let mut chunks = BufWriter::new(File::create(&chunks_path).map_err(io("create", &chunks_path))?);
+    let mut pos: u64 = 0;
+    let put = |w: &mut BufWriter<File>, b: &[u8], pos: &mut u64| -> Result<(), BlockError> {
+        w.write_all(b).map_err(io("write", &chunks_path))?;
+        *pos += b.len() as u64;
+        Ok(())
+    };
+    let mut header = CHUNKS_MAGIC.to_vec();
+    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    put(&mut chunks, &header, &mut pos)?;
+
+    struct SeriesEntry {
+        labels: Labels,
+        chunks: Vec<(i64, i64, u64)>,
+    }
+    let mut entries: Vec<SeriesEntry> = Vec::new();
+    let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
+    let (mut num_chunks, mut num_samples) = (0u64, 0u64);
+    let mut buf = Vec::new();
+    for (labels, list) in series {
+        if list.is_empty() {
+            continue;
+        }
+        let mut metas = Vec::with_capacity(list.len());
+        for c in list {
+            buf.clear();
+            put_uvarint(&mut buf, c.bytes.len() as u64);
+            buf.extend_from_slice(&c.bytes);
+            buf.extend_from_slice(&crc32fast::hash(&c.bytes).to_le_bytes());
+            metas.push((c.mint, c.maxt, pos));
+            put(&mut chunks, &buf, &mut pos)?;
+            min_time = min_time.min(c.mint);
+            max_time = max_time.max(c.maxt);
+            num_chunks += 1;
+            num_samples += c.samples as u64;
+        }
+        entries.push(SeriesEntry { labels, chunks: metas });
+    }
+    let file = chunks.into_inner().map_err(|e| BlockError::Io {
+        op: "flush",
+        path: chunks_path.clone(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(io("fsync", &chunks_path))?;
+    drop(file);
+
+    // Index.
+    let mut symbols: Vec<&str> =
+        entries.iter().flat_map(|e| e.labels.iter().flat_map(|l| [l.name.as_str(), l.value.as_str()])).collect();
+    symbols.sort_unstable();
+    symbols.dedup();
+    let sym_ref: HashMap<&str, u64> = symbols.iter().enumerate().map(|(i, s)| (*s, i as u64)).collect();
+    let mut ix: Vec<u8> = INDEX_MAGIC.to_vec();
+    ix.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let symbols_off = ix.len() as u64;
+    put_uvarint(&mut ix, symbols.len() as u64);
+    for s in &symbols {
+        put_uvarint(&mut ix, s.len() as u64);
+        ix.extend_from_slice(s.as_bytes());
+    }
+    let mut series_offsets = Vec::with_capacity(entries.len());
+    let mut postings: BTreeMap<(&str, &str), Vec<u64>> = BTreeMap::new();
+    for (id, e) in entries.iter().enumerate() {
+        series_offsets.push(ix.len() as u64);
+        put_uvarint(&mut ix, e.labels.len() as u64);
+        for l in &e.labels {
+            put_uvarint(&mut ix, sym_ref[l.name.as_str()]);
+            put_uvarint(&mut ix, sym_ref[l.value.as_str()]);
+            postings.entry((l.name.as_str(), l.value.as_str())).or_default().push(id as u64);
+        }
+        put_uvarint(&mut ix, e.chunks.len() as u64);
+        for (mint, maxt, off) in &e.chunks {
+            crate::record::put_varint(&mut ix, *mint);
+            put_uvarint(&mut ix, (*maxt - *mint) as u64);
+            put_uvarint(&mut ix, *off);
+        }
+    }
+    let mut table = Vec::with_capacity(postings.len());
+    for ((name, value), ids) in &postings {
+        table.push((sym_ref[name], sym_ref[value], ix.len() as u64));
+        put_uvarint(&mut ix, ids.len() as u64);
+        let mut prev = 0;
+        for id in ids {
+            put_uvarint(&mut ix, id - prev);
+            prev = *id;
+        }
+    }
+    let postings_table_off = ix.len() as u64;
+    put_uvarint(&mut ix, table.len() as u64);
+    for (n, v, off) in &table {
+        put_uvarint(&mut ix, *n);
+        put_uvarint(&mut ix, *v);
+        put_uvarint(&mut ix, *off);
+    }
+    let series_table_off = ix.len() as u64;
+    put_uvarint(&mut ix, series_offsets.len() as u64);
+    for off in &series_offsets {
+        ix.extend_from_slice(&off.to_le_bytes());
+    }
+    ix.extend_from_slice(&symbols_off.to_le_bytes());
+    ix.extend_from_slice(&postings_table_off.to_le_bytes());
+    ix.extend_from_slice(&series_table_off.to_le_bytes());
+    let crc = crc32fast::hash(&ix);
+    ix.extend_from_slice(&crc.to_le_bytes());
+    ix.extend_from_slice(INDEX_MAGIC);
+    let index_path = tmp.join("index");
+    write_synced(&index_path, &ix)?;
+
+    let meta = BlockMeta {
+        version: FORMAT_VERSION,
+        id: id.to_string(),
+        min_time,
+        max_time,
+        num_series: entries.len() as u64,
+        num_chunks,
+        num_samples,
+        level,
+        sources: if sources.is_empty() { vec![id.to_string()] } else { sources },
+    };
+    let meta_path = tmp.join("meta.json");
+    let json =
+        serde_json::to_vec_pretty(&meta).map_err(|source| BlockError::Meta { path: meta_path.clone(), source })?;
+    write_synced(&meta_path, &json)?;
+    sync_dir(&tmp)?;
+    let final_path = dir.join(id);
+    std::fs::rename(&tmp, &final_path).map_err(io("rename", &tmp))?;
+    sync_dir(dir)?;
+    Ok(meta)
+}
+
+fn write_synced(path: &Path, data: &[u8]) -> Result<(), BlockError> {
+    let mut f = File::create(path).map_err(io("create", path))?;
+    f.write_all(data).map_err(io("write", path))?;
+    f.sync_all().map_err(io("fsync", path))
+}
+
+/// Reads a little-endian u64 at `off`.
+fn u64_at(b: &[u8], off: usize) -> Option<u64> {
+    let s = b.get(off..off.checked_add(8)?)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(s);
+    Some(u64::from_le_bytes(a))
+}
+
+/// A cursor over mapped bytes; every read is bounds-checked.
+struct Cur<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cur<'a> {
+    fn at(b: &'a [u8], pos: usize) -> Self {
+        Cur { b, pos }
+    }
+    fn uvarint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let byte = *self.b.get(self.pos)?;
+            self.pos += 1;
+            v |= ((byte & 0x7f) as u64) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    fn varint(&mut self) -> Option<i64> {
+        let u = self.uvarint()?;
+        Some(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+}
+
+/// A chunk's place in a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChunkMeta {
+    pub mint: i64,
+    pub maxt: i64,
+    pub offset: u64,
+}
+
+/// An open, memory-mapped block.
+pub(crate) struct Block {
+    pub meta: BlockMeta,
+    pub dir: PathBuf,
+    index: Mmap,
+    chunks: Mmap,
+    /// Offsets of the symbols in `index`.
+    symbols: Vec<(u32, u32)>,
+    /// Label name → value → offset of its postings list.
+    postings: HashMap<String, BTreeMap<String, u64>>,
+    series_table: usize,
+    num_series: usize,
+}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block").field("meta", &self.meta).finish_non_exhaustive()
+    }
+}
+
+impl Block {
+    /// Opens and verifies the block in `dir`.
+    pub(crate) fn open(dir: &Path) -> Result<Block, BlockError> {
+        let bad = |reason| BlockError::Malformed { path: dir.to_path_buf(), reason };
+        let meta_path = dir.join("meta.json");
+        let meta_bytes = std::fs::read(&meta_path).map_err(io("read", &meta_path))?;
+        let meta: BlockMeta = serde_json::from_slice(&meta_bytes).map_err(|_| bad("meta.json does not parse"))?;
+        if meta.version != FORMAT_VERSION {
+            return Err(bad("unknown format version"));
+        }
+        let map = |name: &str| -> Result<Mmap, BlockError> {
+            let p = dir.join(name);
+            let f = File::open(&p).map_err(io("open", &p))?;
+            // SAFETY: block files are immutable once renamed into place; nothing writes to them
+            // while they are mapped (deletion only unlinks, the mapping stays valid).
+            unsafe { Mmap::map(&f) }.map_err(io("map", &p))
+        };
+        let index = map("index")?;
+        let chunks = map("chunks")?;
+        if chunks.get(..4) != Some(CHUNKS_MAGIC.as_slice()) {
+            return Err(bad("chunks file has a bad header"));
+        }
+        let n = index.len();
+        if n < 8 + TOC_LEN
+            || index.get(..4) != Some(INDEX_MAGIC.as_slice())
+            || index.get(n - 4..) != Some(INDEX_MAGIC.as_slice())
+        {
+            return Err(bad("index has a bad header or trailer"));
+        }
+        let body_end = n - 8;
+        let crc = u32::from_le_bytes([index[body_end], index[body_end + 1], index[body_end + 2], index[body_end + 3]]);
+        if crc32fast::hash(&index[..body_end]) != crc {
+            return Err(bad("index checksum mismatch"));
+        }
+        let toc = n - TOC_LEN;
+        let symbols_off = u64_at(&index, toc).ok_or(bad("toc"))? as usize;
+        let postings_off = u64_at(&index, toc + 8).ok_or(bad("toc"))? as usize;
+        let series_off = u64_at(&index, toc + 16).ok_or(bad("toc"))? as usize;
+
+        let mut c = Cur::at(&index, symbols_off);
+        let count = c.uvarint().ok_or(bad("symbols"))? as usize;
+        if count > index.len() {
+            return Err(bad("symbol count"));
+        }
+        let mut symbols = Vec::with_capacity(count);
+        for _ in 0..count {
+            let len = c.uvarint().ok_or(bad("symbols"))? as usize;
+            let start = c.pos;
+            let s = c.bytes(len).ok_or(bad("symbols"))?;
+            std::str::from_utf8(s).map_err(|_| bad("symbol is not utf-8"))?;
+            symbols.push((start as u32, len as u32));
+        }
+        let sym = |r: u64| -> Option<&str> {
+            let (o, l) = *symbols.get(r as usize)?;
+            std::str::from_utf8(index.get(o as usize..(o + l) as usize)?).ok()
+        };
+        let mut c = Cur::at(&index, postings_off);
+        let count = c.uvarint().ok_or(bad("postings table"))? as usize;
+        if count > index.len() {
+            return Err(bad("postings count"));
+        }
+        let mut postings: HashMap<String, BTreeMap<String, u64>> = HashMap::new();
+        for _ in 0..count {
+            let name = sym(c.uvarint().ok_or(bad("postings table"))?).ok_or(bad("postings symbol"))?;
+            let value = sym(c.uvarint().ok_or(bad("postings table"))?).ok_or(bad("postings symbol"))?;
+            let off = c.uvarint().ok_or(bad("postings table"))?;
+            postings.entry(name.to_owned()).or_default().insert(value.to_owned(), off);
+        }
+        let mut c = Cur::at(&index, series_off);
+        let num_series = c.uvarint().ok_or(bad("series table"))? as usize;
+        if c.pos.checked_add(num_series.checked_mul(8).ok_or(bad("series table"))?).is_none_or(|end| end > toc) {
+            return Err(bad("series table"));
+        }
+        let series_table = c.pos;
+        Ok(Block { meta, dir: dir.to_path_buf(), index, chunks, symbols, postings, series_table, num_series })
+    }
+
+    fn symbol(&self, r: u64) -> Option<&str> {
+        let (o, l) = *self.symbols.get(r as usize)?;
+        std::str::from_utf8(self.index.get(o as usize..(o + l) as usize)?).ok()
+    }
+
+    fn postings_at(&self, off: u64) -> Vec<u64> {
+        let mut c = Cur::at(&self.index, off as usize);
+        let Some(n) = c.uvarint() else { return Vec::new() };
+        let mut out = Vec::with_capacity((n as usize).min(self.num_series));
+        let mut prev = 0u64;
+        for _ in 0..n {
+            let Some(d) = c.uvarint() else { break };
+            prev = prev.wrapping_add(d);
+            out.push(prev);
+        }
+        out
+    }
+
+    /// The labels and chunk metas of series `id`.
+    pub(crate) fn series(&self, id: u64) -> Option<(Labels, Vec<ChunkMeta>)> {
+        if id as usize >= self.num_series {
+            return None;
+        }
+        let off = u64_at(&self.index, self.series_table + id as usize * 8)? as usize;
+        let mut c = Cur::at(&self.index, off);
+        let nl = c.uvarint()? as usize;
+        let mut labels = Vec::with_capacity(nl.min(256));
+        for _ in 0..nl {
+            let name = self.symbol(c.uvarint()?)?.to_owned();
+            let value = self.symbol(c.uvarint()?)?.to_owned();
+            labels.push(Label { name, value });
+        }
+        let nc = c.uvarint()? as usize;
+        let mut metas = Vec::with_capacity(nc.min(1 << 16));
+        for _ in 0..nc {
+            let mint = c.varint()?;
+            let maxt = mint.checked_add(c.uvarint()? as i64)?;
+            let offset = c.uvarint()?;
+            metas.push(ChunkMeta { mint, maxt, offset });
+        }
+        if !labels.windows(2).all(|w| w[0].name < w[1].name) {
+            return None;
+        }
+        Some((Labels::from_sorted_unchecked(labels), metas))
+    }
+
+    /// The bytes of the chunk at `offset`, checksum verified.
+    pub(crate) fn chunk(&self, offset: u64) -> Option<&[u8]> {
+        let mut c = Cur::at(&self.chunks, offset as usize);
+        let len = c.uvarint()? as usize;
+        let bytes = c.bytes(len)?;
+        let crc = c.bytes(4)?;
+        (crc32fast::hash(bytes).to_le_bytes() == crc).then_some(bytes)
+    }
+
+    /// Label names in the block.
+    pub(crate) fn label_names(&self) -> Vec<String> {
+        self.postings.keys().cloned().collect()
+    }
+
+    /// Values of a label in the block, sorted.
+    pub(crate) fn label_values(&self, name: &str) -> Vec<String> {
+        self.postings.get(name).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Bytes of the block's files.
+    pub(crate) fn size_bytes(&self) -> u64 {
+        (self.index.len() + self.chunks.len()) as u64
+    }
+}
+
+impl PostingsSource for Block {
+    fn matching(&self, m: &Matcher, want: bool) -> Vec<u64> {
+        let Some(values) = self.postings.get(m.name.as_str()) else { return Vec::new() };
+        let lists: Vec<Vec<u64>> = if want && m.op == MatchOp::Equal {
+            values.get(m.value.as_str()).map(|o| vec![self.postings_at(*o)]).unwrap_or_default()
+        } else if let (true, Some(set)) = (want, m.set_matches()) {
+            set.iter().filter_map(|v| values.get(*v)).map(|o| self.postings_at(*o)).collect()
+        } else {
+            values.iter().filter(|(v, _)| m.matches(v) == want).map(|(_, o)| self.postings_at(*o)).collect()
+        };
+        union(lists.iter().map(|v| v.as_slice()).collect())
+    }
+
+    fn all(&self) -> Vec<u64> {
+        (0..self.num_series as u64).collect()
+    }
+}

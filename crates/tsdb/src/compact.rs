@@ -1,0 +1,385 @@
+//! Maintenance of one tenant's database: cutting blocks from the head, checkpointing and
+//! truncating the WAL, merging blocks into longer ranges, and retention.
+//!
+//! Order of events when the head spans more than 1.5 block ranges (Prometheus's trigger):
+//! 1. under the append lock, raise the head's lower bound to the end of the oldest range (later
+//!    samples before it are refused as too old) and copy that range's chunks;
+//! 2. write the block (temp dir, fsync, rename) and add it to the queryable set;
+//! 3. under the append lock, drop the copied data from the head, drop empty series, cut the WAL
+//!    and snapshot the head;
+//! 4. write the snapshot as `wal/checkpoint.NNNNNNNN` (temp dir, fsync, rename), then delete
+//!    the WAL segments it covers and older checkpoints.
+//!
+//! A crash between any two steps leaves either the old state (WAL + head) or the new one
+//! (block + checkpoint + newer segments): replay reads the newest checkpoint and the segments
+//! after it, and a block that exists is never also replayed into the head beyond its range
+//! because replayed samples older than the block's end are dropped when the head's lower bound
+//! is restored from the blocks.
+
+use crate::block::{sync_dir, write_block, Block, BlockError, ChunkData, ChunkMeta};
+use crate::chunkenc::XorIter;
+use crate::db::Db;
+use crate::error::TsdbError;
+use crate::head::{encode_chunks, lock, read, write, ClosedChunk};
+use crate::record;
+use periscope_model::{Labels, Sample};
+use periscope_wal::{FsyncMode, Wal, WalOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most series per checkpoint record, to keep records far below the WAL's record limit.
+const CHECKPOINT_SERIES_PER_RECORD: usize = 4096;
+
+/// A new block id: sortable by creation time and unique within a process.
+pub(crate) fn new_block_id() -> String {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("b{:020x}{:06x}", nanos, SEQ.fetch_add(1, Ordering::Relaxed) & 0xff_ffff)
+}
+
+fn chunk_data(c: &ClosedChunk) -> ChunkData {
+    ChunkData { mint: c.mint, maxt: c.maxt, samples: XorIter::new(&c.bytes).len() as u32, bytes: c.bytes.clone() }
+}
+
+/// The checkpoint directories in `wal_dir`, sorted by the last segment they cover.
+pub(crate) fn list_checkpoints(wal_dir: &Path) -> Vec<(u32, PathBuf)> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(wal_dir) {
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(n) = name.strip_prefix("checkpoint.") {
+                if n.len() == 8 {
+                    if let Ok(i) = n.parse::<u32>() {
+                        out.push((i, e.path()));
+                    }
+                } else if n.ends_with(".tmp") {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out
+}
+
+impl Db {
+    /// Runs every maintenance step that is due. Returns how many blocks were written.
+    pub(crate) fn maintain(&self) -> Result<usize, TsdbError> {
+        let _g = lock(&self.maintenance);
+        let mut written = 0;
+        while self.compact_head()? {
+            written += 1;
+        }
+        if written > 0 {
+            self.checkpoint()?;
+        }
+        written += self.compact_blocks()?;
+        self.apply_retention()?;
+        Ok(written)
+    }
+
+    fn block_err(&self, e: BlockError) -> TsdbError {
+        TsdbError::Block { tenant: self.tenant.to_string(), source: e }
+    }
+
+    /// Cuts the oldest block range out of the head if the head spans more than 1.5 ranges.
+    pub(crate) fn compact_head(&self) -> Result<bool, TsdbError> {
+        let head = &self.head;
+        let range = self.opts.block_range_ms;
+        let (min_t, max_t) = (head.min_t.load(Ordering::Relaxed), head.max_t.load(Ordering::Relaxed));
+        if min_t == i64::MAX || max_t.saturating_sub(min_t) <= range / 2 * 3 {
+            return Ok(false);
+        }
+        let start = min_t.div_euclid(range) * range;
+        let end = start.saturating_add(range);
+        let mut series: Vec<(Labels, Vec<ClosedChunk>)> = {
+            let _g = lock(&self.append_lock);
+            head.min_valid_t.fetch_max(end, Ordering::AcqRel);
+            head.all_series()
+                .iter()
+                .map(|s| (s.labels.clone(), lock(&s.data).peek_before(end)))
+                .filter(|(_, c)| !c.is_empty())
+                .collect()
+        };
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        if !series.is_empty() {
+            let id = new_block_id();
+            let blocks_dir = self.dir.join("blocks");
+            std::fs::create_dir_all(&blocks_dir).map_err(|source| TsdbError::Io {
+                op: "create",
+                path: blocks_dir.clone(),
+                source,
+            })?;
+            let meta = write_block(
+                &blocks_dir,
+                &id,
+                1,
+                Vec::new(),
+                series.into_iter().map(|(l, c)| (l, c.iter().map(chunk_data).collect())),
+            )
+            .map_err(|e| self.block_err(e))?;
+            let block = Block::open(&blocks_dir.join(&id)).map_err(|e| self.block_err(e))?;
+            tracing::info!(tenant = %self.tenant, block = %id, min_time = meta.min_time, max_time = meta.max_time,
+                series = meta.num_series, samples = meta.num_samples, "wrote block from head");
+            self.add_block(Arc::new(block));
+            self.stats.compactions.fetch_add(1, Ordering::Relaxed);
+        }
+        {
+            let _g = lock(&self.append_lock);
+            for s in head.all_series() {
+                lock(&s.data).take_before(end);
+            }
+            let dropped = head.gc();
+            let new_min = head
+                .all_series()
+                .iter()
+                .filter_map(|s| {
+                    let d = lock(&s.data);
+                    let a = d.closed.first().map(|c| c.mint).or(d.open.as_ref().map(|o| o.mint));
+                    let b = d.ooo.first().map(|s| s.t);
+                    a.into_iter().chain(b).min()
+                })
+                .min();
+            // The newest time stays: the out-of-order window is measured from it.
+            head.min_t.store(new_min.unwrap_or(i64::MAX), Ordering::Relaxed);
+            tracing::debug!(tenant = %self.tenant, dropped_series = dropped, "truncated head");
+        }
+        Ok(true)
+    }
+
+    pub(crate) fn add_block(&self, block: Arc<Block>) {
+        let mut blocks = write(&self.blocks);
+        blocks.push(block);
+        blocks.sort_by_key(|b| (b.meta.min_time, b.meta.max_time));
+    }
+
+    /// Writes the head as a checkpoint and deletes the WAL segments it replaces.
+    pub(crate) fn checkpoint(&self) -> Result<(), TsdbError> {
+        let wal_err = |source| TsdbError::Wal { tenant: self.tenant.to_string(), source };
+        let (seg, series, metadata, exemplars) = {
+            let _g = lock(&self.append_lock);
+            let seg = self.wal.cut().map_err(wal_err)?;
+            let series: Vec<(u64, Labels, Vec<ClosedChunk>, Vec<Sample>)> = self
+                .head
+                .all_series()
+                .iter()
+                .map(|s| {
+                    let d = lock(&s.data);
+                    (s.sref, s.labels.clone(), d.peek_before(i64::MAX), d.ooo.clone())
+                })
+                .collect();
+            let metadata: Vec<_> = read(&self.head.metadata).values().cloned().collect();
+            let exemplars: Vec<record::RefExemplar> = lock(&self.head.exemplars)
+                .items
+                .iter()
+                .map(|(r, e)| record::RefExemplar { sref: *r, t: e.t, v: e.v, labels: e.labels.clone() })
+                .collect();
+            (seg, series, metadata, exemplars)
+        };
+        let wal_dir = self.dir.join("wal");
+        let name = format!("checkpoint.{:08}", seg - 1);
+        let tmp = wal_dir.join(format!("{name}.tmp"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        {
+            let cp = Wal::open(
+                &tmp,
+                WalOptions { segment_size: 256 << 20, fsync: FsyncMode::Interval(Duration::from_secs(3600)) },
+            )
+            .map_err(wal_err)?;
+            if !metadata.is_empty() {
+                cp.log(|b| record::encode_metadata(b, &metadata)).map_err(wal_err)?;
+            }
+            for part in series.chunks(CHECKPOINT_SERIES_PER_RECORD) {
+                cp.log(|b| {
+                    // Chunks hold the in-order data with the out-of-order samples merged in
+                    // (peek_before), so only labels and chunks are needed.
+                    record::encode_series(b, part.iter().map(|(r, l, _, _)| (*r, l)));
+                    let chunks: Vec<(u64, Vec<ClosedChunk>)> =
+                        part.iter().map(|(r, _, c, _)| (*r, c.clone())).collect();
+                    record::encode_chunks(b, &chunks);
+                })
+                .map_err(wal_err)?;
+            }
+            if !exemplars.is_empty() {
+                cp.log(|b| record::encode_exemplars(b, &exemplars)).map_err(wal_err)?;
+            }
+            cp.close().map_err(wal_err)?;
+        }
+        let final_path = wal_dir.join(&name);
+        std::fs::rename(&tmp, &final_path).map_err(|source| TsdbError::Io {
+            op: "rename",
+            path: tmp.clone(),
+            source,
+        })?;
+        sync_dir(&wal_dir).map_err(|e| self.block_err(e))?;
+        let removed = self.wal.remove_segments_before(seg).map_err(wal_err)?;
+        for (i, path) in list_checkpoints(&wal_dir) {
+            if i < seg - 1 {
+                let _ = std::fs::remove_dir_all(path);
+            }
+        }
+        tracing::info!(tenant = %self.tenant, checkpoint = %name, removed_segments = removed, "checkpointed write-ahead log");
+        Ok(())
+    }
+
+    /// Merges blocks that fill an aligned window of 3× their range into one block, up to
+    /// ranges of 10 % of the retention time (31 days without retention), as Prometheus does.
+    pub(crate) fn compact_blocks(&self) -> Result<usize, TsdbError> {
+        let base = self.opts.block_range_ms;
+        let max_range = if self.opts.retention_ms > 0 { self.opts.retention_ms / 10 } else { 31 * 86_400_000 };
+        let min_valid = self.head.min_valid_t.load(Ordering::Relaxed);
+        let mut written = 0;
+        let mut range = base.saturating_mul(3);
+        while range <= max_range {
+            let blocks = read(&self.blocks).clone();
+            let mut i = 0;
+            while i < blocks.len() {
+                let w_start = blocks[i].meta.min_time.div_euclid(range) * range;
+                let w_end = w_start.saturating_add(range);
+                let group: Vec<Arc<Block>> = blocks[i..]
+                    .iter()
+                    .take_while(|b| b.meta.min_time < w_end)
+                    .filter(|b| b.meta.max_time < w_end)
+                    .cloned()
+                    .collect();
+                let n_window = blocks[i..].iter().take_while(|b| b.meta.min_time < w_end).count();
+                if group.len() >= 2 && group.len() == n_window && w_end <= min_valid {
+                    self.merge_blocks(&group)?;
+                    written += 1;
+                }
+                i += n_window.max(1);
+            }
+            range = range.saturating_mul(3);
+        }
+        Ok(written)
+    }
+
+    fn merge_blocks(&self, group: &[Arc<Block>]) -> Result<(), TsdbError> {
+        let id = new_block_id();
+        let level = group.iter().map(|b| b.meta.level).max().unwrap_or(1) + 1;
+        let sources: Vec<String> = group.iter().flat_map(|b| b.meta.sources.iter().cloned()).collect();
+        let blocks_dir = self.dir.join("blocks");
+        let merged = MergedSeries::new(group);
+        let meta = write_block(&blocks_dir, &id, level, sources, merged).map_err(|e| self.block_err(e))?;
+        let block = Block::open(&blocks_dir.join(&id)).map_err(|e| self.block_err(e))?;
+        {
+            let mut blocks = write(&self.blocks);
+            blocks.retain(|b| !group.iter().any(|g| g.meta.id == b.meta.id));
+            blocks.push(Arc::new(block));
+            blocks.sort_by_key(|b| (b.meta.min_time, b.meta.max_time));
+        }
+        for b in group {
+            delete_block_dir(&b.dir);
+        }
+        self.stats.compactions.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(tenant = %self.tenant, block = %id, level, min_time = meta.min_time, max_time = meta.max_time,
+            merged = group.len(), "compacted blocks");
+        Ok(())
+    }
+
+    /// Deletes blocks older than the retention time (measured from the newest data) and the
+    /// oldest blocks while their total size exceeds the retention size.
+    pub(crate) fn apply_retention(&self) -> Result<(), TsdbError> {
+        let blocks = read(&self.blocks).clone();
+        let newest = blocks
+            .iter()
+            .map(|b| b.meta.max_time)
+            .chain([self.head.max_t.load(Ordering::Relaxed)])
+            .max()
+            .unwrap_or(i64::MIN);
+        let mut doomed: Vec<Arc<Block>> = Vec::new();
+        if self.opts.retention_ms > 0 && newest != i64::MIN {
+            let cutoff = newest.saturating_sub(self.opts.retention_ms);
+            doomed.extend(blocks.iter().filter(|b| b.meta.max_time < cutoff).cloned());
+        }
+        if self.opts.retention_bytes > 0 {
+            let mut total: u64 =
+                blocks.iter().filter(|b| !doomed.iter().any(|d| d.meta.id == b.meta.id)).map(|b| b.size_bytes()).sum();
+            for b in &blocks {
+                if total <= self.opts.retention_bytes {
+                    break;
+                }
+                if !doomed.iter().any(|d| d.meta.id == b.meta.id) {
+                    total -= b.size_bytes();
+                    doomed.push(b.clone());
+                }
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        write(&self.blocks).retain(|b| !doomed.iter().any(|d| d.meta.id == b.meta.id));
+        for b in &doomed {
+            tracing::info!(tenant = %self.tenant, block = %b.meta.id, max_time = b.meta.max_time, "deleting block past retention");
+            delete_block_dir(&b.dir);
+            self.stats.blocks_deleted.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Renames a block out of the way first, so that a crash mid-deletion never leaves a partial
+/// block under a valid name; queries holding the block keep their mappings.
+fn delete_block_dir(dir: &Path) {
+    let trash = dir.with_extension("deleted");
+    if std::fs::rename(dir, &trash).is_ok() {
+        let _ = std::fs::remove_dir_all(&trash);
+    }
+}
+
+/// Series of several blocks merged by labels, for compaction; chunks of one series from
+/// different blocks are concatenated, or re-encoded when their times overlap.
+struct MergedSeries {
+    blocks: Vec<Arc<Block>>,
+    /// Next series id per block, and its decoded head.
+    next: Vec<u64>,
+    heads: Vec<Option<(Labels, Vec<ChunkMeta>)>>,
+}
+
+impl MergedSeries {
+    fn new(blocks: &[Arc<Block>]) -> Self {
+        let blocks = blocks.to_vec();
+        let heads = blocks.iter().map(|b| b.series(0)).collect();
+        MergedSeries { next: vec![1; blocks.len()], blocks, heads }
+    }
+}
+
+impl Iterator for MergedSeries {
+    type Item = (Labels, Vec<ChunkData>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let labels = self.heads.iter().flatten().map(|(l, _)| l).min()?.clone();
+        let mut chunks: Vec<ChunkData> = Vec::new();
+        for i in 0..self.blocks.len() {
+            if self.heads[i].as_ref().is_some_and(|(l, _)| *l == labels) {
+                if let Some((_, metas)) = self.heads[i].take() {
+                    for m in metas {
+                        if let Some(bytes) = self.blocks[i].chunk(m.offset) {
+                            chunks.push(ChunkData {
+                                mint: m.mint,
+                                maxt: m.maxt,
+                                samples: XorIter::new(bytes).len() as u32,
+                                bytes: Arc::from(bytes),
+                            });
+                        }
+                    }
+                }
+                self.heads[i] = self.blocks[i].series(self.next[i]);
+                self.next[i] += 1;
+            }
+        }
+        chunks.sort_by_key(|c| c.mint);
+        let overlapping = chunks.windows(2).any(|w| w[1].mint <= w[0].maxt);
+        if overlapping {
+            let mut samples: Vec<Sample> =
+                chunks.iter().flat_map(|c| XorIter::new(&c.bytes).map(|(t, v)| Sample::new(t, v))).collect();
+            samples.sort_by_key(|s| s.t);
+            samples.dedup_by_key(|s| s.t);
+            chunks = encode_chunks(&samples).iter().map(chunk_data).collect();
+        }
+        Some((labels, chunks))
+    }
+}
