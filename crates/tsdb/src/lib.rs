@@ -17,11 +17,13 @@ mod compact;
 mod db;
 mod error;
 mod head;
+mod import;
 mod options;
 mod postings;
 mod record;
 
 pub use error::TsdbError;
+pub use import::ImportReport;
 pub use options::{LimitsFn, TenantLimits, TsdbOptions};
 
 use db::Db;
@@ -175,6 +177,15 @@ impl Tsdb {
             n += db.maintain()?;
         }
         Ok(n)
+    }
+
+    /// Backfills historical samples of `tenant` straight into blocks (see `import.rs`).
+    pub fn import(
+        &self,
+        tenant: &TenantId,
+        series: BTreeMap<Labels, Vec<periscope_model::Sample>>,
+    ) -> Result<ImportReport, TsdbError> {
+        self.db_or_create(tenant)?.import(series)
     }
 
     /// Blocks of `tenant`: (min time, max time, level), oldest first.

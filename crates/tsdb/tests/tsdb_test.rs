@@ -389,3 +389,27 @@ fn background_maintenance_runs() {
     }
     db.close().unwrap();
 }
+
+#[test]
+fn import_writes_blocks_that_queries_and_compaction_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    let db = Tsdb::open(dir.path(), opts_small_blocks()).unwrap();
+    // Live data in the head for one series, history for it and another imported.
+    db.append_at(&t, &batch(vec![(labels("m", "a"), vec![(5000, 50.0)])]), 0).unwrap();
+    let mut hist = BTreeMap::new();
+    hist.insert(
+        labels("m", "a"),
+        (0..30).rev().map(|i| Sample::new(i * 100, i as f64)).chain([Sample::new(500, 9.0)]).collect::<Vec<_>>(),
+    );
+    hist.insert(labels("m", "b"), vec![Sample::new(100, 1.0)]);
+    let r = db.import(&t, hist).unwrap();
+    assert_eq!((r.blocks, r.series, r.samples, r.duplicate_timestamps), (3, 2, 31, 1));
+    let got = read_all(&db, &t, &[name_is("m")]);
+    assert_eq!(got[0].1.len(), 31);
+    assert_eq!(got[0].1[30], (5000, 50f64.to_bits()));
+    assert_eq!(got[1].1, vec![(100, 1f64.to_bits())]);
+    drop(db);
+    let db = Tsdb::open(dir.path(), opts_small_blocks()).unwrap();
+    assert_eq!(read_all(&db, &t, &[name_is("m")])[0].1.len(), 31);
+}
