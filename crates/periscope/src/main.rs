@@ -5,6 +5,8 @@
 //! accepting, let in-flight requests finish (bounded by `server.shutdown_timeout`), then close
 //! the stores, which syncs every acknowledged write to disk.
 
+mod import;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use periscope_config::Config;
@@ -46,6 +48,24 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Backfill metrics from an OpenMetrics or Prometheus text file whose samples carry
+    /// timestamps, straight into blocks. Run it while the server is stopped.
+    Import {
+        /// The file (`-` for standard input).
+        file: PathBuf,
+        /// YAML configuration file, for `storage.data_dir` and the block duration.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Directory of the embedded stores; overrides `storage.data_dir`.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Tenant to import into.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Input format; by default OpenMetrics when the file ends with `# EOF`, else text 0.0.4.
+        #[arg(long, value_parser = ["openmetrics", "prometheus"])]
+        format: Option<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -53,6 +73,9 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve { config, data_dir, http_listen_address } => serve(config, data_dir, http_listen_address),
         Command::Validate { config } => validate(config),
+        Command::Import { file, config, data_dir, tenant, format } => {
+            import_cmd(file, config, data_dir, tenant, format)
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -77,6 +100,32 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config> {
 fn validate(path: PathBuf) -> Result<()> {
     load_config(Some(&path))?;
     eprintln!("{}: configuration is valid", path.display());
+    Ok(())
+}
+
+fn import_cmd(
+    file: PathBuf,
+    config_path: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    tenant: String,
+    format: Option<String>,
+) -> Result<()> {
+    let config = load_config(config_path.as_ref())?;
+    let args = import::ImportArgs {
+        file,
+        data_dir: data_dir.unwrap_or_else(|| config.storage.data_dir.clone()),
+        tenant,
+        format: format.map(|f| {
+            if f == "openmetrics" {
+                periscope_textparse::Format::OpenMetrics
+            } else {
+                periscope_textparse::Format::PromText
+            }
+        }),
+        block_range_ms: config.storage.metrics.block_duration.as_millis() as i64,
+    };
+    let summary = import::run(args)?;
+    print!("{summary}");
     Ok(())
 }
 

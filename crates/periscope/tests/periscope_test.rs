@@ -416,3 +416,45 @@ remote_write:
     assert_eq!(md.len(), 1, "metadata: {:?}", db.metadata(&tenant, None).unwrap());
     assert_eq!(md[0].metric_type, periscope_model::MetricType::Counter);
 }
+
+/// `periscope import` backfills an OpenMetrics file with timestamps into blocks and prints a
+/// summary of what it imported and skipped.
+#[test]
+fn import_backfills_an_openmetrics_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.om");
+    let mut text = String::from("# HELP backfill_total Things.\n# TYPE backfill counter\n");
+    // Six hours at one sample a minute, three series: 3 block ranges of 2 h.
+    let start_s = 1_700_000_000i64;
+    for m in 0..360 {
+        for s in 0..3 {
+            text.push_str(&format!("backfill_total{{id=\"{s}\"}} {} {}\n", m * 10 + s, start_s + m * 60));
+        }
+    }
+    text.push_str("backfill_total{id=\"nots\"} 1\n# EOF\n");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_periscope"))
+        .args(["import", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("imported 1080 samples of 3 series"), "{stdout}");
+    assert!(stdout.contains("1 without a timestamp"), "{stdout}");
+    let got = stored(&dir.path().join("data"), "backfill_total");
+    assert_eq!(got.len(), 3);
+    assert_eq!(got["2"].len(), 360);
+    assert_eq!(got["2"][359], ((start_s + 359 * 60) * 1000, 3592.0));
+    // A second import of a bad file fails with the line number and stores nothing more.
+    std::fs::write(&file, "backfill_total{s=\"9\" 1 1\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_periscope"))
+        .args(["import", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"), "{}", String::from_utf8_lossy(&out.stderr));
+}
