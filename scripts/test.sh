@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project. Installs what the tests need first (Debian's Prometheus for
-# the remote_write integration test), so it works on a fresh machine as on a developer's.
+# the remote_write integration test, the OpenTelemetry Python SDK for the OTLP one), so it works
+# on a fresh machine as on a developer's.
 #
 #   scripts/test.sh            everything: format check, clippy, all tests
 #   scripts/test.sh --quick    tests only
@@ -21,6 +22,20 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO systemctl stop prometheus 2>/dev/null || true
   pkill -x prometheus 2>/dev/null || true
 fi
+
+# The OpenTelemetry Python SDK and OTLP exporters (PyPI, pinned) in a venv, for the OTLP
+# integration tests (crates/periscope/tests/otlp_sdk_send.py). Reinstalled only when the pins
+# change.
+venv="$HOME/.cache/periscope-venv"
+otel_pins="opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 opentelemetry-exporter-otlp-proto-grpc==1.45.2"
+if [ "$(cat "$venv/.periscope-pins" 2>/dev/null)" != "$otel_pins" ]; then
+  echo "== installing the OpenTelemetry Python SDK into $venv"
+  python3 -m venv "$venv"
+  # shellcheck disable=SC2086
+  "$venv/bin/pip" install -q --disable-pip-version-check $otel_pins
+  echo "$otel_pins" > "$venv/.periscope-pins"
+fi
+export PERISCOPE_PYTHON="$venv/bin/python"
 
 if [ $quick -eq 0 ]; then
   echo "== cargo fmt --check"

@@ -61,8 +61,9 @@ pub const MAX_LABEL_NAME_LENGTH: usize = 1024;
 pub const MAX_LABEL_VALUE_LENGTH: usize = 4096;
 /// `limits.max_samples_per_request`; zero means unlimited (the body size caps it anyway).
 pub const MAX_SAMPLES_PER_REQUEST: u64 = 0;
-/// `limits.max_exemplars_per_series`: the newest this many exemplars are kept per series.
-pub const MAX_EXEMPLARS_PER_SERIES: usize = 10;
+/// `limits.max_exemplars`: exemplars kept per tenant, the newest replacing the oldest
+/// (Prometheus's `storage.exemplars.max_exemplars` default).
+pub const MAX_EXEMPLARS: usize = 100_000;
 /// `limits.creation_grace_period`: how far in the future a sample may be (Mimir's default).
 pub const CREATION_GRACE_PERIOD: Duration = Duration::from_mins(10);
 

@@ -52,7 +52,7 @@ limits! {
     /// Samples in one write request; zero means unlimited.
     max_samples_per_request: u64 = defaults::MAX_SAMPLES_PER_REQUEST,
     /// Exemplars kept per series (the newest win); zero stores no exemplars.
-    max_exemplars_per_series: usize = defaults::MAX_EXEMPLARS_PER_SERIES,
+    max_exemplars: usize = defaults::MAX_EXEMPLARS,
     /// Samples with a timestamp later than now plus this are rejected; zero rejects every
     /// sample from the future.
     creation_grace_period: Duration = defaults::CREATION_GRACE_PERIOD,

@@ -9,8 +9,10 @@
 //!   hostile body cannot make us allocate up to the cap before failing.
 //! - The output holds exactly the decoded bytes.
 //!
-//! Only snappy's block format (what Prometheus remote_write sends) is supported; the framed
-//! (streaming) format is not.
+//! Snappy: only the block format (what Prometheus remote_write sends), not the framed
+//! (streaming) one. Gzip ([`gzip_capped`], what OTLP senders use): one or more members;
+//! gzip announces no trustworthy length, so the output is read up to the cap plus one byte
+//! and refused past it, never allocating more than the cap.
 
 use crate::IngestError;
 
@@ -44,6 +46,22 @@ pub fn snappy_capped(input: &[u8], max_decoded: usize) -> Result<Vec<u8>, Ingest
     Ok(out)
 }
 
+/// Decompresses a gzip body (one or more members), refusing one that decodes to more than
+/// `max_decoded` bytes.
+///
+/// Errors: [`IngestError::GzipTooLarge`] (class `TooLarge`) past the cap;
+/// [`IngestError::Gzip`] for a corrupt or truncated body.
+pub fn gzip_capped(input: &[u8], max_decoded: usize) -> Result<Vec<u8>, IngestError> {
+    use std::io::Read as _;
+    let mut out = Vec::with_capacity(input.len().saturating_mul(4).min(max_decoded).min(1 << 20));
+    let limit = (max_decoded as u64).saturating_add(1);
+    flate2::read::MultiGzDecoder::new(input).take(limit).read_to_end(&mut out).map_err(IngestError::Gzip)?;
+    if out.len() > max_decoded {
+        return Err(IngestError::GzipTooLarge { limit: max_decoded });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use periscope_model::{Classify, ErrorClass};
@@ -52,6 +70,28 @@ mod tests {
 
     fn compress(data: &[u8]) -> Vec<u8> {
         snap::raw::Encoder::new().compress_vec(data).unwrap()
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_round_trip_cap_and_corruption() {
+        let data = vec![42u8; 100_000];
+        let g = gzip(&data);
+        assert_eq!(gzip_capped(&g, data.len()).unwrap(), data);
+        let err = gzip_capped(&g, data.len() - 1).unwrap_err();
+        assert_eq!(err.class(), ErrorClass::TooLarge);
+        // Two members are one body.
+        let two = [gzip(b"ab"), gzip(b"cd")].concat();
+        assert_eq!(gzip_capped(&two, 10).unwrap(), b"abcd");
+        for bad in [&b"not gzip"[..], &g[..g.len() / 2], b""] {
+            assert_eq!(gzip_capped(bad, 1 << 20).unwrap_err().class(), ErrorClass::InvalidInput);
+        }
     }
 
     #[test]

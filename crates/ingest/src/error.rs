@@ -253,6 +253,26 @@ pub enum IngestError {
         max: usize,
     },
 
+    /// The gzip body decodes to more bytes than the caller allows.
+    #[error("gzip body decodes to more than the limit of {limit} bytes")]
+    GzipTooLarge {
+        /// The caller's cap.
+        limit: usize,
+    },
+
+    /// The gzip body is corrupt.
+    #[error("invalid gzip body: {0}")]
+    Gzip(std::io::Error),
+
+    /// The OTLP/JSON body is not a valid `Export*ServiceRequest`.
+    #[error("invalid otlp/json: {0}")]
+    OtlpJson(serde_json::Error),
+
+    /// The OTLP body is well-formed protobuf or JSON but breaks an OTLP rule (UTF-8, id
+    /// lengths, nesting).
+    #[error("invalid otlp request: {0}")]
+    OtlpInvalid(String),
+
     /// The expvar body is not JSON (or nests deeper than serde_json's recursion limit).
     #[error("invalid expvar json: {0}")]
     ExpvarJson(serde_json::Error),
@@ -272,7 +292,9 @@ pub enum IngestError {
 impl Classify for IngestError {
     fn class(&self) -> ErrorClass {
         match self {
-            IngestError::DecodedTooLarge { .. } | IngestError::ExpvarTooManySeries { .. } => ErrorClass::TooLarge,
+            IngestError::DecodedTooLarge { .. }
+            | IngestError::GzipTooLarge { .. }
+            | IngestError::ExpvarTooManySeries { .. } => ErrorClass::TooLarge,
             IngestError::SnappyImplausibleLength { .. }
             | IngestError::Snappy(_)
             | IngestError::Protobuf(_)
@@ -284,6 +306,9 @@ impl Classify for IngestError {
             | IngestError::TooManySeries { .. }
             | IngestError::SeriesLimit { .. }
             | IngestError::ExpvarJson(_)
+            | IngestError::Gzip(_)
+            | IngestError::OtlpJson(_)
+            | IngestError::OtlpInvalid(_)
             | IngestError::ExpvarNotObject => ErrorClass::InvalidInput,
         }
     }

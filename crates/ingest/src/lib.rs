@@ -10,21 +10,24 @@
 //!   [`IngestError`] naming the bad field and its position; per-sample problems never abort a
 //!   batch and are counted in the decoder's report.
 //!
-//! Modules: [`decompress`] (capped snappy), [`remote_write`] (Prometheus remote_write 1.0,
-//! decoder and encoder), [`expvar`] (Go `/debug/vars` JSON).
+//! Modules: [`decompress`] (capped snappy and gzip), [`remote_write`] (Prometheus remote_write
+//! 1.0, decoder and encoder), [`expvar`] (Go `/debug/vars` JSON), [`otlp_metrics`] (OTLP
+//! metrics, protobuf and JSON, translated as Prometheus's OTLP receiver does).
 
 #![warn(missing_docs)]
 
 pub mod decompress;
 mod error;
 pub mod expvar;
+pub mod otlp_metrics;
 pub mod remote_write;
 mod wire;
 
 #[cfg(test)]
 mod test_util;
 
-pub use decompress::snappy_capped;
+pub use decompress::{gzip_capped, snappy_capped};
 pub use error::{IngestError, LabelPart, WireError, WireErrorKind, WireType};
 pub use expvar::{decode_expvar, ExpvarReport, MAX_EXPVAR_DEPTH};
+pub use otlp_metrics::{decode_otlp_metrics, OtlpEncoding, OtlpMetricsReport, TranslateOptions};
 pub use remote_write::{decode_write_request, encode_write_request, DecodeLimits, DecodeReport};

@@ -45,6 +45,12 @@ impl<'a> Reader<'a> {
         self.err_at(self.pos, WireErrorKind::WireTypeMismatch { field, expected, found })
     }
 
+    /// The cursor's position in this reader's slice.
+    #[inline]
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
     /// Reads a varint.
     #[inline]
     pub(crate) fn varint(&mut self) -> Result<u64, WireError> {

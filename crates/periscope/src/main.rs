@@ -41,6 +41,12 @@ enum Command {
         /// Main HTTP listen address; overrides `server.http_listen_address`.
         #[arg(long)]
         http_listen_address: Option<String>,
+        /// OTLP/gRPC listen address; overrides `server.otlp_grpc_listen_address`.
+        #[arg(long)]
+        otlp_grpc_listen_address: Option<String>,
+        /// OTLP/HTTP listen address; overrides `server.otlp_http_listen_address`.
+        #[arg(long)]
+        otlp_http_listen_address: Option<String>,
     },
     /// Check a configuration file without starting anything; prints every problem found.
     Validate {
@@ -71,7 +77,20 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { config, data_dir, http_listen_address } => serve(config, data_dir, http_listen_address),
+        Command::Serve {
+            config,
+            data_dir,
+            http_listen_address,
+            otlp_grpc_listen_address,
+            otlp_http_listen_address,
+        } => {
+            let addresses = Addresses {
+                http: http_listen_address,
+                otlp_grpc: otlp_grpc_listen_address,
+                otlp_http: otlp_http_listen_address,
+            };
+            serve(config, data_dir, addresses)
+        }
         Command::Validate { config } => validate(config),
         Command::Import { file, config, data_dir, tenant, format } => {
             import_cmd(file, config, data_dir, tenant, format)
@@ -125,7 +144,10 @@ fn import_cmd(
         block_range_ms: config.storage.metrics.block_duration.as_millis() as i64,
     };
     let summary = import::run(args)?;
-    print!("{summary}");
+    #[allow(clippy::print_stdout)] // the summary is the command's output
+    {
+        print!("{summary}");
+    }
     Ok(())
 }
 
@@ -161,19 +183,38 @@ fn tsdb_options(config: &Arc<Config>) -> TsdbOptions {
             TenantLimits {
                 max_series: l.max_series_per_tenant,
                 creation_grace_ms: l.creation_grace_period.as_millis() as i64,
+                max_exemplars: l.max_exemplars,
             }
         }),
         ..TsdbOptions::default()
     }
 }
 
-fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, http_listen_address: Option<String>) -> Result<()> {
+/// Listen addresses given on the command line.
+struct Addresses {
+    http: Option<String>,
+    otlp_grpc: Option<String>,
+    otlp_http: Option<String>,
+}
+
+/// Binds `addr`, naming the setting it came from when that fails.
+async fn bind(addr: &str, setting: &str) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (server.{setting})"))
+}
+
+fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Addresses) -> Result<()> {
     let mut config = load_config(config_path.as_ref())?;
     if let Some(d) = data_dir {
         config.storage.data_dir = d;
     }
-    if let Some(a) = http_listen_address {
+    if let Some(a) = addresses.http {
         config.server.http_listen_address = a;
+    }
+    if let Some(a) = addresses.otlp_grpc {
+        config.server.otlp_grpc_listen_address = a;
+    }
+    if let Some(a) = addresses.otlp_http {
+        config.server.otlp_http_listen_address = a;
     }
     init_logging(&config);
     let config = Arc::new(config);
@@ -189,26 +230,63 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, http_listen_ad
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     let result = runtime.block_on(async {
-        let addr = config.server.http_listen_address.clone();
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} (server.http_listen_address)"))?;
-        let local = listener.local_addr().context("listener has no address")?;
-        let state = AppState::new(store.clone(), config.clone());
+        let server_config = &config.server;
+        let listener = bind(&server_config.http_listen_address, "http_listen_address").await?;
+        let otlp_grpc = bind(&server_config.otlp_grpc_listen_address, "otlp_grpc_listen_address").await?;
+        let otlp_http = bind(&server_config.otlp_http_listen_address, "otlp_http_listen_address").await?;
+        // Scraping writes into the default tenant, as Prometheus's own scraping has no tenant.
+        let scrape = Arc::new(periscope_scrape::ScrapeManager::start(
+            config.scrape_configs.clone(),
+            &config.global,
+            store.clone(),
+            TenantId::default_tenant(),
+            periscope_scrape::ScrapeOptions::default(),
+        ));
+        let mut state = AppState::new(store.clone(), config.clone());
+        let scrape_metrics = scrape.clone();
+        state.metrics_sources = Arc::new(vec![Arc::new(move |out: &mut String| scrape_metrics.write_metrics(out))]);
         state.ready.store(true, Ordering::Release);
-        tracing::info!(address = %local, "listening for HTTP");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(periscope_server::serve(listener, state, async {
-            let _ = rx.await;
-        }));
+        for (l, what) in [
+            (&listener, "listening for HTTP"),
+            (&otlp_grpc, "listening for OTLP/gRPC"),
+            (&otlp_http, "listening for OTLP/HTTP"),
+        ] {
+            let local = l.local_addr().context("listener has no address")?;
+            tracing::info!(address = %local, "{what}");
+        }
+        // One shutdown signal for the three servers.
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let servers = [
+            ("HTTP", tokio::spawn(periscope_server::serve(listener, state.clone(), stopped()))),
+            ("OTLP/HTTP", tokio::spawn(periscope_server::serve_otlp_http(otlp_http, state.clone(), stopped()))),
+            (
+                "OTLP/gRPC",
+                tokio::spawn(async move {
+                    periscope_server::serve_otlp_grpc(otlp_grpc, state, stopped()).await.map_err(std::io::Error::other)
+                }),
+            ),
+        ];
         let signal = shutdown_signal().await;
         tracing::info!(signal, "shutting down");
-        let _ = tx.send(());
-        match tokio::time::timeout(config.server.shutdown_timeout.as_std(), server).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => tracing::error!(error = %e, "HTTP server failed"),
-            Ok(Err(e)) => tracing::error!(error = %e, "HTTP server task failed"),
-            Err(_) => tracing::warn!("in-flight requests did not finish within server.shutdown_timeout"),
+        // Scrapes stop first (an append in progress finishes), then the servers drain.
+        scrape.stop().await;
+        let _ = tx.send(true);
+        let deadline = tokio::time::Instant::now() + config.server.shutdown_timeout.as_std();
+        for (name, server) in servers {
+            match tokio::time::timeout_at(deadline, server).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::error!(error = %e, server = name, "server failed"),
+                Ok(Err(e)) => tracing::error!(error = %e, server = name, "server task failed"),
+                Err(_) => {
+                    tracing::warn!(server = name, "in-flight requests did not finish within server.shutdown_timeout")
+                }
+            }
         }
         anyhow::Ok(())
     });

@@ -20,14 +20,22 @@ use std::time::{Duration, Instant};
 struct Server {
     child: Child,
     addr: String,
+    otlp_grpc: String,
+    otlp_http: String,
 }
 
 impl Server {
     fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Self::start_at(data_dir, "127.0.0.1:0", extra)
+    }
+
+    fn start_at(data_dir: &Path, http_addr: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_periscope"))
             .args(["serve", "--data-dir"])
             .arg(data_dir)
-            .args(["--http-listen-address", "127.0.0.1:0"])
+            .args(["--http-listen-address", http_addr])
+            .args(["--otlp-grpc-listen-address", "127.0.0.1:0"])
+            .args(["--otlp-http-listen-address", "127.0.0.1:0"])
             .args(extra)
             .env("PERISCOPE_LOG", "info")
             .stderr(Stdio::piped())
@@ -37,22 +45,33 @@ impl Server {
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // The three listeners log their addresses; send them once all are known.
+            let mut found: [Option<String>; 3] = [None, None, None];
             let mut sent = false;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if !sent && line.contains("listening for HTTP") {
-                    if let Some(a) = line.split("address=").nth(1) {
-                        let _ = tx.send(a.split_whitespace().next().unwrap_or("").to_string());
-                        sent = true;
+                for (i, what) in
+                    ["listening for HTTP", "listening for OTLP/gRPC", "listening for OTLP/HTTP"].iter().enumerate()
+                {
+                    if line.contains(what) {
+                        found[i] = line
+                            .split("address=")
+                            .nth(1)
+                            .map(|a| a.split_whitespace().next().unwrap_or("").to_string());
                     }
+                }
+                if !sent && found.iter().all(Option::is_some) {
+                    let _ = tx.send(found.clone().map(Option::unwrap_or_default));
+                    sent = true;
                 }
                 if std::env::var_os("PERISCOPE_TEST_VERBOSE").is_some() {
                     eprintln!("[server] {line}");
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(60)).expect("server did not start listening");
-        Server { child, addr }
+        let [addr, otlp_grpc, otlp_http] =
+            rx.recv_timeout(Duration::from_secs(60)).expect("server did not start listening");
+        Server { child, addr, otlp_grpc, otlp_http }
     }
 
     fn kill9(mut self) {
@@ -457,4 +476,276 @@ fn import_backfills_an_openmetrics_file() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Every sample of the series matching `matchers` in `tenant`, keyed by their labels.
+fn select(db: &Tsdb, tenant: &str, matchers: &[Matcher]) -> BTreeMap<String, Vec<f64>> {
+    let q = db.querier(&TenantId::new(tenant).unwrap(), TimeRange::all()).unwrap();
+    let mut out = BTreeMap::new();
+    for s in q.select(matchers, &SelectHints::range(TimeRange::all())).unwrap() {
+        let mut s = s.unwrap();
+        let mut v = vec![];
+        while let Some(x) = s.samples.next() {
+            v.push(x.v);
+        }
+        out.insert(s.labels.to_string(), v);
+    }
+    out
+}
+
+/// OTLP/HTTP on its own port and on the main one: JSON and protobuf, gzip, partial success,
+/// and the error answers of the specification.
+#[test]
+fn otlp_http_status_codes_and_partial_success() {
+    use periscope_ingest::otlp_metrics::{encode_metrics_request, model::*};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let peer =
+        std::fs::read(format!("{}/../../../shared/peer-tests/otlp-json/metrics.json", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
+    let json = [("Content-Type", "application/json")];
+    let pb = [("Content-Type", "application/x-protobuf")];
+    let pb_gzip = [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "gzip")];
+    // The peer example: three DELTA metrics refused, the gauge stored, answered in JSON.
+    let (code, body) = http(&server.otlp_http, "POST", "/v1/metrics", &json, &peer).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(r#""rejectedDataPoints":"3""#) && body.contains("invalid temporality"), "{body}");
+    // A cumulative counter in protobuf, gzip-compressed, on the main port: an empty answer.
+    let t = now_ms() as u64 * 1_000_000;
+    let req = ExportMetricsRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Resource {
+                attributes: vec![KeyValue { key: "service.name".into(), value: AnyValue::String("svc".into()) }],
+            },
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "jobs.done".into(),
+                    sum: Some(Sum {
+                        data_points: vec![NumberDataPoint { time_unix_nano: t, as_int: Some(4), ..Default::default() }],
+                        aggregation_temporality: 2,
+                        is_monotonic: true,
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let (code, body) =
+        http(&server.addr, "POST", "/v1/metrics", &pb_gzip, &gzip(&encode_metrics_request(&req))).unwrap();
+    assert_eq!((code, body.as_str()), (200, ""));
+    // Refusals: google.rpc.Status bodies in the request's encoding.
+    let (code, body) = http(&server.otlp_http, "POST", "/v1/metrics", &json, b"{not json").unwrap();
+    assert_eq!(code, 400);
+    assert!(body.contains(r#""code":3"#) && body.contains("invalid otlp/json"), "{body}");
+    let (code, body) = http(&server.otlp_http, "POST", "/v1/metrics", &pb, b"\x0a\xff\xff\xff\xff\x0f").unwrap();
+    assert_eq!(code, 400, "{body}");
+    let (code, _) = http(&server.otlp_http, "POST", "/v1/metrics", &[("Content-Type", "text/plain")], b"x").unwrap();
+    assert_eq!(code, 415);
+    let (code, _) = http(&server.otlp_http, "POST", "/v1/metrics", &[pb[0], ("Content-Encoding", "br")], b"x").unwrap();
+    assert_eq!(code, 415);
+    // 100 MiB of zeros gzip to 100 KiB: past max_decompressed_body_bytes (64 MiB).
+    let bomb = gzip(&vec![0u8; 100 << 20]);
+    let (code, body) = http(&server.otlp_http, "POST", "/v1/metrics", &pb_gzip, &bomb).unwrap();
+    assert_eq!(code, 413, "{body}");
+    let (code, _) = http(&server.otlp_http, "POST", "/v1/metrics", &[pb[0], ("X-Scope-OrgID", "../x")], b"").unwrap();
+    assert_eq!(code, 400);
+    assert_eq!(http(&server.otlp_http, "GET", "/api/v1/write", &[], b"").unwrap().0, 404);
+    let (_, metrics) = http(&server.addr, "GET", "/metrics", &[], b"").unwrap();
+    for want in [
+        "periscope_ingest_received_total{protocol=\"otlp_http\",kind=\"data_points_rejected\"} 3",
+        // One on each port: they share the self-metrics.
+        "periscope_http_requests_total{route=\"/v1/metrics\",method=\"POST\",code=\"200\"} 2",
+        "periscope_http_rejected_requests_total{reason=\"decoded_too_large\"} 1",
+    ] {
+        assert!(metrics.contains(want), "missing {want:?} in\n{metrics}");
+    }
+    assert!(server.terminate().success());
+    let db = Tsdb::open(&dir.path().join("metrics"), TsdbOptions::default()).unwrap();
+    let got = select(&db, "default", &[Matcher::equal("__name__", "jobs_done_total")]);
+    assert_eq!(
+        got.into_iter().collect::<Vec<_>>(),
+        [(r#"{__name__="jobs_done_total", job="svc"}"#.to_string(), vec![4.0])]
+    );
+    let got = select(&db, "default", &[Matcher::equal("__name__", "my_gauge_ratio")]);
+    assert_eq!(got.values().collect::<Vec<_>>(), [&vec![10.0]]);
+}
+
+/// The real OpenTelemetry Python SDK exports a counter, an up-down counter, a gauge, a
+/// histogram and an exponential histogram once over OTLP/HTTP and once over OTLP/gRPC (both
+/// gzip); the stored series carry Prometheus's OTLP names and labels.
+#[test]
+fn real_otel_python_sdk_exports_metrics() {
+    let python = std::env::var("PERISCOPE_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "PERISCOPE_PYTHON is not set: run scripts/test.sh, which installs the OpenTelemetry SDK in \
+             $HOME/.cache/periscope-venv and points PERISCOPE_PYTHON at its python"
+        )
+    });
+    let script = format!("{}/tests/otlp_sdk_send.py", env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let send = |args: &[&str]| {
+        let out = Command::new(&python)
+            .arg(&script)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        println!("{text}");
+        assert!(out.status.success(), "otlp_sdk_send.py {args:?} failed:\n{text}");
+    };
+    send(&["http", &format!("http://{}/v1/metrics", server.otlp_http), "i-1"]);
+    send(&["grpc", &server.otlp_grpc, "i-2", "team-b"]);
+    let (_, metrics) = http(&server.addr, "GET", "/metrics", &[], b"").unwrap();
+    for want in [
+        "periscope_ingest_received_total{protocol=\"otlp_grpc\",kind=\"samples\"}",
+        "periscope_ingest_received_total{protocol=\"otlp_http\",kind=\"exponential_histogram_points_skipped\"} 1",
+        "periscope_ingest_received_total{protocol=\"otlp_grpc\",kind=\"exponential_histogram_points_skipped\"} 1",
+    ] {
+        assert!(metrics.contains(want), "missing {want:?} in\n{metrics}");
+    }
+    assert!(server.terminate().success());
+
+    let db = Tsdb::open(&dir.path().join("metrics"), TsdbOptions::default()).unwrap();
+    for (tenant, instance) in [("default", "i-1"), ("team-b", "i-2")] {
+        let base = format!(r#"instance="{instance}", job="ns/svc""#);
+        let all = select(&db, tenant, &[Matcher::equal("job", "ns/svc")]);
+        let value = |series: String| -> f64 {
+            let v = all.get(&series).unwrap_or_else(|| panic!("no series {series} in {tenant}: {:#?}", all.keys()));
+            *v.last().unwrap()
+        };
+        assert_eq!(value(format!(r#"{{__name__="http_server_requests_total", http_method="GET", {base}}}"#)), 3.0);
+        assert_eq!(value(format!(r#"{{__name__="http_server_requests_total", http_method="POST", {base}}}"#)), 2.0);
+        assert_eq!(value(format!(r#"{{__name__="queue_size", {base}}}"#)), 3.0);
+        assert_eq!(value(format!(r#"{{__name__="cpu_utilization_ratio", cpu="0", {base}}}"#)), 0.25);
+        let bucket = |le: &str| {
+            format!(r#"{{__name__="http_server_duration_milliseconds_bucket", http_method="GET", {base}, le="{le}"}}"#)
+        };
+        // The SDK's default boundaries: 0, 5, 10, 25, 50, 75, 100, 250, ...
+        for (le, want) in [("5", 0.0), ("10", 1.0), ("100", 1.0), ("250", 2.0), ("+Inf", 2.0)] {
+            assert_eq!(value(bucket(le)), want, "le={le}");
+        }
+        let sum = format!(r#"{{__name__="http_server_duration_milliseconds_sum", http_method="GET", {base}}}"#);
+        assert_eq!(value(sum), 127.0);
+        let count = format!(r#"{{__name__="http_server_duration_milliseconds_count", http_method="GET", {base}}}"#);
+        assert_eq!(value(count), 2.0);
+        // Exponential histograms are not stored (no native histograms yet).
+        assert!(all.keys().all(|k| !k.contains("rpc_latency")), "{:#?}", all.keys());
+        // target_info: the other resource attributes, without the identifying ones.
+        let info: Vec<&String> = all.keys().filter(|k| k.starts_with(r#"{__name__="target_info""#)).collect();
+        assert_eq!(info.len(), 1, "{info:?}");
+        for want in
+            [r#"deployment_environment="test""#, r#"host_name="h""#, r#"telemetry_sdk_language="python""#, &base]
+        {
+            assert!(info[0].contains(want), "{want} not in {}", info[0]);
+        }
+        assert!(!info[0].contains("service_name") && !info[0].contains("service_instance_id"), "{}", info[0]);
+        let tenant = TenantId::new(tenant).unwrap();
+        let md = db.metadata(&tenant, Some("http_server_requests_total")).unwrap();
+        assert_eq!(md.len(), 1);
+        assert_eq!(
+            (md[0].metric_type, md[0].help.as_str()),
+            (periscope_model::MetricType::Counter, "Requests served.")
+        );
+        let md = db.metadata(&tenant, Some("http_server_duration_milliseconds")).unwrap();
+        assert_eq!((md[0].metric_type, md[0].unit.as_str()), (periscope_model::MetricType::Histogram, "milliseconds"));
+    }
+}
+
+/// OTLP/gRPC status codes, checked with grpcio: InvalidArgument for undecodable messages and
+/// bad tenants, ResourceExhausted past the size limit (plain or gzip), Unimplemented for
+/// unknown methods.
+#[test]
+fn otlp_grpc_status_codes() {
+    let python = std::env::var("PERISCOPE_PYTHON").unwrap_or_else(|_| {
+        panic!("PERISCOPE_PYTHON is not set: run scripts/test.sh, which installs grpcio with the OpenTelemetry SDK")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("periscope.yaml");
+    std::fs::write(&config, "server:\n  max_decompressed_body_bytes: 4KiB\n").unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    let script = format!("{}/tests/otlp_sdk_send.py", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(&python).arg(&script).args(["grpc-codes", &server.otlp_grpc]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for want in [
+        r#""empty": "OK""#,
+        r#""garbage": "INVALID_ARGUMENT""#,
+        r#""oversized": "RESOURCE_EXHAUSTED""#,
+        r#""gzip_bomb": "RESOURCE_EXHAUSTED""#,
+        r#""bad_tenant": "INVALID_ARGUMENT""#,
+        r#""unknown_method": "UNIMPLEMENTED""#,
+    ] {
+        assert!(text.contains(want), "{want} not in {text}");
+    }
+    assert!(server.terminate().success());
+}
+
+/// `scrape_configs` in the config file: Periscope scrapes its own `/metrics` as a Prometheus
+/// target, with target labels, `up`, the `scrape_*` series and metric relabelling.
+#[test]
+fn scrapes_a_target_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("periscope.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+scrape_configs:
+  - job_name: self
+    scrape_interval: 1s
+    scrape_timeout: 900ms
+    static_configs:
+      - targets: ["127.0.0.1:{port}"]
+        labels: {{ env: test }}
+    metric_relabel_configs:
+      - source_labels: [__name__]
+        regex: process_.*
+        action: drop
+"#
+        ),
+    )
+    .unwrap();
+    let server = Server::start_at(
+        &dir.path().join("data"),
+        &format!("127.0.0.1:{port}"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, m) = http(&server.addr, "GET", "/metrics", &[], b"").unwrap();
+        if counter_value(&m, "periscope_scrape_scrapes_total{job=\"self\",result=\"success\"}") >= 2.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no successful scrapes within 30 s:\n{m}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(server.terminate().success());
+    let db = Tsdb::open(&dir.path().join("data").join("metrics"), TsdbOptions::default()).unwrap();
+    let q = db.querier(&TenantId::default_tenant(), TimeRange::all()).unwrap();
+    let up: Vec<_> = q
+        .select(
+            &[Matcher::equal("__name__", "up"), Matcher::equal("job", "self")],
+            &SelectHints::range(TimeRange::all()),
+        )
+        .unwrap()
+        .map(|s| s.unwrap())
+        .collect();
+    assert_eq!(up.len(), 1);
+    assert_eq!(up[0].labels.get("env"), Some("test"));
+    assert_eq!(up[0].labels.get("instance"), Some(format!("127.0.0.1:{port}").as_str()));
+    let names = q.label_values("__name__", &[Matcher::equal("job", "self")]).unwrap();
+    for want in ["scrape_duration_seconds", "scrape_samples_scraped", "periscope_http_requests_total"] {
+        assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.starts_with("process_")), "metric_relabel_configs did not drop: {names:?}");
 }

@@ -1,20 +1,25 @@
-//! The HTTP front of Periscope. It wires decoders and stores together and owns no logic of its
-//! own: parse the request, call the pure decoder, call the store (on a blocking thread), map
-//! the error class to a status.
+//! The HTTP and OTLP/gRPC front of Periscope. It wires decoders and stores together and owns no
+//! logic of its own: parse the request, call the pure decoder, call the store (on a blocking
+//! thread), map the error class to a status.
 //!
 //! Status codes follow the peers: 204 for a stored remote_write, 400 for bad data with the
 //! reason, 413 for a body over a limit, 503 when the store cannot take writes; every refusal is
-//! counted in `periscope_http_rejected_requests_total{reason}`.
+//! counted in `periscope_http_rejected_requests_total{reason}`. OTLP (`otlp.rs` for HTTP on
+//! its own port and the main one, `otlp_grpc.rs` for gRPC) answers as the OTLP specification
+//! says: 200/OK with `partial_success`, and `google.rpc.Status` bodies for refusals.
 
 mod error;
+mod otlp;
+mod otlp_grpc;
 mod process;
 mod remote_write;
 mod self_metrics;
 mod state;
 
 pub use error::ApiError;
+pub use otlp_grpc::serve as serve_otlp_grpc;
 pub use self_metrics::SelfMetrics;
-pub use state::AppState;
+pub use state::{AppState, MetricsSource};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
@@ -33,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/-/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/api/v1/write", post(remote_write::handle))
+        .route(otlp::METRICS_PATH, post(otlp::handle))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
@@ -46,6 +52,24 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// The router of the OTLP/HTTP port: `/v1/metrics` only.
+pub fn otlp_http_router(state: AppState) -> Router {
+    Router::new()
+        .route(otlp::METRICS_PATH, post(otlp::handle))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+/// Serves [`otlp_http_router`] on `listener` until `shutdown` completes.
+pub async fn serve_otlp_http(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, otlp_http_router(state)).with_graceful_shutdown(shutdown).await
 }
 
 async fn healthy() -> &'static str {
@@ -63,10 +87,14 @@ async fn ready(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     let store = state.store.clone();
     let self_metrics = state.metrics.clone();
+    let sources = state.metrics_sources.clone();
     let text = tokio::task::spawn_blocking(move || {
         let mut out = String::with_capacity(16 * 1024);
         self_metrics.write(&mut out);
         store.write_metrics(&mut out);
+        for source in sources.iter() {
+            source(&mut out);
+        }
         process::write_metrics(&mut out);
         out
     })

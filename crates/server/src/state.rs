@@ -15,12 +15,23 @@ pub struct AppState {
     pub metrics: Arc<SelfMetrics>,
     /// Set once start-up is complete; `/-/ready` answers 503 before.
     pub ready: Arc<AtomicBool>,
+    /// More self-metrics to render at `/metrics` (the scrape manager's, ...), in order.
+    pub metrics_sources: Arc<Vec<MetricsSource>>,
 }
+
+/// Appends Prometheus text-format self-metrics of one component.
+pub type MetricsSource = Arc<dyn Fn(&mut String) + Send + Sync>;
 
 impl AppState {
     /// State over `store` with `config`.
     pub fn new(store: MetricStoreRef, config: Arc<Config>) -> Self {
-        AppState { store, config, metrics: Arc::new(SelfMetrics::default()), ready: Arc::new(AtomicBool::new(false)) }
+        AppState {
+            store,
+            config,
+            metrics: Arc::new(SelfMetrics::default()),
+            ready: Arc::new(AtomicBool::new(false)),
+            metrics_sources: Arc::new(Vec::new()),
+        }
     }
 }
 

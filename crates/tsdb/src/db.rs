@@ -55,7 +55,7 @@ impl Db {
             path: wal_dir.clone(),
             source,
         })?;
-        let head = Head::new(opts.max_exemplars);
+        let head = Head::new((opts.limits)(&tenant).max_exemplars);
         let blocks = open_blocks(&tenant, &dir.join("blocks"))?;
         // Samples older than the newest block are in blocks already: a WAL not yet truncated
         // after the block was written still holds them, and replay must not take them again.

@@ -11,11 +11,14 @@ pub struct TenantLimits {
     pub max_series: u64,
     /// Samples more than this far ahead of the wall clock are rejected, ms.
     pub creation_grace_ms: i64,
+    /// Exemplars kept (a ring: the newest replace the oldest); read when the tenant's
+    /// database opens.
+    pub max_exemplars: usize,
 }
 
 impl Default for TenantLimits {
     fn default() -> Self {
-        TenantLimits { max_series: 0, creation_grace_ms: 10 * 60 * 1000 }
+        TenantLimits { max_series: 0, creation_grace_ms: 10 * 60 * 1000, max_exemplars: 100_000 }
     }
 }
 
@@ -38,8 +41,6 @@ pub struct TsdbOptions {
     pub retention_bytes: u64,
     /// How often maintenance (cutting blocks, compaction, retention) runs.
     pub maintenance_interval: std::time::Duration,
-    /// Exemplars kept per tenant (a ring: the newest win).
-    pub max_exemplars: usize,
     pub limits: LimitsFn,
 }
 
@@ -52,7 +53,6 @@ impl Default for TsdbOptions {
             retention_ms: 15 * 86_400_000,
             retention_bytes: 0,
             maintenance_interval: std::time::Duration::from_secs(60),
-            max_exemplars: 100_000,
             limits: Arc::new(|_| TenantLimits::default()),
         }
     }
@@ -67,7 +67,6 @@ impl std::fmt::Debug for TsdbOptions {
             .field("retention_ms", &self.retention_ms)
             .field("retention_bytes", &self.retention_bytes)
             .field("maintenance_interval", &self.maintenance_interval)
-            .field("max_exemplars", &self.max_exemplars)
             .finish_non_exhaustive()
     }
 }
