@@ -100,10 +100,12 @@ impl Rng {
 
 #[derive(Clone, Copy)]
 enum Kind {
-    /// Grows by a random amount around `rate` per step; `int` counts whole events.
-    Counter { rate: f64, int: bool },
-    /// Random walk around a level.
-    Gauge { level: f64, step: f64, int: bool },
+    /// Grows by a random amount around `rate` per step, in multiples of `q` (1 for event
+    /// counts, 0.01 for CPU seconds as Go's process collector reads clock ticks, 1e-9 for
+    /// durations Go measures in nanoseconds).
+    Counter { rate: f64, q: f64 },
+    /// Random walk around a level, in multiples of `q`.
+    Gauge { level: f64, step: f64, q: f64 },
     /// Cumulative bucket count for latencies ≤ `le` of a lognormal with median `median`.
     Bucket { le: f64, median: f64, rate: f64 },
     /// Sum of the histogram's latencies.
@@ -133,25 +135,25 @@ fn instance_series(job: &str, instance: &str, rng: &mut Rng) -> Vec<SeriesGen> {
         out.push(SeriesGen { labels, kind, value });
     };
     let heap = 20e6 + rng.f64() * 200e6;
-    add("go_goroutines", &[], Kind::Gauge { level: 40.0 + rng.f64() * 400.0, step: 3.0, int: true });
-    add("go_threads", &[], Kind::Gauge { level: 12.0, step: 0.3, int: true });
-    add("go_memstats_heap_alloc_bytes", &[], Kind::Gauge { level: heap, step: heap * 0.03, int: true });
-    add("go_memstats_heap_inuse_bytes", &[], Kind::Gauge { level: heap * 1.2, step: heap * 0.02, int: true });
-    add("go_memstats_heap_objects", &[], Kind::Gauge { level: heap / 80.0, step: heap / 2000.0, int: true });
-    add("go_memstats_alloc_bytes_total", &[], Kind::Counter { rate: heap * 0.5, int: true });
-    add("go_memstats_mallocs_total", &[], Kind::Counter { rate: heap / 60.0, int: true });
+    add("go_goroutines", &[], Kind::Gauge { level: 40.0 + rng.f64() * 400.0, step: 3.0, q: 1.0 });
+    add("go_threads", &[], Kind::Gauge { level: 12.0, step: 0.3, q: 1.0 });
+    add("go_memstats_heap_alloc_bytes", &[], Kind::Gauge { level: heap, step: heap * 0.03, q: 1.0 });
+    add("go_memstats_heap_inuse_bytes", &[], Kind::Gauge { level: heap * 1.2, step: heap * 0.02, q: 8192.0 });
+    add("go_memstats_heap_objects", &[], Kind::Gauge { level: heap / 80.0, step: heap / 2000.0, q: 1.0 });
+    add("go_memstats_alloc_bytes_total", &[], Kind::Counter { rate: heap * 0.5, q: 1.0 });
+    add("go_memstats_mallocs_total", &[], Kind::Counter { rate: heap / 60.0, q: 1.0 });
     for q in ["0", "0.25", "0.5", "0.75", "1"] {
         add(
             "go_gc_duration_seconds",
             &[("quantile", q.to_string())],
-            Kind::Gauge { level: 0.0005, step: 0.00005, int: false },
+            Kind::Gauge { level: 0.0005, step: 0.00005, q: 1e-9 },
         );
     }
-    add("go_gc_duration_seconds_sum", &[], Kind::Counter { rate: 0.002, int: false });
-    add("go_gc_duration_seconds_count", &[], Kind::Counter { rate: 3.0, int: true });
-    add("process_cpu_seconds_total", &[], Kind::Counter { rate: 0.8 + rng.f64() * 4.0, int: false });
-    add("process_resident_memory_bytes", &[], Kind::Gauge { level: heap * 1.6, step: heap * 0.01, int: true });
-    add("process_open_fds", &[], Kind::Gauge { level: 30.0, step: 1.0, int: true });
+    add("go_gc_duration_seconds_sum", &[], Kind::Counter { rate: 0.002, q: 1e-9 });
+    add("go_gc_duration_seconds_count", &[], Kind::Counter { rate: 3.0, q: 1.0 });
+    add("process_cpu_seconds_total", &[], Kind::Counter { rate: 0.8 + rng.f64() * 4.0, q: 0.01 });
+    add("process_resident_memory_bytes", &[], Kind::Gauge { level: heap * 1.6, step: heap * 0.01, q: 4096.0 });
+    add("process_open_fds", &[], Kind::Gauge { level: 30.0, step: 1.0, q: 1.0 });
     for h in HANDLERS {
         let base = 1.0 + rng.f64() * 50.0;
         for m in ["GET", "POST"] {
@@ -159,7 +161,7 @@ fn instance_series(job: &str, instance: &str, rng: &mut Rng) -> Vec<SeriesGen> {
                 add(
                     "http_requests_total",
                     &[("handler", h.to_string()), ("method", m.to_string()), ("code", code.to_string())],
-                    Kind::Counter { rate: base * share * 15.0, int: true },
+                    Kind::Counter { rate: base * share * 15.0, q: 1.0 },
                 );
             }
         }
@@ -213,19 +215,22 @@ fn erf(x: f64) -> f64 {
     }
 }
 
+/// `v` as the nearest multiple of `q`, computed as Go computes such values (an integer count of
+/// units times or divided by the unit), so that the float is the one a Go program would send.
+fn quantize(v: f64, q: f64) -> f64 {
+    if q >= 1.0 {
+        (v / q).round() * q
+    } else {
+        let per_unit = (1.0 / q).round();
+        (v * per_unit).round() / per_unit
+    }
+}
+
 fn step(g: &mut SeriesGen, rng: &mut Rng, events: f64) {
     g.value = match g.kind {
-        Kind::Counter { rate, int } => {
-            let inc = (rate * (1.0 + 0.3 * rng.normal())).max(0.0);
-            g.value + if int { inc.round() } else { inc }
-        }
-        Kind::Gauge { level, step, int } => {
-            let v = (g.value + step * rng.normal() + (level - g.value) * 0.05).max(0.0);
-            if int {
-                v.round()
-            } else {
-                v
-            }
+        Kind::Counter { rate, q } => quantize(g.value + (rate * (1.0 + 0.3 * rng.normal())).max(0.0), q),
+        Kind::Gauge { level, step, q } => {
+            quantize((g.value + step * rng.normal() + (level - g.value) * 0.05).max(0.0), q)
         }
         Kind::Bucket { le, median, .. } => g.value + (events * lognormal_cdf(le, median)).round(),
         Kind::HistSum { median, .. } => g.value + events * median * 1.6 * (1.0 + 0.1 * rng.normal()).max(0.1),

@@ -17,10 +17,9 @@
 //! is restored from the blocks.
 
 use crate::block::{sync_dir, write_block, Block, BlockError, ChunkData, ChunkMeta};
-use crate::chunkenc::XorIter;
 use crate::db::Db;
 use crate::error::TsdbError;
-use crate::head::{encode_chunks, lock, read, write, ClosedChunk};
+use crate::head::{decode, lock, read, split_chunks, write, ClosedChunk};
 use crate::record;
 use periscope_model::{Labels, Sample};
 use periscope_wal::{FsyncMode, Wal, WalOptions};
@@ -40,7 +39,7 @@ pub(crate) fn new_block_id() -> String {
 }
 
 fn chunk_data(c: &ClosedChunk) -> ChunkData {
-    ChunkData { mint: c.mint, maxt: c.maxt, samples: XorIter::new(&c.bytes).len() as u32, bytes: c.bytes.clone() }
+    ChunkData { samples: decode(&c.bytes).collect() }
 }
 
 /// The checkpoint directories in `wal_dir`, sorted by the last segment they cover.
@@ -362,34 +361,30 @@ impl Iterator for MergedSeries {
 
     fn next(&mut self) -> Option<Self::Item> {
         let labels = self.heads.iter().flatten().map(|(l, _)| l).min()?.clone();
-        let mut chunks: Vec<ChunkData> = Vec::new();
+        let mut chunks: Vec<Vec<Sample>> = Vec::new();
         for i in 0..self.blocks.len() {
             if self.heads[i].as_ref().is_some_and(|(l, _)| *l == labels) {
                 if let Some((_, metas)) = self.heads[i].take() {
-                    for m in metas {
-                        if let Some(bytes) = self.blocks[i].chunk(m.offset) {
-                            chunks.push(ChunkData {
-                                mint: m.mint,
-                                maxt: m.maxt,
-                                samples: XorIter::new(bytes).len() as u32,
-                                bytes: Arc::from(bytes),
-                            });
-                        }
-                    }
+                    chunks
+                        .extend(metas.iter().filter_map(|m| self.blocks[i].chunk(m.offset)).filter(|c| !c.is_empty()));
                 }
                 self.heads[i] = self.blocks[i].series(self.next[i]);
                 self.next[i] += 1;
             }
         }
-        chunks.sort_by_key(|c| c.mint);
-        let overlapping = chunks.windows(2).any(|w| w[1].mint <= w[0].maxt);
-        if overlapping {
-            let mut samples: Vec<Sample> =
-                chunks.iter().flat_map(|c| XorIter::new(&c.bytes).map(|(t, v)| Sample::new(t, v))).collect();
+        chunks.sort_by_key(|c| c.first().map_or(i64::MIN, |s| s.t));
+        let overlapping = chunks.windows(2).any(|w| match (w[0].last(), w[1].first()) {
+            (Some(a), Some(b)) => b.t <= a.t,
+            _ => false,
+        });
+        let chunks: Vec<ChunkData> = if overlapping {
+            let mut samples: Vec<Sample> = chunks.concat();
             samples.sort_by_key(|s| s.t);
             samples.dedup_by_key(|s| s.t);
-            chunks = encode_chunks(&samples, self.block_range).iter().map(chunk_data).collect();
-        }
+            split_chunks(&samples, self.block_range).into_iter().map(|c| ChunkData { samples: c.to_vec() }).collect()
+        } else {
+            chunks.into_iter().map(|samples| ChunkData { samples }).collect()
+        };
         Some((labels, chunks))
     }
 }

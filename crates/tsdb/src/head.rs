@@ -229,28 +229,37 @@ pub(crate) fn decode(bytes: &[u8]) -> impl Iterator<Item = Sample> + '_ {
     XorIter::new(bytes).map(|(t, v)| Sample::new(t, v))
 }
 
-/// Encodes samples sorted by time, without repeated timestamps, into closed chunks of at most
+/// Splits samples sorted by time, without repeated timestamps, into runs of at most
 /// [`SAMPLES_PER_CHUNK`] samples that never cross a multiple of `block_range`.
-pub(crate) fn encode_chunks(samples: &[Sample], block_range: i64) -> Vec<ClosedChunk> {
+pub(crate) fn split_chunks(samples: &[Sample], block_range: i64) -> Vec<&[Sample]> {
     let mut out = Vec::new();
-    let mut app = XorAppender::new();
-    let mut mint: i64 = 0;
-    for s in samples {
-        if app.count() > 0
-            && (app.count() >= SAMPLES_PER_CHUNK || s.t.div_euclid(block_range) != mint.div_euclid(block_range))
-        {
-            out.push(ClosedChunk { mint, maxt: app.last_t(), bytes: Arc::from(app.bytes()) });
-            app = XorAppender::new();
+    let mut start = 0;
+    for i in 1..=samples.len() {
+        let cut = i == samples.len()
+            || i - start >= SAMPLES_PER_CHUNK as usize
+            || samples[i].t.div_euclid(block_range) != samples[start].t.div_euclid(block_range);
+        if cut {
+            out.push(&samples[start..i]);
+            start = i;
         }
-        if app.count() == 0 {
-            mint = s.t;
-        }
-        app.append(s.t, s.v);
-    }
-    if app.count() > 0 {
-        out.push(ClosedChunk { mint, maxt: app.last_t(), bytes: Arc::from(app.bytes()) });
     }
     out
+}
+
+/// Encodes samples sorted by time, without repeated timestamps, into closed chunks that never
+/// cross a multiple of `block_range` (see [`split_chunks`]).
+pub(crate) fn encode_chunks(samples: &[Sample], block_range: i64) -> Vec<ClosedChunk> {
+    split_chunks(samples, block_range)
+        .into_iter()
+        .filter_map(|part| {
+            let (first, last) = (part.first()?, part.last()?);
+            let mut app = XorAppender::new();
+            for s in part {
+                app.append(s.t, s.v);
+            }
+            Some(ClosedChunk { mint: first.t, maxt: last.t, bytes: Arc::from(app.bytes()) })
+        })
+        .collect()
 }
 
 /// One series of the head.

@@ -10,7 +10,7 @@ use crate::block::{write_block, Block};
 use crate::compact::new_block_id;
 use crate::db::Db;
 use crate::error::TsdbError;
-use crate::head::encode_chunks;
+use crate::head::split_chunks;
 use periscope_model::{Labels, Sample};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,14 +68,9 @@ impl Db {
                 1,
                 Vec::new(),
                 list.into_iter().map(|(l, s)| {
-                    let chunks = encode_chunks(&s, range)
+                    let chunks = split_chunks(&s, range)
                         .into_iter()
-                        .map(|c| crate::block::ChunkData {
-                            mint: c.mint,
-                            maxt: c.maxt,
-                            samples: crate::chunkenc::XorIter::new(&c.bytes).len() as u32,
-                            bytes: c.bytes,
-                        })
+                        .map(|c| crate::block::ChunkData { samples: c.to_vec() })
                         .collect();
                     (l, chunks)
                 }),

@@ -19,6 +19,7 @@ mod error;
 mod head;
 mod import;
 mod options;
+mod packenc;
 mod postings;
 mod record;
 
@@ -250,13 +251,9 @@ impl SampleIterator for BlockSamples {
             self.next_chunk += 1;
             self.buf.clear();
             self.pos = 0;
-            if let Some(bytes) = self.block.chunk(meta.offset) {
+            if let Some(samples) = self.block.chunk(meta.offset) {
                 let (mint, maxt) = (self.mint, self.maxt);
-                self.buf.extend(
-                    chunkenc::XorIter::new(bytes)
-                        .filter(|(t, _)| mint <= *t && *t <= maxt)
-                        .map(|(t, v)| periscope_model::Sample::new(t, v)),
-                );
+                self.buf.extend(samples.into_iter().filter(|s| mint <= s.t && s.t <= maxt));
             }
         }
         let s = self.buf[self.pos];
