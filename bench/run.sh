@@ -8,9 +8,10 @@
 # For each target: start it on an empty data dir, send the load with periscope-loadgen, and
 # report samples/s, server CPU seconds per million samples (utime+stime from /proc), peak RSS
 # (VmHWM), bytes per sample on disk for compacted data, and the time from a restart after
-# kill -9 until ready (WAL replay). The default interval of 120 s spreads 120 samples over 4 h,
-# so that each engine cuts a 2 h block from its in-memory head and the on-disk figure is for
-# compacted blocks. Results go to stdout as a Markdown table and to bench/results/.
+# kill -9 until ready (WAL replay). The default interval of 120 s spreads 120 samples over 4 h
+# starting at a 2 h boundary, so that each engine cuts one full 2 h block (60 samples per
+# series) from its in-memory head and the on-disk figure is for that compacted block.
+# Results go to stdout as a Markdown table and to bench/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -115,6 +116,11 @@ PY
   esac
 }
 
+# Same timestamps for every target: the data ends now and starts on a 2 h boundary.
+now_ms=$(( $(date +%s) * 1000 ))
+span=$(( samples * interval ))
+start_ms=$(( (now_ms - span) / 7200000 * 7200000 ))
+
 table="| target | samples/s | CPU s per 1M samples | peak RSS MiB | bytes/sample (compacted) | restart after kill -9 (s) | rejected |\n|---|---:|---:|---:|---:|---:|---:|"
 for t in $targets; do
   d="$work/$t"; mkdir -p "$d"
@@ -122,7 +128,7 @@ for t in $targets; do
   wait_http "$ready" 60
   cpu0=$(cpu_seconds "$pid")
   result=$("$loadgen_bin" --url "$url" --series "$series" --samples "$samples" --batch "$batch" \
-    --concurrency "$conc" --interval-ms "$interval" 2>"$out_dir/$t.loadgen.log")
+    --concurrency "$conc" --interval-ms "$interval" --start-ms "$start_ms" 2>"$out_dir/$t.loadgen.log")
   cpu1=$(cpu_seconds "$pid")
   rss=$(peak_rss_mib "$pid")
   echo "$result" >"$out_dir/$t.json"

@@ -82,3 +82,9 @@ pub const HONOR_TIMESTAMPS: bool = true;
 pub const AUTHORIZATION_TYPE: &str = "Bearer";
 /// `scrape_configs[].format`.
 pub const SCRAPE_FORMAT: ScrapeFormat = ScrapeFormat::Prometheus;
+
+/// `limits.ingestion_rate`: unlimited.
+pub const INGESTION_RATE: u64 = 0;
+
+/// `limits.ingestion_burst_size`: one second of `ingestion_rate`.
+pub const INGESTION_BURST_SIZE: u64 = 0;

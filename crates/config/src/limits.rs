@@ -56,6 +56,12 @@ limits! {
     /// Samples with a timestamp later than now plus this are rejected; zero rejects every
     /// sample from the future.
     creation_grace_period: Duration = defaults::CREATION_GRACE_PERIOD,
+    /// Samples per second a tenant may write, averaged by a token bucket; requests beyond it
+    /// are answered 429 (retry later). Zero means unlimited.
+    ingestion_rate: u64 = defaults::INGESTION_RATE,
+    /// Samples the bucket holds: how far a burst may go above `ingestion_rate`; zero means one
+    /// second's worth of `ingestion_rate`.
+    ingestion_burst_size: u64 = defaults::INGESTION_BURST_SIZE,
 }
 
 #[cfg(test)]

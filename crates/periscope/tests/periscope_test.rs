@@ -878,3 +878,47 @@ scrape_configs:
     let md = db.metadata(&tenant, Some("go_goroutines")).unwrap();
     assert_eq!(md.first().map(|m| m.metric_type), Some(periscope_model::MetricType::Gauge));
 }
+
+/// Per-tenant limits from the config file: the ingestion rate answers 429, the per-request
+/// sample limit 413, the series limit 400 with the rest stored; other tenants are unaffected.
+#[test]
+fn tenant_limits_answer_429_413_and_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("periscope.yaml");
+    std::fs::write(
+        &config,
+        r#"
+tenants:
+  slow:
+    ingestion_rate: 100
+    ingestion_burst_size: 100
+  small:
+    max_samples_per_request: 5
+    max_series_per_tenant: 3
+"#,
+    )
+    .unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    let t = now_ms();
+    let batch =
+        |n: usize| MetricBatch { series: (0..n).map(|i| series("limited", i, t, 1.0)).collect(), metadata: vec![] };
+    let send = |tenant: &str, b: &MetricBatch| {
+        let body = snappy(&encode_write_request(b));
+        http(&server.addr, "POST", "/api/v1/write", &[("X-Scope-OrgID", tenant), ("Content-Encoding", "snappy")], &body)
+            .unwrap()
+    };
+    // A full bucket admits one large request, then refuses until it refills.
+    assert_eq!(send("slow", &batch(150)).0, 204);
+    let (code, body) = send("slow", &batch(1));
+    assert_eq!(code, 429, "{body}");
+    assert!(body.contains("limits.ingestion_rate"), "{body}");
+    assert_eq!(send("default", &batch(150)).0, 204);
+    let (code, body) = send("small", &batch(6));
+    assert_eq!(code, 413, "{body}");
+    let (code, body) = send("small", &batch(5));
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("series limit") && body.contains("3 samples stored"), "{body}");
+    let (_, m) = http(&server.addr, "GET", "/metrics", &[], b"").unwrap();
+    assert!(m.contains("periscope_http_rejected_requests_total{reason=\"rate_limited\"} 1"), "{m}");
+    assert!(server.terminate().success());
+}

@@ -8,6 +8,7 @@
 //! its own port and the main one, `otlp_grpc.rs` for gRPC) answers as the OTLP specification
 //! says: 200/OK with `partial_success`, and `google.rpc.Status` bodies for refusals.
 
+mod admission;
 mod error;
 mod otlp;
 mod otlp_grpc;
@@ -16,6 +17,7 @@ mod remote_write;
 mod self_metrics;
 mod state;
 
+pub use admission::IngestLimiter;
 pub use error::ApiError;
 pub use otlp_grpc::serve as serve_otlp_grpc;
 pub use self_metrics::SelfMetrics;

@@ -143,6 +143,7 @@ pub(crate) async fn ingest(
     };
     let store = state.store.clone();
     let metrics = state.metrics.clone();
+    let limiter = state.limiter.clone();
     let joined = tokio::task::spawn_blocking(move || -> Result<Outcome, ApiError> {
         metrics.ingest(protocol, "bytes_received", body.len() as u64);
         let raw = if gzip {
@@ -170,16 +171,7 @@ pub(crate) async fn ingest(
         metrics.ingest(protocol, "exemplars", report.exemplars as u64);
         metrics.ingest(protocol, "exemplars_dropped", report.exemplars_dropped as u64);
         metrics.ingest(protocol, "metadata", report.metadata as u64);
-        if limits.max_samples_per_request > 0 && report.samples as u64 > limits.max_samples_per_request {
-            return Err(ApiError::from_class(
-                ErrorClass::TooLarge,
-                "too_many_samples",
-                format!(
-                    "request has {} samples, more than the limit of {} (limits.max_samples_per_request)",
-                    report.samples, limits.max_samples_per_request
-                ),
-            ));
-        }
+        crate::admission::admit(&limiter, &tenant, &limits, report.samples as u64)?;
         let stored = if batch.series.is_empty() && batch.metadata.is_empty() {
             AppendReport::default()
         } else {

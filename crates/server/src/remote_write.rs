@@ -79,6 +79,7 @@ async fn write(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), 
     };
     let store = state.store.clone();
     let metrics = state.metrics.clone();
+    let limiter = state.limiter.clone();
     let compressed_len = bytes.len() as u64;
     let joined = tokio::task::spawn_blocking(move || -> Result<AppendReport, ApiError> {
         let raw = snappy_capped(&bytes, max_decoded).map_err(|e| {
@@ -96,16 +97,7 @@ async fn write(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), 
         metrics.ingest("remote_write", "metadata", report.metadata as u64);
         metrics.ingest("remote_write", "histograms_skipped", report.histograms_skipped as u64);
         metrics.ingest("remote_write", "exemplars_dropped", report.exemplars_dropped as u64);
-        if limits.max_samples_per_request > 0 && report.samples as u64 > limits.max_samples_per_request {
-            return Err(ApiError::from_class(
-                ErrorClass::TooLarge,
-                "too_many_samples",
-                format!(
-                    "request has {} samples, more than the limit of {} (limits.max_samples_per_request)",
-                    report.samples, limits.max_samples_per_request
-                ),
-            ));
-        }
+        crate::admission::admit(&limiter, &tenant, &limits, report.samples as u64)?;
         store.append(&tenant, &batch).map_err(|e| ApiError::from_error("store", &e))
     })
     .await

@@ -15,6 +15,8 @@ pub struct AppState {
     pub metrics: Arc<SelfMetrics>,
     /// Set once start-up is complete; `/-/ready` answers 503 before.
     pub ready: Arc<AtomicBool>,
+    /// Per-tenant ingestion-rate buckets.
+    pub limiter: Arc<crate::admission::IngestLimiter>,
     /// More self-metrics to render at `/metrics` (the scrape manager's, ...), in order.
     pub metrics_sources: Arc<Vec<MetricsSource>>,
 }
@@ -30,6 +32,7 @@ impl AppState {
             config,
             metrics: Arc::new(SelfMetrics::default()),
             ready: Arc::new(AtomicBool::new(false)),
+            limiter: Arc::default(),
             metrics_sources: Arc::new(Vec::new()),
         }
     }
