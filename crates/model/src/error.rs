@@ -30,3 +30,16 @@ pub trait Classify {
     /// The class of this error.
     fn class(&self) -> ErrorClass;
 }
+
+/// An error and its chain of causes on one line, `outer: cause: root cause`, for messages that
+/// reach clients and logs.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}

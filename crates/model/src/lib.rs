@@ -15,7 +15,7 @@ mod matcher;
 mod metric;
 mod tenant;
 
-pub use error::{Classify, ErrorClass};
+pub use error::{error_chain, Classify, ErrorClass};
 pub use labels::{
     is_legacy_metric_name, validate_label_name, validate_metric_name, Label, LabelError, Labels, LabelsBuilder,
     METRIC_NAME,

@@ -38,17 +38,7 @@ impl ApiError {
     }
 }
 
-/// The error and its causes on one line.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
-}
+pub(crate) use periscope_model::error_chain;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

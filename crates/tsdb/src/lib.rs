@@ -40,8 +40,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
-/// Reads one figure of a WAL's counters.
-type WalStat = fn(&periscope_wal::WalStats) -> f64;
+/// Reads one per-tenant figure for self-metrics.
+type TenantStat = fn(&Db) -> f64;
 
 /// Engine-wide counters for self-metrics.
 #[derive(Debug, Default)]
@@ -429,120 +429,75 @@ impl MetricStore for Tsdb {
 
     fn write_metrics(&self, out: &mut String) {
         let s = &self.stats;
-        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let counters: [(&str, &str, u64); 7] = [
+            ("periscope_tsdb_samples_appended_total", "Samples stored.", load(&s.samples_appended)),
+            ("periscope_tsdb_exemplars_appended_total", "Exemplars stored.", load(&s.exemplars_appended)),
+            ("periscope_tsdb_series_created_total", "Series created in the head.", load(&s.series_created)),
+            (
+                "periscope_tsdb_compactions_total",
+                "Blocks written, cut from a head or merged from blocks.",
+                load(&s.compactions),
+            ),
+            ("periscope_tsdb_blocks_deleted_total", "Blocks deleted by retention.", load(&s.blocks_deleted)),
+            ("periscope_tsdb_maintenance_failures_total", "Failed maintenance runs.", load(&s.maintenance_failures)),
+            (
+                "periscope_tsdb_duplicate_samples_ignored_total",
+                "Samples equal to a stored sample, dropped silently.",
+                load(&s.duplicates_ignored),
+            ),
+        ];
+        for (name, help, v) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
-        };
-        counter(
-            out,
-            "periscope_tsdb_samples_appended_total",
-            "Samples stored.",
-            s.samples_appended.load(Ordering::Relaxed),
-        );
-        counter(
-            out,
-            "periscope_tsdb_exemplars_appended_total",
-            "Exemplars stored.",
-            s.exemplars_appended.load(Ordering::Relaxed),
-        );
-        counter(
-            out,
-            "periscope_tsdb_series_created_total",
-            "Series created in the head.",
-            s.series_created.load(Ordering::Relaxed),
-        );
-        counter(
-            out,
-            "periscope_tsdb_compactions_total",
-            "Blocks written, cut from a head or merged from blocks.",
-            s.compactions.load(Ordering::Relaxed),
-        );
-        counter(
-            out,
-            "periscope_tsdb_blocks_deleted_total",
-            "Blocks deleted by retention.",
-            s.blocks_deleted.load(Ordering::Relaxed),
-        );
-        counter(
-            out,
-            "periscope_tsdb_maintenance_failures_total",
-            "Failed maintenance runs.",
-            s.maintenance_failures.load(Ordering::Relaxed),
-        );
-        counter(
-            out,
-            "periscope_tsdb_duplicate_samples_ignored_total",
-            "Samples equal to a stored sample, dropped silently.",
-            s.duplicates_ignored.load(Ordering::Relaxed),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP periscope_tsdb_samples_rejected_total Samples, exemplars or series refused, by reason.\n# TYPE periscope_tsdb_samples_rejected_total counter"
-        );
-        for (i, r) in RejectReason::ALL.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "periscope_tsdb_samples_rejected_total{{reason=\"{}\"}} {}",
-                r.as_str(),
-                s.rejected[i].load(Ordering::Relaxed)
-            );
         }
+        let name = "periscope_tsdb_samples_rejected_total";
+        let _ = writeln!(out, "# HELP {name} Samples, exemplars or series refused, by reason.\n# TYPE {name} counter");
+        for (i, r) in RejectReason::ALL.iter().enumerate() {
+            let _ = writeln!(out, "{name}{{reason=\"{}\"}} {}", r.as_str(), load(&s.rejected[i]));
+        }
+        let name = "periscope_tsdb_wal_replay_seconds_total";
         let _ = writeln!(
             out,
-            "# HELP periscope_tsdb_wal_replay_seconds_total Time spent replaying write-ahead logs.\n# TYPE periscope_tsdb_wal_replay_seconds_total counter\nperiscope_tsdb_wal_replay_seconds_total {}",
-            s.replay_seconds.load(Ordering::Relaxed) as f64 / 1e6
+            "# HELP {name} Time spent replaying write-ahead logs.\n# TYPE {name} counter\n{name} {}",
+            load(&s.replay_seconds) as f64 / 1e6
         );
         let tenants = read(&self.tenants);
-        let mut names: Vec<&TenantId> = tenants.keys().collect();
-        names.sort();
-        let gauge_header = |out: &mut String, name: &str, help: &str, ty: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {ty}");
-        };
-        gauge_header(out, "periscope_tsdb_head_series", "Series in the head.", "gauge");
-        for t in &names {
-            let _ = writeln!(
-                out,
-                "periscope_tsdb_head_series{{tenant=\"{t}\"}} {}",
-                tenants[*t].head.num_series.load(Ordering::Relaxed)
-            );
-        }
-        gauge_header(out, "periscope_tsdb_blocks", "Persisted blocks.", "gauge");
-        for t in &names {
-            let _ = writeln!(out, "periscope_tsdb_blocks{{tenant=\"{t}\"}} {}", read(&tenants[*t].blocks).len());
-        }
-        gauge_header(out, "periscope_tsdb_blocks_bytes", "Bytes of persisted blocks.", "gauge");
-        for t in &names {
-            let _ = writeln!(
-                out,
-                "periscope_tsdb_blocks_bytes{{tenant=\"{t}\"}} {}",
-                read(&tenants[*t].blocks).iter().map(|b| b.size_bytes()).sum::<u64>()
-            );
-        }
-        gauge_header(out, "periscope_tsdb_head_chunk_bytes", "Bytes of compressed samples in the head.", "gauge");
-        for t in &names {
-            let _ =
-                writeln!(out, "periscope_tsdb_head_chunk_bytes{{tenant=\"{t}\"}} {}", tenants[*t].head.chunk_bytes());
-        }
-        let wal_metrics: [(&str, &str, &str, WalStat); 5] = [
-            ("periscope_wal_bytes_written_total", "Bytes written to write-ahead logs.", "counter", |w| {
-                w.bytes_written.load(Ordering::Relaxed) as f64
+        let mut dbs: Vec<(&TenantId, &Arc<Db>)> = tenants.iter().collect();
+        dbs.sort_by(|a, b| a.0.cmp(b.0));
+        let per_tenant: [(&str, &str, &str, TenantStat); 10] = [
+            ("periscope_tsdb_head_series", "Series in the head.", "gauge", |db| {
+                db.head.num_series.load(Ordering::Relaxed) as f64
             }),
-            ("periscope_wal_records_written_total", "Records written to write-ahead logs.", "counter", |w| {
-                w.records_written.load(Ordering::Relaxed) as f64
+            ("periscope_tsdb_blocks", "Persisted blocks.", "gauge", |db| read(&db.blocks).len() as f64),
+            ("periscope_tsdb_blocks_bytes", "Bytes of persisted blocks.", "gauge", |db| {
+                read(&db.blocks).iter().map(|b| b.size_bytes()).sum::<u64>() as f64
             }),
-            ("periscope_wal_fsyncs_total", "fdatasync calls on write-ahead logs.", "counter", |w| {
-                w.fsyncs.load(Ordering::Relaxed) as f64
+            ("periscope_tsdb_head_chunk_bytes", "Bytes of compressed samples in the head.", "gauge", |db| {
+                db.head.chunk_bytes() as f64
             }),
-            ("periscope_wal_fsync_seconds_total", "Time spent in fdatasync on write-ahead logs.", "counter", |w| {
-                w.fsync_nanos.load(Ordering::Relaxed) as f64 / 1e9
+            ("periscope_wal_bytes_written_total", "Bytes written to write-ahead logs.", "counter", |db| {
+                db.wal.stats().bytes_written.load(Ordering::Relaxed) as f64
             }),
-            ("periscope_wal_write_failures_total", "Failed writes to write-ahead logs.", "counter", |w| {
-                w.write_failures.load(Ordering::Relaxed) as f64
+            ("periscope_wal_records_written_total", "Records written to write-ahead logs.", "counter", |db| {
+                db.wal.stats().records_written.load(Ordering::Relaxed) as f64
+            }),
+            ("periscope_wal_fsyncs_total", "fdatasync calls on write-ahead logs.", "counter", |db| {
+                db.wal.stats().fsyncs.load(Ordering::Relaxed) as f64
+            }),
+            ("periscope_wal_fsync_seconds_total", "Time spent in fdatasync on write-ahead logs.", "counter", |db| {
+                db.wal.stats().fsync_nanos.load(Ordering::Relaxed) as f64 / 1e9
+            }),
+            ("periscope_wal_write_failures_total", "Failed writes to write-ahead logs.", "counter", |db| {
+                db.wal.stats().write_failures.load(Ordering::Relaxed) as f64
+            }),
+            ("periscope_wal_segment", "Index of the write-ahead log segment being written.", "gauge", |db| {
+                db.wal.stats().segment.load(Ordering::Relaxed) as f64
             }),
         ];
-        for (name, help, ty, f) in wal_metrics {
-            gauge_header(out, name, help, ty);
-            for t in &names {
-                let _ = writeln!(out, "{name}{{tenant=\"{t}\"}} {}", f(tenants[*t].wal.stats()));
+        for (name, help, ty, f) in per_tenant {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {ty}");
+            for (t, db) in &dbs {
+                let _ = writeln!(out, "{name}{{tenant=\"{t}\"}} {}", f(db));
             }
         }
     }
