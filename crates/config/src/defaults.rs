@@ -88,3 +88,6 @@ pub const INGESTION_RATE: u64 = 0;
 
 /// `limits.ingestion_burst_size`: one second of `ingestion_rate`.
 pub const INGESTION_BURST_SIZE: u64 = 0;
+
+/// `storage.metrics.maintenance_interval`: Prometheus checks for compaction every minute too.
+pub const MAINTENANCE_INTERVAL: Duration = Duration::from_mins(1);

@@ -72,9 +72,11 @@ pub struct MetricsStorageConfig {
     pub retention_time: Duration,
     /// Oldest blocks are deleted while the total is larger; `0B` means no limit.
     pub retention_size: ByteSize,
-    /// How far behind a series' newest sample a sample may still be accepted; `0s` refuses
-    /// out-of-order samples.
+    /// How far behind the newest sample of the tenant a sample older than its series' newest
+    /// may still be accepted; `0s` refuses out-of-order samples.
     pub out_of_order_window: Duration,
+    /// How often the engine cuts blocks from the head, compacts blocks and applies retention.
+    pub maintenance_interval: Duration,
 }
 
 impl Default for MetricsStorageConfig {
@@ -84,6 +86,7 @@ impl Default for MetricsStorageConfig {
             retention_time: defaults::RETENTION_TIME,
             retention_size: defaults::RETENTION_SIZE,
             out_of_order_window: defaults::OUT_OF_ORDER_WINDOW,
+            maintenance_interval: defaults::MAINTENANCE_INTERVAL,
         }
     }
 }
@@ -111,6 +114,9 @@ impl StorageConfig {
         let m = &self.metrics;
         if m.block_duration.is_zero() {
             errs.add("storage.metrics.block_duration", "must be greater than 0s");
+        }
+        if m.maintenance_interval.is_zero() {
+            errs.add("storage.metrics.maintenance_interval", "must be greater than 0s");
         }
         if !m.retention_time.is_zero() && m.retention_time < m.block_duration {
             errs.add(

@@ -178,6 +178,7 @@ fn tsdb_options(config: &Arc<Config>) -> TsdbOptions {
         out_of_order_window_ms: config.storage.metrics.out_of_order_window.as_millis() as i64,
         retention_ms: config.storage.metrics.retention_time.as_millis() as i64,
         retention_bytes: config.storage.metrics.retention_size.bytes(),
+        maintenance_interval: config.storage.metrics.maintenance_interval.as_std(),
         limits: Arc::new(move |tenant: &TenantId| {
             let l = limits_config.tenant_limits(tenant.as_str());
             TenantLimits {

@@ -254,29 +254,37 @@ fn remote_write_status_codes_metrics_and_graceful_shutdown() {
     assert_eq!(got["10"], vec![(t, 10.0)]);
 }
 
-/// Kills the server with SIGKILL while writers are sending, many times; afterwards every
-/// sample whose request was answered 204 must be stored.
-#[test]
-fn crash_test_every_acknowledged_sample_survives_kill_9() {
-    let rounds: usize = std::env::var("PERISCOPE_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+/// Kills the server with SIGKILL while two writers are sending, `rounds` times, restarting it
+/// each time; afterwards every sample whose request was answered 204 must be stored, with its
+/// value. `timestamp(round, n)` gives the n-th timestamp a writer sends in a round.
+fn crash_test(config: Option<&str>, rounds: usize, run_ms: u64, timestamp: fn(usize, i64) -> i64) -> usize {
     let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("periscope.yaml");
+    let mut extra: Vec<&str> = Vec::new();
+    if let Some(c) = config {
+        std::fs::write(&config_path, c).unwrap();
+        extra.extend(["--config", config_path.to_str().unwrap()]);
+    }
+    let data = dir.path().join("data");
     let acked: Arc<Mutex<HashSet<(usize, i64)>>> = Arc::default();
-    // Start an hour back so that every round's timestamps stay behind the wall clock.
-    let base = now_ms() - 3_600_000;
+    // Each writer's newest timestamp, kept across rounds: a writer that sends faster than one
+    // request per millisecond runs ahead of the clock, and must never go back.
+    let last_sent: Arc<[std::sync::atomic::AtomicI64; 2]> = Arc::default();
     let mut total_acked = 0;
     for round in 0..rounds {
-        let server = Server::start(dir.path(), &[]);
+        let server = Server::start(&data, &extra);
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..2usize)
             .map(|w| {
                 let addr = server.addr.clone();
                 let stop = stop.clone();
                 let acked = acked.clone();
+                let last_sent = last_sent.clone();
                 std::thread::spawn(move || {
                     let mut n = 0i64;
                     while !stop.load(Ordering::Relaxed) {
-                        // Timestamps increase across rounds: round r uses base + r*100s + n.
-                        let t = base + round as i64 * 100_000 + n;
+                        let t = timestamp(round, n).max(last_sent[w].load(Ordering::Relaxed) + 1);
+                        last_sent[w].store(t, Ordering::Relaxed);
                         n += 1;
                         let ids: Vec<usize> = (0..50).map(|i| w * 1000 + i).collect();
                         let batch = MetricBatch {
@@ -298,7 +306,7 @@ fn crash_test_every_acknowledged_sample_survives_kill_9() {
             })
             .collect();
         // Let the writers run for a while that varies from round to round.
-        std::thread::sleep(Duration::from_millis(150 + (round as u64 * 97) % 400));
+        std::thread::sleep(Duration::from_millis(run_ms + (round as u64 * 97) % 400));
         server.kill9();
         stop.store(true, Ordering::Relaxed);
         for w in writers {
@@ -309,24 +317,45 @@ fn crash_test_every_acknowledged_sample_survives_kill_9() {
         assert!(n > total_acked, "round {round} acknowledged nothing");
         total_acked = n;
     }
-    let got = stored(dir.path(), "crash");
+    let got = stored(&data, "crash");
     let have: HashSet<(usize, i64)> =
         got.iter().flat_map(|(id, v)| v.iter().map(move |(t, _)| (id.parse::<usize>().unwrap(), *t))).collect();
     let acked = acked.lock().unwrap();
     let missing: Vec<_> = acked.iter().filter(|x| !have.contains(x)).take(10).collect();
+    let blocks = std::fs::read_dir(data.join("metrics/default/blocks")).map(|d| d.count()).unwrap_or(0);
     println!(
-        "crash test: {rounds} kills, {} acknowledged samples, {} stored, {} missing",
+        "crash test: {rounds} kills, {} acknowledged samples, {} stored, {} missing, {blocks} blocks on disk",
         acked.len(),
         have.len(),
         missing.len()
     );
     assert!(missing.is_empty(), "acknowledged samples lost after kill -9: {missing:?}");
-    // Values are intact too.
     for (id, v) in &got {
         for (t, val) in v {
             assert_eq!(*val, *t as f64, "series {id} at {t}");
         }
     }
+    blocks
+}
+
+#[test]
+fn crash_test_every_acknowledged_sample_survives_kill_9() {
+    let rounds = std::env::var("PERISCOPE_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    // Start an hour back so that every round's timestamps stay behind the wall clock.
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let _ = BASE.set(now_ms() - 3_600_000);
+    crash_test(None, rounds, 150, |round, n| BASE.get().copied().unwrap_or(0) + round as i64 * 100_000 + n);
+}
+
+/// The same with 1 s blocks and maintenance every 100 ms, so that kills also land while blocks
+/// are cut, the WAL is checkpointed and truncated, and blocks are merged.
+#[test]
+fn crash_test_during_block_cuts_checkpoints_and_compaction() {
+    let rounds = std::env::var("PERISCOPE_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let config =
+        "storage:\n  metrics:\n    block_duration: 1s\n    maintenance_interval: 100ms\n    retention_time: 0s\n";
+    let blocks = crash_test(Some(config), rounds, 900, |_, _| now_ms());
+    assert!(blocks > 0, "no block was cut: the kills did not meet any maintenance");
 }
 
 fn free_port() -> u16 {
