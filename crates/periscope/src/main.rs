@@ -187,7 +187,6 @@ fn tsdb_options(config: &Arc<Config>) -> TsdbOptions {
                 max_exemplars: l.max_exemplars,
             }
         }),
-        ..TsdbOptions::default()
     }
 }
 
