@@ -22,8 +22,12 @@ use std::path::{Path, PathBuf};
 
 const INDEX_MAGIC: &[u8; 4] = b"PSIX";
 const CHUNKS_MAGIC: &[u8; 4] = b"PSCK";
-/// Version of `meta.json` and `index`.
+/// Version of `meta.json`.
 const FORMAT_VERSION: u32 = 1;
+/// Version of `index`: 1 = absolute chunk times and offsets, u64 series table, symbols sorted;
+/// 2 = a base time, chunk times and offsets relative to it and to the previous chunk, a series
+/// table of 4- or 8-byte offsets, symbols ordered by use (frequent ones get one-byte refs).
+const INDEX_VERSION: u32 = 2;
 /// Version of `chunks`: 1 = Gorilla XOR chunks; 2 = an encoding byte before each chunk
 /// ([`ENC_XOR`] or [`ENC_PACKED`]).
 const CHUNKS_VERSION: u32 = 2;
@@ -110,7 +114,7 @@ pub(crate) fn write_block(
     sources: Vec<String>,
     series: impl Iterator<Item = (Labels, Vec<ChunkData>)>,
 ) -> Result<BlockMeta, BlockError> {
-    write_block_version(dir, id, level, sources, series, CHUNKS_VERSION)
+    write_block_version(dir, id, level, sources, series, INDEX_VERSION, CHUNKS_VERSION)
 }
 
 /// [`write_block`] with a chosen `chunks` format version (1 is kept for the test that reads
@@ -121,6 +125,7 @@ fn write_block_version(
     level: u32,
     sources: Vec<String>,
     series: impl Iterator<Item = (Labels, Vec<ChunkData>)>,
+    index_version: u32,
     chunks_version: u32,
 ) -> Result<BlockMeta, BlockError> {
     let tmp = dir.join(format!("{id}.tmp"));
@@ -190,13 +195,25 @@ fn write_block_version(
     drop(file);
 
     // Index.
-    let mut symbols: Vec<&str> =
-        entries.iter().flat_map(|e| e.labels.iter().flat_map(|l| [l.name.as_str(), l.value.as_str()])).collect();
-    symbols.sort_unstable();
-    symbols.dedup();
+    let mut uses: HashMap<&str, u64> = HashMap::new();
+    for l in entries.iter().flat_map(|e| e.labels.iter()) {
+        *uses.entry(l.name.as_str()).or_default() += 1;
+        *uses.entry(l.value.as_str()).or_default() += 1;
+    }
+    let mut symbols: Vec<(&str, u64)> = uses.into_iter().collect();
+    if index_version == 1 {
+        symbols.sort_unstable();
+    } else {
+        symbols.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    }
+    let symbols: Vec<&str> = symbols.into_iter().map(|(s, _)| s).collect();
     let sym_ref: HashMap<&str, u64> = symbols.iter().enumerate().map(|(i, s)| (*s, i as u64)).collect();
     let mut ix: Vec<u8> = INDEX_MAGIC.to_vec();
-    ix.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    ix.extend_from_slice(&index_version.to_le_bytes());
+    let base_time = if min_time == i64::MAX { 0 } else { min_time };
+    if index_version >= 2 {
+        crate::record::put_varint(&mut ix, base_time);
+    }
     let symbols_off = ix.len() as u64;
     put_uvarint(&mut ix, symbols.len() as u64);
     for s in &symbols {
@@ -214,10 +231,18 @@ fn write_block_version(
             postings.entry((l.name.as_str(), l.value.as_str())).or_default().push(id as u64);
         }
         put_uvarint(&mut ix, e.chunks.len() as u64);
+        let (mut prev_t, mut prev_off) = (base_time, 0u64);
         for (mint, maxt, off) in &e.chunks {
-            crate::record::put_varint(&mut ix, *mint);
-            put_uvarint(&mut ix, (*maxt - *mint) as u64);
-            put_uvarint(&mut ix, *off);
+            if index_version == 1 {
+                crate::record::put_varint(&mut ix, *mint);
+                put_uvarint(&mut ix, (*maxt - *mint) as u64);
+                put_uvarint(&mut ix, *off);
+            } else {
+                crate::record::put_varint(&mut ix, mint.wrapping_sub(prev_t));
+                put_uvarint(&mut ix, (*maxt - *mint) as u64);
+                put_uvarint(&mut ix, off - prev_off);
+                (prev_t, prev_off) = (*maxt, *off);
+            }
         }
     }
     let mut table = Vec::with_capacity(postings.len());
@@ -239,8 +264,12 @@ fn write_block_version(
     }
     let series_table_off = ix.len() as u64;
     put_uvarint(&mut ix, series_offsets.len() as u64);
+    let width: usize = if index_version == 1 || series_table_off > u32::MAX as u64 { 8 } else { 4 };
+    if index_version >= 2 {
+        ix.push(width as u8);
+    }
     for off in &series_offsets {
-        ix.extend_from_slice(&off.to_le_bytes());
+        ix.extend_from_slice(&off.to_le_bytes()[..width]);
     }
     ix.extend_from_slice(&symbols_off.to_le_bytes());
     ix.extend_from_slice(&postings_table_off.to_le_bytes());
@@ -297,6 +326,11 @@ impl<'a> Cur<'a> {
     fn at(b: &'a [u8], pos: usize) -> Self {
         Cur { b, pos }
     }
+    fn u8(&mut self) -> Option<u8> {
+        let v = *self.b.get(self.pos)?;
+        self.pos += 1;
+        Some(v)
+    }
     fn uvarint(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for i in 0..10 {
@@ -335,6 +369,11 @@ pub(crate) struct Block {
     index: Mmap,
     chunks: Mmap,
     chunks_version: u32,
+    index_version: u32,
+    /// Base of the chunk times of index version 2.
+    base_time: i64,
+    /// Bytes per entry of the series table.
+    series_width: usize,
     /// Offsets of the symbols in `index`.
     symbols: Vec<(u32, u32)>,
     /// Label name → value → offset of its postings list.
@@ -382,6 +421,12 @@ impl Block {
         {
             return Err(bad("index has a bad header or trailer"));
         }
+        let index_version = u64_at(&index, 0).map(|v| (v >> 32) as u32).ok_or(bad("index header"))?;
+        let base_time = match index_version {
+            1 => 0,
+            2 => Cur::at(&index, 8).varint().ok_or(bad("index header"))?,
+            _ => return Err(bad("unknown index format version")),
+        };
         let body_end = n - 8;
         let crc = u32::from_le_bytes([index[body_end], index[body_end + 1], index[body_end + 2], index[body_end + 3]]);
         if crc32fast::hash(&index[..body_end]) != crc {
@@ -423,7 +468,14 @@ impl Block {
         }
         let mut c = Cur::at(&index, series_off);
         let num_series = c.uvarint().ok_or(bad("series table"))? as usize;
-        if c.pos.checked_add(num_series.checked_mul(8).ok_or(bad("series table"))?).is_none_or(|end| end > toc) {
+        let series_width = if index_version == 1 { 8 } else { c.u8().ok_or(bad("series table"))? as usize };
+        if series_width != 4 && series_width != 8 {
+            return Err(bad("series table width"));
+        }
+        if c.pos
+            .checked_add(num_series.checked_mul(series_width).ok_or(bad("series table"))?)
+            .is_none_or(|end| end > toc)
+        {
             return Err(bad("series table"));
         }
         let series_table = c.pos;
@@ -433,6 +485,9 @@ impl Block {
             index,
             chunks,
             chunks_version,
+            index_version,
+            base_time,
+            series_width,
             symbols,
             postings,
             series_table,
@@ -463,7 +518,14 @@ impl Block {
         if id as usize >= self.num_series {
             return None;
         }
-        let off = u64_at(&self.index, self.series_table + id as usize * 8)? as usize;
+        let at = self.series_table + id as usize * self.series_width;
+        let off = match self.series_width {
+            4 => {
+                let b = self.index.get(at..at + 4)?;
+                u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+            }
+            _ => u64_at(&self.index, at)? as usize,
+        };
         let mut c = Cur::at(&self.index, off);
         let nl = c.uvarint()? as usize;
         let mut labels = Vec::with_capacity(nl.min(256));
@@ -474,10 +536,18 @@ impl Block {
         }
         let nc = c.uvarint()? as usize;
         let mut metas = Vec::with_capacity(nc.min(1 << 16));
+        let (mut prev_t, mut prev_off) = (self.base_time, 0u64);
         for _ in 0..nc {
-            let mint = c.varint()?;
-            let maxt = mint.checked_add(c.uvarint()? as i64)?;
-            let offset = c.uvarint()?;
+            let (mint, maxt, offset) = if self.index_version == 1 {
+                let mint = c.varint()?;
+                (mint, mint.checked_add(c.uvarint()? as i64)?, c.uvarint()?)
+            } else {
+                let mint = prev_t.checked_add(c.varint()?)?;
+                let maxt = mint.checked_add(c.uvarint()? as i64)?;
+                let offset = prev_off.checked_add(c.uvarint()?)?;
+                (prev_t, prev_off) = (maxt, offset);
+                (mint, maxt, offset)
+            };
             metas.push(ChunkMeta { mint, maxt, offset });
         }
         if !labels.windows(2).all(|w| w[0].name < w[1].name) {
@@ -570,18 +640,18 @@ mod tests {
             .collect()
     }
 
-    /// Blocks whose chunks file is of format version 1 (plain XOR chunks) still read.
+    /// Blocks of the first formats (index v1, plain XOR chunks v1) still read.
     #[test]
-    fn reads_both_chunk_format_versions() {
+    fn reads_both_format_versions() {
         let dir = tempfile::tempdir().unwrap();
         let want: Vec<(Labels, Vec<Sample>)> =
             series().into_iter().map(|(l, c)| (l, c.into_iter().flat_map(|c| c.samples).collect())).collect();
-        write_block_version(dir.path(), "v1", 1, vec![], series().into_iter(), 1).unwrap();
+        write_block_version(dir.path(), "v1", 1, vec![], series().into_iter(), 1, 1).unwrap();
         write_block(dir.path(), "v2", 1, vec![], series().into_iter()).unwrap();
         let v1 = Block::open(&dir.path().join("v1")).unwrap();
         let v2 = Block::open(&dir.path().join("v2")).unwrap();
-        assert_eq!(v1.chunks_version, 1);
-        assert_eq!(v2.chunks_version, 2);
+        assert_eq!((v1.index_version, v1.chunks_version), (1, 1));
+        assert_eq!((v2.index_version, v2.chunks_version), (2, 2));
         assert_eq!(read_back(&v1), want);
         assert_eq!(read_back(&v2), want);
         // The packed encoding pays off on these regular, decimal series.
