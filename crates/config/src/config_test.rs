@@ -60,6 +60,9 @@ const BAD: &[(&str, &str)] = &[
     ("yaml_syntax.yaml", "line 3 column"),
     ("zero_request_body.yaml", "server.max_request_body_bytes: must be greater than 0"),
     ("cert_without_key.yaml", "scrape_configs[0].tls_config: cert_file and key_file must be set together"),
+    ("tls_max_below_min.yaml", "scrape_configs[0].tls_config.max_version: must not be lower than min_version (TLS13)"),
+    ("tls_max_version_too_old.yaml", "scrape_configs[0].tls_config.max_version: TLS11 is not supported (Periscope speaks TLS12 and TLS13)"),
+    ("tls_unknown_version.yaml", "scrape_configs[0].tls_config.min_version: unknown variant `TLS14`, expected one of `TLS10`, `TLS11`, `TLS12`, `TLS13`"),
 ];
 
 #[test]
@@ -118,6 +121,8 @@ fn prometheus_fixture_values() {
     assert_eq!(node.metric_relabel_configs[2].action, periscope_relabel::Action::LabelKeep);
     assert_eq!(svc_x.body_size_limit, ByteSize::mib(10));
     assert_eq!(svc_x.basic_auth.as_ref().unwrap().password.as_ref().unwrap().expose(), "multiline");
+    // Accepted as Prometheus does, although TLS 1.2 is the oldest version Periscope speaks.
+    assert_eq!(svc_x.tls_config.as_ref().unwrap().min_version, Some(TlsVersion::Tls10));
     assert_eq!(svc_y.bearer_token.as_ref().unwrap().expose(), "mysecret");
 }
 
@@ -319,6 +324,8 @@ fn all_key_paths() -> Vec<String> {
             cert_file: Some("f".into()),
             key_file: Some("f".into()),
             server_name: "s".into(),
+            min_version: Some(TlsVersion::Tls12),
+            max_version: Some(TlsVersion::Tls13),
             ..Default::default()
         }),
         static_configs: vec![StaticConfig::default()],

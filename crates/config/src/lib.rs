@@ -42,7 +42,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use global::GlobalConfig;
 pub use limits::{Limits, LimitsOverride};
 pub use periscope_relabel::RelabelConfig;
-pub use scrape::{Authorization, BasicAuth, Scheme, ScrapeConfig, ScrapeFormat, StaticConfig, TlsConfig};
+pub use scrape::{Authorization, BasicAuth, Scheme, ScrapeConfig, ScrapeFormat, StaticConfig, TlsConfig, TlsVersion};
 pub use secret::{Secret, REDACTED};
 pub use server::{LogFormat, LogLevel, ServerConfig};
 pub use storage::{FsyncMode, MetricsStorageConfig, StorageConfig, WalConfig};

@@ -184,6 +184,70 @@ pub struct TlsConfig {
     pub server_name: String,
     /// Skip certificate verification (never in production).
     pub insecure_skip_verify: bool,
+    /// Oldest TLS version to accept; TLS 1.2 when unset (Go's default, hence Prometheus's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<TlsVersion>,
+    /// Newest TLS version to offer; TLS 1.3 when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_version: Option<TlsVersion>,
+}
+
+/// A TLS protocol version, spelt as Prometheus spells it (`TLS12`). Periscope speaks TLS 1.2
+/// and 1.3: `TLS10` and `TLS11` are accepted as `min_version` (pasted Prometheus configs keep
+/// loading; the floor is then TLS 1.2) but refused as `max_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TlsVersion {
+    /// TLS 1.0 (not spoken).
+    #[serde(rename = "TLS10")]
+    Tls10,
+    /// TLS 1.1 (not spoken).
+    #[serde(rename = "TLS11")]
+    Tls11,
+    /// TLS 1.2.
+    #[serde(rename = "TLS12")]
+    Tls12,
+    /// TLS 1.3.
+    #[serde(rename = "TLS13")]
+    Tls13,
+}
+
+impl TlsVersion {
+    /// `TLS10` ... `TLS13`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsVersion::Tls10 => "TLS10",
+            TlsVersion::Tls11 => "TLS11",
+            TlsVersion::Tls12 => "TLS12",
+            TlsVersion::Tls13 => "TLS13",
+        }
+    }
+}
+
+impl std::fmt::Display for TlsVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TlsConfig {
+    /// Prometheus's `TLSConfig.Validate` and `NewTLSConfig` checks that need no file: files
+    /// are read when a target's client is built, as Prometheus does (a missing file fails
+    /// that target's scrapes, not the configuration).
+    fn validate(&self, at: &str, errs: &mut Errors) {
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            errs.add(at, "cert_file and key_file must be set together");
+        }
+        if let Some(max) = self.max_version {
+            if max < TlsVersion::Tls12 {
+                errs.add(
+                    format!("{at}.max_version"),
+                    format!("{max} is not supported (Periscope speaks TLS12 and TLS13)"),
+                );
+            } else if let Some(min) = self.min_version.filter(|min| *min > max) {
+                errs.add(format!("{at}.max_version"), format!("must not be lower than min_version ({min})"));
+            }
+        }
+    }
 }
 
 /// One `static_configs` entry: targets that share labels.
@@ -286,9 +350,7 @@ impl ScrapeConfig {
         }
         self.validate_auth(at, errs);
         if let Some(t) = &self.tls_config {
-            if t.cert_file.is_some() != t.key_file.is_some() {
-                errs.add(format!("{at}.tls_config"), "cert_file and key_file must be set together");
-            }
+            t.validate(&format!("{at}.tls_config"), errs);
         }
         for (i, sc) in self.static_configs.iter().enumerate() {
             let sat = index(&format!("{at}.static_configs"), i);

@@ -9,9 +9,6 @@ use periscope_model::{Classify, ErrorClass};
 /// One failed scrape of one target.
 #[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {
-    /// The target's scheme is `https`; TLS is not built in yet.
-    #[error("https scraping is not supported yet")]
-    HttpsUnsupported,
     /// A scheme other than `http`/`https` after relabelling.
     #[error("unsupported scheme {0:?}")]
     BadScheme(String),
@@ -26,6 +23,26 @@ pub enum ScrapeError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS handshake failed (certificate not trusted or not valid for the name, no
+    /// common version, the server refused our client certificate, ...).
+    #[error("Get \"{url}\": tls: {source}")]
+    Tls {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `tls_config` file could not be read.
+    #[error("tls_config.{key}: cannot read {}: {source}", path.display())]
+    TlsFile {
+        key: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `tls_config` setting or file is unusable (no certificate in `ca_file`, a key that
+    /// does not match `cert_file`, ...); `message` names the file when there is one.
+    #[error("tls_config.{key}: {message}")]
+    TlsSetting { key: &'static str, message: String },
     /// The HTTP exchange failed (connection closed, malformed response, ...).
     #[error("Get \"{url}\": {message}")]
     Http { url: String, message: String },
@@ -81,14 +98,16 @@ impl ScrapeError {
 impl Classify for ScrapeError {
     fn class(&self) -> ErrorClass {
         match self {
-            ScrapeError::HttpsUnsupported | ScrapeError::BadScheme(_) | ScrapeError::Request(_) => {
+            ScrapeError::BadScheme(_) | ScrapeError::Request(_) | ScrapeError::TlsSetting { .. } => {
                 ErrorClass::InvalidInput
             }
             ScrapeError::Timeout { .. }
             | ScrapeError::Connect { .. }
+            | ScrapeError::Tls { .. }
             | ScrapeError::Http { .. }
             | ScrapeError::Status(_)
-            | ScrapeError::Credentials { .. } => ErrorClass::Unavailable,
+            | ScrapeError::Credentials { .. }
+            | ScrapeError::TlsFile { .. } => ErrorClass::Unavailable,
             ScrapeError::BodySizeLimit | ScrapeError::SampleLimit | ScrapeError::LabelLimit(_) => ErrorClass::TooLarge,
             ScrapeError::Gzip(_) | ScrapeError::Parse(_) | ScrapeError::Expvar(_) | ScrapeError::MissingMetricName => {
                 ErrorClass::InvalidInput

@@ -1,18 +1,21 @@
 //! The HTTP side of a scrape: one keep-alive HTTP/1.1 connection per target (hyper's
-//! connection API over a tokio `TcpStream`), the request Prometheus sends, and a body read
-//! under a size cap.
+//! connection API over a tokio `TcpStream`, or over a rustls stream for `https`), the request
+//! Prometheus sends, and a body read under a size cap.
 //!
 //! Invariants:
-//! - Everything (reading credential files, connecting, sending, reading the body) happens
-//!   inside one `scrape_timeout`; on timeout or any error the connection is dropped and its
-//!   driver task aborted, so a target that hangs or misbehaves never holds a task.
+//! - Everything (reading credential and TLS files, connecting, the TLS handshake, sending,
+//!   reading the body) happens inside one `scrape_timeout`; on timeout or any error the
+//!   connection is dropped and its driver task aborted, so a target that hangs or misbehaves
+//!   never holds a task.
 //! - The body is never held beyond `body_size_limit` bytes: reading stops at the limit, both
 //!   for the raw body and, in [`decode_body`], for the gzip-decompressed one (Prometheus's
 //!   rule: reaching the limit fails the scrape).
-//! - Only `http` is spoken; `https` fails every scrape with a clear error (no TLS stack yet).
+//! - `http` and `https` share the request and connection code; TLS only wraps the stream
+//!   (settings and verification in `tls.rs`).
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty};
@@ -24,11 +27,13 @@ use hyper::header::{
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use periscope_config::ScrapeConfig;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 
 use crate::error::chain;
 use crate::target::ScrapeUrl;
+use crate::tls::TlsClient;
 use crate::ScrapeError;
 
 /// The `Accept` header of Prometheus 3 with its default `scrape_protocols` (OpenMetrics
@@ -203,6 +208,8 @@ pub(crate) struct HttpClient {
     url: ScrapeUrl,
     url_text: String,
     auth: Auth,
+    /// The job's TLS settings, used when the scheme is `https`.
+    tls: Arc<TlsClient>,
     accept: &'static str,
     timeout: Duration,
     timeout_header: String,
@@ -211,11 +218,19 @@ pub(crate) struct HttpClient {
 }
 
 impl HttpClient {
-    pub fn new(url: ScrapeUrl, auth: Auth, accept: &'static str, timeout: Duration, body_limit: usize) -> Self {
+    pub fn new(
+        url: ScrapeUrl,
+        auth: Auth,
+        tls: Arc<TlsClient>,
+        accept: &'static str,
+        timeout: Duration,
+        body_limit: usize,
+    ) -> Self {
         HttpClient {
             url_text: url.to_string(),
             url,
             auth,
+            tls,
             accept,
             timeout,
             timeout_header: format!("{}", timeout.as_secs_f64()),
@@ -227,8 +242,7 @@ impl HttpClient {
     /// One GET under the scrape timeout.
     pub async fn fetch(&mut self) -> Result<Fetched, ScrapeError> {
         match self.url.scheme.as_str() {
-            "http" => {}
-            "https" => return Err(ScrapeError::HttpsUnsupported),
+            "http" | "https" => {}
             other => return Err(ScrapeError::BadScheme(other.to_string())),
         }
         match tokio::time::timeout(self.timeout, self.fetch_inner()).await {
@@ -307,6 +321,21 @@ impl HttpClient {
     }
 
     async fn connect(&self) -> Result<Conn, ScrapeError> {
+        // TLS settings first: a bad file fails the scrape before any connection is made.
+        let tls = if self.url.scheme == "https" {
+            let config = match self.tls.get() {
+                Some(c) => c,
+                None => {
+                    let tls = Arc::clone(&self.tls);
+                    tokio::task::spawn_blocking(move || tls.get_or_build())
+                        .await
+                        .map_err(|e| ScrapeError::Internal(e.to_string()))??
+                }
+            };
+            Some((config, self.tls.server_name(self.url.hostname())?))
+        } else {
+            None
+        };
         let address = self.url.connect_address();
         let stream = TcpStream::connect(address.as_str()).await.map_err(|source| ScrapeError::Connect {
             url: self.url_text.clone(),
@@ -314,6 +343,23 @@ impl HttpClient {
             source,
         })?;
         let _ = stream.set_nodelay(true);
+        match tls {
+            None => self.handshake(stream).await,
+            Some((config, server_name)) => {
+                let stream = tokio_rustls::TlsConnector::from(config)
+                    .connect(server_name, stream)
+                    .await
+                    .map_err(|source| ScrapeError::Tls { url: self.url_text.clone(), source })?;
+                self.handshake(stream).await
+            }
+        }
+    }
+
+    /// HTTP/1.1 over an open stream, plain or TLS; the connection is driven by its own task.
+    async fn handshake<S>(&self, stream: S) -> Result<Conn, ScrapeError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| self.http_error(&e))?;
         let driver = tokio::spawn(async move {
             if let Err(error) = conn.await {

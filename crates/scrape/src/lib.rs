@@ -16,6 +16,7 @@
 //! - `ScrapeManager::stop` leaves no task behind and no append in flight.
 //!
 //! Modules: `target` (labels, URL, hash, offset), `http` (hyper HTTP/1.1 client, auth, gzip),
+//! `tls` (rustls client configuration from `tls_config`),
 //! `scrape_append` (samples → batch, staleness cache, report series), `scrape_loop` (the task
 //! per target), `manager` (jobs, reload, status), `metrics` (self-metrics), `error`.
 
@@ -26,6 +27,7 @@ mod metrics;
 mod scrape_append;
 mod scrape_loop;
 mod target;
+mod tls;
 
 pub use error::ScrapeError;
 pub use http::{ACCEPT_HEADER, USER_AGENT_VALUE};

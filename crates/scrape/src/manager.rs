@@ -27,6 +27,7 @@ use crate::metrics::{self, JobMetrics, JobView};
 use crate::scrape_append::{LabelLimits, SampleOptions, ScrapeCache};
 use crate::scrape_loop::{self, LoopConfig, Signal, TargetState};
 use crate::target::{targets_from_config, Fnv64a, Target};
+use crate::tls::{TlsClient, TlsSettings};
 
 /// Cap on a scrape body when a job's `body_size_limit` is 0: scrapes are never unbounded.
 pub const DEFAULT_BODY_SIZE_LIMIT: usize = 64 << 20;
@@ -247,6 +248,7 @@ impl ScrapeManager {
             n => n,
         };
         let auth = Auth::from_config(&config);
+        let tls = Arc::new(TlsClient::new(TlsSettings::from_config(config.tls_config.as_ref())));
         let limits = LabelLimits {
             label_limit: usize::try_from(config.label_limit).unwrap_or(usize::MAX),
             name_length: usize::try_from(config.label_name_length_limit).unwrap_or(usize::MAX),
@@ -273,6 +275,7 @@ impl ScrapeManager {
                     format: config.format,
                     sample_opts,
                     auth: auth.clone(),
+                    tls: Arc::clone(&tls),
                     body_limit,
                     offset_seed: self.offset_seed,
                     skip_offset: self.opts.skip_offset,

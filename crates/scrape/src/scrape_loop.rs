@@ -34,6 +34,7 @@ use crate::http::{decode_body, Auth, Fetched, HttpClient, ACCEPT_HEADER, ACCEPT_
 use crate::metrics::JobMetrics;
 use crate::scrape_append::{add_report, RawSample, SampleOptions, ScrapeCache};
 use crate::target::Target;
+use crate::tls::TlsClient;
 use crate::{ScrapeError, TargetHealth};
 
 /// What the manager asks of a loop.
@@ -63,6 +64,7 @@ pub(crate) struct LoopConfig {
     pub format: ScrapeFormat,
     pub sample_opts: Arc<SampleOptions>,
     pub auth: Auth,
+    pub tls: Arc<TlsClient>,
     pub body_limit: usize,
     pub offset_seed: u64,
     pub skip_offset: bool,
@@ -120,8 +122,14 @@ pub(crate) async fn run(cfg: LoopConfig, mut cache: ScrapeCache, mut signal: wat
         ScrapeFormat::Prometheus => ACCEPT_HEADER,
         ScrapeFormat::Expvar => ACCEPT_JSON,
     };
-    let mut client =
-        HttpClient::new(cfg.target.url.clone(), cfg.auth.clone(), accept, cfg.target.timeout, cfg.body_limit);
+    let mut client = HttpClient::new(
+        cfg.target.url.clone(),
+        cfg.auth.clone(),
+        Arc::clone(&cfg.tls),
+        accept,
+        cfg.target.timeout,
+        cfg.body_limit,
+    );
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);

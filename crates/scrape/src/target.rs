@@ -270,6 +270,17 @@ impl ScrapeUrl {
     }
 }
 
+impl ScrapeUrl {
+    /// The host of the address without port or brackets (`[::1]:9` → `::1`): the TLS server
+    /// name by default, as Go's `URL.Hostname()`.
+    pub fn hostname(&self) -> &str {
+        if let Some(rest) = self.host.strip_prefix('[') {
+            return rest.split_once(']').map_or(rest, |(h, _)| h);
+        }
+        self.host.rsplit_once(':').map_or(self.host.as_str(), |(h, _)| h)
+    }
+}
+
 impl fmt::Display for ScrapeUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://{}{}", self.scheme, self.host, self.path_and_query)
@@ -483,6 +494,11 @@ mod tests {
         assert_eq!(t.url.connect_address(), "[::1]:443");
         let t = target(populate_labels(&c, "[::1]:9", &BTreeMap::new()).unwrap());
         assert_eq!(t.url.connect_address(), "[::1]:9");
+        assert_eq!(t.url.hostname(), "::1");
+        for (address, host) in [("[::1]", "::1"), ("node:9100", "node"), ("node", "node"), ("10.0.0.1:1", "10.0.0.1")] {
+            let t = target(populate_labels(&c, address, &BTreeMap::new()).unwrap());
+            assert_eq!(t.url.hostname(), host, "{address}");
+        }
     }
 
     #[test]

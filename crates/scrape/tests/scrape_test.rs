@@ -1,21 +1,31 @@
 #![allow(clippy::unwrap_used)]
 //! End-to-end scraping: real HTTP servers on 127.0.0.1 (raw tokio TCP, so that a test can
-//! hang, close the connection, gzip the body or look at the request headers) scraped by a
-//! real `ScrapeManager` into a recording store (a test double of the storage trait: the
+//! hang, close the connection, gzip the body or look at the request headers; the same server
+//! behind a tokio-rustls acceptor with certificates made at test time for `https`) scraped by
+//! a real `ScrapeManager` into a recording store (a test double of the storage trait: the
 //! tests look at the exact batches, stale markers included).
 
 use std::collections::BTreeMap;
+use std::future::poll_fn;
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use periscope_config::{GlobalConfig, ScrapeConfig};
 use periscope_model::{is_stale_nan, Labels, MetricBatch, MetricType, TenantId};
 use periscope_scrape::{ScrapeManager, ScrapeOptions, TargetHealth, ACCEPT_HEADER};
 use periscope_storage::{AppendReport, Appendable, StoreError};
-use tokio::net::{TcpListener, TcpStream};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 // ---------------------------------------------------------------- test store
 
@@ -94,6 +104,9 @@ struct TestServer {
     reply: Arc<Mutex<Reply>>,
     requests: Arc<Mutex<Vec<Recorded>>>,
     connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// TLS servers: each handshake, `Ok("sni=<name or -> alpn=<protocol or ->")` or the
+    /// server's error.
+    handshakes: Arc<Mutex<Vec<Result<String, String>>>>,
     task: JoinHandle<()>,
 }
 
@@ -105,22 +118,56 @@ impl Drop for TestServer {
 
 impl TestServer {
     async fn start(reply: Reply) -> TestServer {
+        Self::start_with(reply, None).await
+    }
+
+    /// The same server speaking TLS with `config`.
+    async fn start_tls(reply: Reply, config: Arc<ServerConfig>) -> TestServer {
+        Self::start_with(reply, Some(TlsAcceptor::from(config))).await
+    }
+
+    async fn start_with(reply: Reply, tls: Option<TlsAcceptor>) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let reply = Arc::new(Mutex::new(reply));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (r, q, c) = (Arc::clone(&reply), Arc::clone(&requests), Arc::clone(&connections));
+        let handshakes = Arc::new(Mutex::new(Vec::new()));
+        let (r, q, c, h) =
+            (Arc::clone(&reply), Arc::clone(&requests), Arc::clone(&connections), Arc::clone(&handshakes));
         let task = tokio::spawn(async move {
             // Dropping the set (when this task is aborted) aborts every connection.
             let mut conns = tokio::task::JoinSet::new();
             loop {
                 let Ok((stream, _)) = listener.accept().await else { return };
                 c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                conns.spawn(serve(stream, Arc::clone(&r), Arc::clone(&q)));
+                let (r, q, h) = (Arc::clone(&r), Arc::clone(&q), Arc::clone(&h));
+                match tls.clone() {
+                    None => {
+                        conns.spawn(serve(stream, r, q));
+                    }
+                    Some(acceptor) => {
+                        conns.spawn(async move {
+                            match acceptor.accept(stream).await {
+                                Ok(stream) => {
+                                    let conn = stream.get_ref().1;
+                                    let alpn = conn.alpn_protocol().map(|p| String::from_utf8_lossy(p).to_string());
+                                    let info = format!(
+                                        "sni={} alpn={}",
+                                        conn.server_name().unwrap_or("-"),
+                                        alpn.as_deref().unwrap_or("-")
+                                    );
+                                    h.lock().unwrap().push(Ok(info));
+                                    serve(stream, r, q).await;
+                                }
+                                Err(e) => h.lock().unwrap().push(Err(e.to_string())),
+                            }
+                        });
+                    }
+                }
             }
         });
-        TestServer { addr, reply, requests, connections, task }
+        TestServer { addr, reply, requests, connections, handshakes, task }
     }
 
     fn set(&self, reply: Reply) {
@@ -136,30 +183,35 @@ impl TestServer {
     }
 }
 
-// tokio's `io-util` is not enabled in the workspace; readiness + try_read/try_write do.
-async fn read_some(stream: &TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        stream.readable().await?;
-        match stream.try_read(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            r => return r,
+// tokio's `io-util` is not enabled in the workspace; the poll methods of the stream traits do.
+async fn read_some<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut [u8]) -> std::io::Result<usize> {
+    poll_fn(|cx| {
+        let mut rb = ReadBuf::new(&mut *buf);
+        match Pin::new(&mut *stream).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
         }
-    }
+    })
+    .await
 }
 
-async fn write_all(stream: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
+async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, mut data: &[u8]) -> std::io::Result<()> {
     while !data.is_empty() {
-        stream.writable().await?;
-        match stream.try_write(data) {
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
+        let n = poll_fn(|cx| Pin::new(&mut *stream).poll_write(cx, data)).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
         }
+        data = &data[n..];
     }
-    Ok(())
+    poll_fn(|cx| Pin::new(&mut *stream).poll_flush(cx)).await
 }
 
-async fn serve(stream: TcpStream, reply: Arc<Mutex<Reply>>, requests: Arc<Mutex<Vec<Recorded>>>) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    reply: Arc<Mutex<Reply>>,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+) {
     let mut buf = Vec::new();
     loop {
         // Read one request head (GET: no body).
@@ -168,7 +220,7 @@ async fn serve(stream: TcpStream, reply: Arc<Mutex<Reply>>, requests: Arc<Mutex<
                 break i + 4;
             }
             let mut chunk = [0u8; 4096];
-            match read_some(&stream, &mut chunk).await {
+            match read_some(&mut stream, &mut chunk).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
@@ -207,7 +259,7 @@ async fn serve(stream: TcpStream, reply: Arc<Mutex<Reply>>, requests: Arc<Mutex<
             }
             Reply::Close => return,
         };
-        if write_all(&stream, &response).await.is_err() {
+        if write_all(&mut stream, &response).await.is_err() {
             return;
         }
     }
@@ -538,18 +590,6 @@ async fn hostile_targets_fail_cleanly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn https_targets_report_a_clear_error() {
-    let store = Arc::new(RecordingStore::default());
-    let m = start(
-        vec![job("job_name: tls\nscheme: https\nscrape_interval: 200ms\nscrape_timeout: 200ms\nstatic_configs: [{targets: ['127.0.0.1:1']}]\n")],
-        &store,
-    );
-    assert_eventually("a scrape", || !store.samples("up", &[]).is_empty()).await;
-    assert_eq!(m.targets()[0].last_error.as_deref(), Some("https scraping is not supported yet"));
-    m.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expvar_target() {
     let body = r#"{"cmdline": ["/bin/app"], "memstats": {"Alloc": 1234, "TotalAlloc": 5678, "NumGC": 3, "PauseNs": [1, 2]}, "requests": {"GET": 3}, "version": "v1.2"}"#;
     let server =
@@ -624,4 +664,284 @@ async fn removed_target_gets_end_of_run_stale_markers_but_stop_writes_none() {
 
 fn periscope_now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+// ---------------------------------------------------------------- https
+
+/// A CA made at test time, the certificates it signs, and their PEM files.
+struct TestPki {
+    dir: tempfile::TempDir,
+    ca: rcgen::Certificate,
+    ca_key: rcgen::KeyPair,
+}
+
+/// A certificate and its key, as a TLS server or client uses them.
+struct Leaf {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl TestPki {
+    fn new(name: &str) -> TestPki {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+        let ca = params.self_signed(&ca_key).unwrap();
+        let pki = TestPki { dir: tempfile::tempdir().unwrap(), ca, ca_key };
+        std::fs::write(pki.path("ca.pem"), pki.ca.pem()).unwrap();
+        pki
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A certificate for `names` (DNS names or IP addresses) signed by the CA; with `files`,
+    /// also written as `<files>.pem` and `<files>-key.pem`.
+    fn leaf(&self, names: &[&str], usage: rcgen::ExtendedKeyUsagePurpose, files: Option<&str>) -> Leaf {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(ToString::to_string).collect::<Vec<_>>()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, names.first().copied().unwrap_or("client"));
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &self.ca, &self.ca_key).unwrap();
+        if let Some(name) = files {
+            std::fs::write(self.path(&format!("{name}.pem")), cert.pem()).unwrap();
+            std::fs::write(self.path(&format!("{name}-key.pem")), key.serialize_pem()).unwrap();
+        }
+        Leaf {
+            chain: vec![cert.der().clone()],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        }
+    }
+
+    /// A server configuration presenting a certificate for `names`, speaking `versions`,
+    /// requiring a client certificate signed by the CA when `client_auth`.
+    fn server(
+        &self,
+        names: &[&str],
+        versions: &[&'static SupportedProtocolVersion],
+        client_auth: bool,
+    ) -> Arc<ServerConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder =
+            ServerConfig::builder_with_provider(Arc::clone(&provider)).with_protocol_versions(versions).unwrap();
+        let builder = if client_auth {
+            let mut roots = RootCertStore::empty();
+            roots.add(self.ca.der().clone()).unwrap();
+            builder.with_client_cert_verifier(
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap(),
+            )
+        } else {
+            builder.with_no_client_auth()
+        };
+        let leaf = self.leaf(names, rcgen::ExtendedKeyUsagePurpose::ServerAuth, None);
+        let mut config = builder.with_single_cert(leaf.chain, leaf.key).unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+
+    /// A server presenting the CA's certificate for `names` without holding its key: it
+    /// signs the handshake with another key.
+    fn impostor(&self, names: &[&str]) -> Arc<ServerConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let presented = self.leaf(names, rcgen::ExtendedKeyUsagePurpose::ServerAuth, None);
+        let held = self.leaf(names, rcgen::ExtendedKeyUsagePurpose::ServerAuth, None);
+        let key = provider.key_provider.load_private_key(held.key).unwrap();
+        let resolver = rustls::sign::SingleCertAndKey::from(rustls::sign::CertifiedKey::new(presented.chain, key));
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(BOTH)
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(resolver));
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+}
+
+const BOTH: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+fn https_job(name: &str, address: &str, tls_config: &str) -> ScrapeConfig {
+    job(&format!(
+        "job_name: {name}\nscheme: https\ntls_config: {tls_config}\nscrape_interval: 200ms\nscrape_timeout: 200ms\nstatic_configs: [{{targets: ['{address}']}}]\n"
+    ))
+}
+
+/// The error of the target of job `job`.
+fn last_error(m: &ScrapeManager, job: &str) -> String {
+    let t = m.targets().into_iter().find(|t| t.job == job).unwrap();
+    t.last_error.unwrap_or_else(|| format!("no error, health {:?}", t.health))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_verifies_the_server_as_prometheus_does() {
+    let pki = TestPki::new("Periscope test CA");
+    let ca = pki.path("ca.pem").display().to_string();
+    let local = &["localhost", "127.0.0.1"];
+    let good = TestServer::start_tls(Reply::text("m 1\n"), pki.server(local, BOTH, false)).await;
+    let untrusted = TestServer::start_tls(Reply::text("m 2\n"), pki.server(local, BOTH, false)).await;
+    let insecure = TestServer::start_tls(Reply::text("m 3\n"), pki.server(local, BOTH, false)).await;
+    // Valid for another name only: fails unless server_name says that name.
+    let named = TestServer::start_tls(Reply::text("m 4\n"), pki.server(&["scrape.test"], BOTH, false)).await;
+    let renamed = TestServer::start_tls(Reply::text("m 5\n"), pki.server(&["scrape.test"], BOTH, false)).await;
+    // insecure_skip_verify still checks that the server holds the key of what it presents.
+    let impostor = TestServer::start_tls(Reply::text("m 6\n"), pki.impostor(local)).await;
+    // Nothing listens here: a TLS file error comes before any connection.
+    let refused = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().to_string();
+    let missing = pki.path("missing.pem").display().to_string();
+    let store = Arc::new(RecordingStore::default());
+    let m = start(
+        vec![
+            https_job("ca", &good.address(), &format!("{{ca_file: '{ca}'}}")),
+            https_job("system_roots", &untrusted.address(), "{}"),
+            https_job("insecure", &insecure.address(), "{insecure_skip_verify: true}"),
+            https_job("wrong_name", &named.address(), &format!("{{ca_file: '{ca}'}}")),
+            https_job("server_name", &renamed.address(), &format!("{{ca_file: '{ca}', server_name: scrape.test}}")),
+            https_job("missing_ca", &refused, &format!("{{ca_file: '{missing}'}}")),
+            https_job("impostor", &impostor.address(), "{insecure_skip_verify: true}"),
+        ],
+        &store,
+    );
+    assert_eventually("two scrapes of every job", || {
+        ["ca", "system_roots", "insecure", "wrong_name", "server_name", "missing_ca", "impostor"]
+            .iter()
+            .all(|j| store.samples("up", &[("job", j)]).len() >= 2)
+    })
+    .await;
+    let targets = m.targets();
+    let errors: BTreeMap<&str, String> =
+        ["ca", "system_roots", "insecure", "wrong_name", "server_name", "missing_ca", "impostor"]
+            .map(|j| (j, last_error(&m, j)))
+            .into();
+    m.stop().await;
+
+    // Trusted through ca_file: samples stored, up=1, one kept-alive TLS connection.
+    let up = |job: &str| values(&store.samples("up", &[("job", job)]));
+    assert_eq!(up("ca")[..2], [1.0, 1.0]);
+    assert_eq!(values(&store.samples("m", &[("job", "ca")]))[0], 1.0);
+    let t = targets.iter().find(|t| t.job == "ca").unwrap();
+    assert_eq!(t.health, TargetHealth::Up);
+    assert_eq!(t.url, format!("https://{}/metrics", good.address()));
+    assert_eq!(good.connections.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // HTTP/1.1 chosen by ALPN; an IP address sends no SNI (as Go).
+    assert_eq!(*good.handshakes.lock().unwrap(), [Ok("sni=- alpn=http/1.1".to_string())]);
+    let reqs = good.requests();
+    assert!(reqs.len() >= 2);
+    assert_eq!(reqs[0].headers["host"], good.address());
+    assert!(reqs[0].headers["user-agent"].starts_with("Periscope/"));
+
+    // Without the test CA the system's roots do not trust it.
+    assert!(up("system_roots").iter().all(|v| *v == 0.0));
+    assert!(store.samples("m", &[("job", "system_roots")]).is_empty());
+    assert_eq!(
+        errors["system_roots"],
+        format!("Get \"https://{}/metrics\": tls: invalid peer certificate: UnknownIssuer", untrusted.address())
+    );
+
+    // insecure_skip_verify accepts it without the CA.
+    assert_eq!(up("insecure")[0], 1.0);
+    assert_eq!(values(&store.samples("m", &[("job", "insecure")]))[0], 3.0);
+    // ... but not a server that does not hold the key of the certificate it presents.
+    assert!(up("impostor").iter().all(|v| *v == 0.0));
+    assert!(store.samples("m", &[("job", "impostor")]).is_empty());
+    assert!(errors["impostor"].contains("tls: invalid peer certificate: BadSignature"), "{}", errors["impostor"]);
+
+    // The certificate must be valid for the address's host, or for server_name (also sent as SNI).
+    assert!(up("wrong_name").iter().all(|v| *v == 0.0));
+    assert!(
+        errors["wrong_name"].contains("tls: invalid peer certificate: certificate not valid for name \"127.0.0.1\""),
+        "{}",
+        errors["wrong_name"]
+    );
+    assert_eq!(up("server_name")[0], 1.0);
+    assert_eq!(values(&store.samples("m", &[("job", "server_name")]))[0], 5.0);
+    assert_eq!(renamed.handshakes.lock().unwrap()[0], Ok("sni=scrape.test alpn=http/1.1".to_string()));
+
+    // An unreadable ca_file is that target's error, naming the key and the file.
+    assert!(up("missing_ca").iter().all(|v| *v == 0.0));
+    assert!(
+        errors["missing_ca"]
+            .starts_with(&format!("tls_config.ca_file: cannot read {missing}: No such file or directory")),
+        "{}",
+        errors["missing_ca"]
+    );
+    assert_eq!(errors["ca"], "no error, health Up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_client_certificates_and_versions() {
+    let pki = TestPki::new("Periscope test CA");
+    pki.leaf(&[], rcgen::ExtendedKeyUsagePurpose::ClientAuth, Some("client"));
+    // Signed by another CA: the server refuses it.
+    let other = TestPki::new("Another CA");
+    other.leaf(&[], rcgen::ExtendedKeyUsagePurpose::ClientAuth, Some("client"));
+    let ca = pki.path("ca.pem").display().to_string();
+    let file = |pki: &TestPki, name: &str| pki.path(name).display().to_string();
+    let (cert, key) = (file(&pki, "client.pem"), file(&pki, "client-key.pem"));
+    let (other_cert, other_key) = (file(&other, "client.pem"), file(&other, "client-key.pem"));
+    let local = &["localhost", "127.0.0.1"];
+    let mtls = TestServer::start_tls(Reply::text("m 1\n"), pki.server(local, BOTH, true)).await;
+    let tls12 = TestServer::start_tls(Reply::text("m 2\n"), pki.server(local, &[&rustls::version::TLS12], false)).await;
+    let store = Arc::new(RecordingStore::default());
+    let m = start(
+        vec![
+            https_job(
+                "client_cert",
+                &mtls.address(),
+                &format!("{{ca_file: '{ca}', cert_file: '{cert}', key_file: '{key}'}}"),
+            ),
+            https_job("no_client_cert", &mtls.address(), &format!("{{ca_file: '{ca}'}}")),
+            https_job(
+                "foreign_client_cert",
+                &mtls.address(),
+                &format!("{{ca_file: '{ca}', cert_file: '{other_cert}', key_file: '{other_key}'}}"),
+            ),
+            https_job(
+                "mismatched_key",
+                &mtls.address(),
+                &format!("{{ca_file: '{ca}', cert_file: '{cert}', key_file: '{other_key}'}}"),
+            ),
+            https_job("tls12", &tls12.address(), &format!("{{ca_file: '{ca}', max_version: TLS12}}")),
+            https_job("tls13_only", &tls12.address(), &format!("{{ca_file: '{ca}', min_version: TLS13}}")),
+        ],
+        &store,
+    );
+    let jobs = ["client_cert", "no_client_cert", "foreign_client_cert", "mismatched_key", "tls12", "tls13_only"];
+    assert_eventually("a scrape of every job", || jobs.iter().all(|j| !store.samples("up", &[("job", j)]).is_empty()))
+        .await;
+    let errors: BTreeMap<&str, String> = jobs.map(|j| (j, last_error(&m, j))).into();
+    m.stop().await;
+    let up = |job: &str| values(&store.samples("up", &[("job", job)]));
+
+    assert_eq!(up("client_cert")[0], 1.0, "{errors:?}");
+    assert_eq!(values(&store.samples("m", &[("job", "client_cert")]))[0], 1.0);
+    // TLS 1.3: the refusal arrives after the client's handshake, as an alert on the request.
+    assert_eq!(up("no_client_cert")[0], 0.0);
+    assert!(errors["no_client_cert"].contains("CertificateRequired"), "{}", errors["no_client_cert"]);
+    assert_eq!(up("foreign_client_cert")[0], 0.0);
+    assert!(
+        errors["foreign_client_cert"].contains("received fatal alert: UnknownCA"),
+        "{}",
+        errors["foreign_client_cert"]
+    );
+    let server_errors = mtls.handshakes.lock().unwrap().clone();
+    assert!(
+        server_errors.iter().any(|h| matches!(h, Err(e) if e.contains("peer sent no certificates"))),
+        "{server_errors:?}"
+    );
+    assert!(server_errors.iter().any(|h| matches!(h, Err(e) if e.contains("UnknownIssuer"))), "{server_errors:?}");
+    // A key that is not the certificate's is refused before connecting.
+    assert_eq!(up("mismatched_key")[0], 0.0);
+    assert!(
+        errors["mismatched_key"]
+            .starts_with(&format!("tls_config.key_file: cannot use {other_key} with cert_file {cert}: ")),
+        "{}",
+        errors["mismatched_key"]
+    );
+
+    assert_eq!(up("tls12")[0], 1.0, "{errors:?}");
+    assert_eq!(up("tls13_only")[0], 0.0);
+    assert!(errors["tls13_only"].contains("tls: "), "{}", errors["tls13_only"]);
 }
