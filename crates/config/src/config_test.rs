@@ -29,6 +29,7 @@ fn errors(yaml: &str) -> Vec<String> {
 
 /// Each bad fixture and a substring of the error it must produce.
 const BAD: &[(&str, &str)] = &[
+    ("otlp_duplicate_promoted.yaml", "otlp.promote_resource_attributes[1]: duplicated promoted OTel resource attribute \"service.version\""),
     ("unknown_key_at_depth.yaml", "storage.wal: unknown field `fsnyc`, expected one of `fsync`, `fsync_interval`, `segment_size` at line 3 column 5"),
     ("bad_duration.yaml", "global.scrape_interval: duration \"1.5m\" has a fraction; use a smaller unit instead"),
     ("bad_duration_order.yaml", "scrape_configs[0].scrape_interval: not a valid duration string: \"30s1m\""),

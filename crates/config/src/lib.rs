@@ -26,6 +26,7 @@ mod env;
 mod error;
 mod global;
 mod limits;
+mod otlp;
 mod scrape;
 mod secret;
 mod server;
@@ -41,6 +42,7 @@ pub use duration::{Duration, DurationError};
 pub use error::{ConfigError, ConfigErrors};
 pub use global::GlobalConfig;
 pub use limits::{Limits, LimitsOverride};
+pub use otlp::OtlpConfig;
 pub use periscope_relabel::RelabelConfig;
 pub use scrape::{Authorization, BasicAuth, Scheme, ScrapeConfig, ScrapeFormat, StaticConfig, TlsConfig, TlsVersion};
 pub use secret::{Secret, REDACTED};
@@ -65,6 +67,8 @@ pub struct Config {
     pub tenants: BTreeMap<String, LimitsOverride>,
     /// Targets to scrape.
     pub scrape_configs: Vec<ScrapeConfig>,
+    /// How OTLP metrics are translated.
+    pub otlp: OtlpConfig,
 }
 
 impl Config {
@@ -122,6 +126,7 @@ impl Config {
         c.global.validate(&mut errs);
         c.server.validate(&mut errs);
         c.storage.validate(&mut errs);
+        c.otlp.validate(&mut errs);
         for id in c.tenants.keys() {
             if let Err(e) = periscope_model::TenantId::new(id) {
                 errs.add(map_key("tenants", id), e.to_string());

@@ -951,3 +951,65 @@ tenants:
     assert!(m.contains("periscope_http_rejected_requests_total{reason=\"rate_limited\"} 1"), "{m}");
     assert!(server.terminate().success());
 }
+
+/// `otlp.promote_resource_attributes` from the config file puts resource attributes on every
+/// series of their resource, as Prometheus's option of the same name.
+#[test]
+fn otlp_promotes_configured_resource_attributes() {
+    use periscope_ingest::otlp_metrics::{encode_metrics_request, model::*};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("periscope.yaml");
+    std::fs::write(&config, "otlp:\n  promote_resource_attributes: [deployment.environment]\n").unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    let attr = |k: &str, v: &str| KeyValue { key: k.into(), value: AnyValue::String(v.into()) };
+    let req = ExportMetricsRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Resource {
+                attributes: vec![
+                    attr("service.name", "svc"),
+                    attr("deployment.environment", "prod"),
+                    attr("host.name", "h1"),
+                ],
+            },
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "jobs.done".into(),
+                    sum: Some(Sum {
+                        data_points: vec![NumberDataPoint {
+                            time_unix_nano: now_ms() as u64 * 1_000_000,
+                            as_int: Some(4),
+                            ..Default::default()
+                        }],
+                        aggregation_temporality: 2,
+                        is_monotonic: true,
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let (code, body) = http(
+        &server.otlp_http,
+        "POST",
+        "/v1/metrics",
+        &[("Content-Type", "application/x-protobuf")],
+        &encode_metrics_request(&req),
+    )
+    .unwrap();
+    assert_eq!((code, body.as_str()), (200, ""));
+    assert!(server.terminate().success());
+    let db = Tsdb::open(&data.join("metrics"), TsdbOptions::default()).unwrap();
+    let q = db.querier(&TenantId::default_tenant(), TimeRange::all()).unwrap();
+    let got: Vec<Labels> = q
+        .select(&[Matcher::equal("__name__", "jobs_done_total")], &SelectHints::range(TimeRange::all()))
+        .unwrap()
+        .map(|s| s.unwrap().labels)
+        .collect();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].get("deployment_environment"), Some("prod"), "{:?}", got[0]);
+    assert_eq!(got[0].get("job"), Some("svc"));
+    assert_eq!(got[0].get("host_name"), None, "only configured attributes are promoted");
+}

@@ -139,7 +139,8 @@ pub(crate) async fn ingest(
             max_label_name_length: limits.max_label_name_length,
             max_label_value_length: limits.max_label_value_length,
         },
-        ..TranslateOptions::default()
+        promote_resource_attributes: state.config.otlp.promote_resource_attributes.clone(),
+        promote_scope_metadata: state.config.otlp.promote_scope_metadata,
     };
     let store = state.store.clone();
     let metrics = state.metrics.clone();
