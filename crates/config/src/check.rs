@@ -1,9 +1,6 @@
 //! Validation helpers: an error collector and address syntax checks.
 
-use std::fmt;
-use std::marker::PhantomData;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::str::FromStr;
 
 use crate::ConfigError;
 
@@ -17,35 +14,7 @@ impl Errors {
     }
 }
 
-/// A serde visitor that parses a string scalar with `FromStr`. Failing inside the visitor
-/// (rather than after deserializing a `String`) lets `serde_yaml` name the key path and
-/// position of the bad value.
-pub(crate) struct ParseVisitor<T> {
-    expecting: &'static str,
-    _t: PhantomData<T>,
-}
-
-impl<T> ParseVisitor<T> {
-    pub(crate) fn new(expecting: &'static str) -> Self {
-        ParseVisitor { expecting, _t: PhantomData }
-    }
-}
-
-impl<T> serde::de::Visitor<'_> for ParseVisitor<T>
-where
-    T: FromStr,
-    T::Err: fmt::Display,
-{
-    type Value = T;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.expecting)
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
-        v.parse().map_err(E::custom)
-    }
-}
+pub(crate) use periscope_relabel::ParseVisitor;
 
 /// `base[i]`.
 pub(crate) fn index(base: &str, i: usize) -> String {

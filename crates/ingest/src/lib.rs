@@ -29,5 +29,5 @@ mod test_util;
 pub use decompress::{gzip_capped, snappy_capped};
 pub use error::{IngestError, LabelPart, WireError, WireErrorKind, WireType};
 pub use expvar::{decode_expvar, ExpvarReport, MAX_EXPVAR_DEPTH};
-pub use otlp_metrics::{decode_otlp_metrics, OtlpEncoding, OtlpMetricsReport, TranslateOptions};
+pub use otlp_metrics::{base64_encode, decode_otlp_metrics, OtlpEncoding, OtlpMetricsReport, TranslateOptions};
 pub use remote_write::{decode_write_request, encode_write_request, DecodeLimits, DecodeReport};

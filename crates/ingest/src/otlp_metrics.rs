@@ -26,6 +26,7 @@ pub mod naming;
 pub mod translate;
 
 mod json;
+pub use json::base64_encode;
 mod proto;
 mod response;
 

@@ -111,13 +111,14 @@ impl<'de> Deserialize<'de> for Action {
 
 /// Parses a string scalar with `FromStr` inside the visitor, so that a YAML error names the
 /// key path and position of the bad value.
-pub(crate) struct ParseVisitor<T> {
+pub struct ParseVisitor<T> {
     expecting: &'static str,
     _t: std::marker::PhantomData<T>,
 }
 
 impl<T> ParseVisitor<T> {
-    pub(crate) fn new(expecting: &'static str) -> Self {
+    /// A visitor whose error message says it expected `expecting`.
+    pub fn new(expecting: &'static str) -> Self {
         ParseVisitor { expecting, _t: std::marker::PhantomData }
     }
 }

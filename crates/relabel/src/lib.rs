@@ -23,7 +23,7 @@ mod pattern;
 mod process;
 
 pub use config::{
-    valid_label_name, Action, NameValidationScheme, RelabelConfig, DEFAULT_REGEX, DEFAULT_REPLACEMENT,
+    valid_label_name, Action, NameValidationScheme, ParseVisitor, RelabelConfig, DEFAULT_REGEX, DEFAULT_REPLACEMENT,
     DEFAULT_SEPARATOR,
 };
 pub use error::{RegexError, UnknownAction, ValidationError};

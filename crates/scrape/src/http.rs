@@ -121,7 +121,7 @@ impl Auth {
             Auth::Basic { username, password } => {
                 let u = resolve(username, "basic auth username").await?;
                 let p = resolve(password, "basic auth password").await?;
-                Ok(Some(format!("Basic {}", base64(format!("{u}:{p}").as_bytes()))))
+                Ok(Some(format!("Basic {}", periscope_ingest::base64_encode(format!("{u}:{p}").as_bytes()))))
             }
             Auth::Header { kind, credentials } => {
                 let c = resolve(credentials, "authorization credentials").await?;
@@ -148,24 +148,6 @@ async fn resolve(s: &Secretish, what: &'static str) -> Result<String, ScrapeErro
             })
         }
     }
-}
-
-/// Standard base64 with padding (for `Basic` credentials).
-pub(crate) fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// A fetched body, still encoded.
@@ -385,7 +367,7 @@ mod tests {
         for (i, o) in
             [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("foobar", "Zm9vYmFy")]
         {
-            assert_eq!(base64(i.as_bytes()), o);
+            assert_eq!(periscope_ingest::base64_encode(i.as_bytes()), o);
         }
     }
 

@@ -386,8 +386,9 @@ pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Standard base64 with padding (Go's `base64.StdEncoding`), for rendering bytes attributes.
-pub(crate) fn base64_encode(data: &[u8]) -> String {
+/// Standard base64 with padding (Go's `base64.StdEncoding`), for rendering bytes attributes
+/// and HTTP `Basic` credentials.
+pub fn base64_encode(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
