@@ -9,10 +9,10 @@
 //! - Readers map both files and verify the index checksum on open; chunk checksums are verified
 //!   when a chunk is read. A malformed file yields errors, never a panic.
 
+use crate::bytes::{put_uvarint, put_varint, Cur};
 use crate::chunkenc::{XorAppender, XorIter};
 use crate::packenc;
 use crate::postings::{union, PostingsSource};
-use crate::record::put_uvarint;
 use memmap2::Mmap;
 use periscope_model::{Label, Labels, MatchOp, Matcher, Sample};
 use std::collections::{BTreeMap, HashMap};
@@ -212,7 +212,7 @@ fn write_block_version(
     ix.extend_from_slice(&index_version.to_le_bytes());
     let base_time = if min_time == i64::MAX { 0 } else { min_time };
     if index_version >= 2 {
-        crate::record::put_varint(&mut ix, base_time);
+        put_varint(&mut ix, base_time);
     }
     let symbols_off = ix.len() as u64;
     put_uvarint(&mut ix, symbols.len() as u64);
@@ -234,11 +234,11 @@ fn write_block_version(
         let (mut prev_t, mut prev_off) = (base_time, 0u64);
         for (mint, maxt, off) in &e.chunks {
             if index_version == 1 {
-                crate::record::put_varint(&mut ix, *mint);
+                put_varint(&mut ix, *mint);
                 put_uvarint(&mut ix, (*maxt - *mint) as u64);
                 put_uvarint(&mut ix, *off);
             } else {
-                crate::record::put_varint(&mut ix, mint.wrapping_sub(prev_t));
+                put_varint(&mut ix, mint.wrapping_sub(prev_t));
                 put_uvarint(&mut ix, (*maxt - *mint) as u64);
                 put_uvarint(&mut ix, off - prev_off);
                 (prev_t, prev_off) = (*maxt, *off);
@@ -314,44 +314,6 @@ fn u64_at(b: &[u8], off: usize) -> Option<u64> {
     let mut a = [0u8; 8];
     a.copy_from_slice(s);
     Some(u64::from_le_bytes(a))
-}
-
-/// A cursor over mapped bytes; every read is bounds-checked.
-struct Cur<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cur<'a> {
-    fn at(b: &'a [u8], pos: usize) -> Self {
-        Cur { b, pos }
-    }
-    fn u8(&mut self) -> Option<u8> {
-        let v = *self.b.get(self.pos)?;
-        self.pos += 1;
-        Some(v)
-    }
-    fn uvarint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let byte = *self.b.get(self.pos)?;
-            self.pos += 1;
-            v |= ((byte & 0x7f) as u64) << (7 * i);
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
-    fn varint(&mut self) -> Option<i64> {
-        let u = self.uvarint()?;
-        Some(((u >> 1) as i64) ^ -((u & 1) as i64))
-    }
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(s)
-    }
 }
 
 /// A chunk's place in a block.

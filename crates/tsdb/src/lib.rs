@@ -12,6 +12,7 @@
 //! `periscope_storage` traits it implements.
 
 mod block;
+mod bytes;
 pub mod chunkenc;
 mod compact;
 mod db;

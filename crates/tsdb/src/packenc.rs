@@ -17,32 +17,13 @@
 //! 15 significant digits fall back to XOR); the decoder never panics and never allocates more
 //! than the announced count allows for the bytes present.
 
+use crate::bytes::{put_uvarint, put_varint, unzigzag, zigzag, Cur};
 use periscope_model::Sample;
 
 /// Largest decimal scale tried.
 const MAX_SCALE: u32 = 9;
 /// Integers beyond ±2^53 do not round-trip through f64.
 const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
-fn put_varint(buf: &mut Vec<u8>, v: i64) {
-    put_uvarint(buf, zigzag(v));
-}
 
 fn width(vals: &[u64]) -> u8 {
     vals.iter().map(|v| 64 - v.leading_zeros() as u8).max().unwrap_or(0)
@@ -131,63 +112,37 @@ pub(crate) fn encode(samples: &[Sample]) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-struct Cur<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl Cur<'_> {
-    fn u8(&mut self) -> Option<u8> {
-        let v = *self.b.get(self.pos)?;
-        self.pos += 1;
-        Some(v)
+/// Reads a `packed(m)` field.
+fn read_packed(c: &mut Cur<'_>, m: usize) -> Option<Vec<u64>> {
+    let w = c.u8()? as u32;
+    if w > 64 {
+        return None;
     }
-    fn uvarint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let b = self.u8()?;
-            v |= ((b & 0x7f) as u64) << (7 * i);
-            if b & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
+    if w == 0 {
+        return Some(vec![0; m]);
     }
-    fn varint(&mut self) -> Option<i64> {
-        self.uvarint().map(unzigzag)
+    let nbytes = (m * w as usize).div_ceil(8);
+    let bytes = c.bytes(nbytes)?;
+    let mut out = Vec::with_capacity(m);
+    let mut acc: u128 = 0;
+    let mut bits = 0u32;
+    let mut it = bytes.iter();
+    let mask: u128 = if w == 64 { u64::MAX as u128 } else { (1u128 << w) - 1 };
+    for _ in 0..m {
+        while bits < w {
+            acc |= (*it.next()? as u128) << bits;
+            bits += 8;
+        }
+        out.push((acc & mask) as u64);
+        acc >>= w;
+        bits -= w;
     }
-    fn packed(&mut self, m: usize) -> Option<Vec<u64>> {
-        let w = self.u8()? as u32;
-        if w > 64 {
-            return None;
-        }
-        if w == 0 {
-            return Some(vec![0; m]);
-        }
-        let nbytes = (m * w as usize).div_ceil(8);
-        let bytes = self.b.get(self.pos..self.pos.checked_add(nbytes)?)?;
-        self.pos += nbytes;
-        let mut out = Vec::with_capacity(m);
-        let mut acc: u128 = 0;
-        let mut bits = 0u32;
-        let mut it = bytes.iter();
-        let mask: u128 = if w == 64 { u64::MAX as u128 } else { (1u128 << w) - 1 };
-        for _ in 0..m {
-            while bits < w {
-                acc |= (*it.next()? as u128) << bits;
-                bits += 8;
-            }
-            out.push((acc & mask) as u64);
-            acc >>= w;
-            bits -= w;
-        }
-        Some(out)
-    }
+    Some(out)
 }
 
 /// Decodes a packed chunk; `None` if it is malformed.
 pub(crate) fn decode(bytes: &[u8]) -> Option<Vec<Sample>> {
-    let mut c = Cur { b: bytes, pos: 0 };
+    let mut c = Cur::at(bytes, 0);
     let n = c.uvarint()? as usize;
     // Every sample costs at least a bit of the packed fields beyond the first two, so a count
     // far beyond the bytes present is corruption.
@@ -202,7 +157,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Vec<Sample>> {
         let mut t = t0.wrapping_add(d);
         ts.push(t);
         if n > 2 {
-            for dod in c.packed(n - 2)? {
+            for dod in read_packed(&mut c, n - 2)? {
                 d = d.wrapping_add(unzigzag(dod));
                 t = t.wrapping_add(d);
                 ts.push(t);
@@ -220,7 +175,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Vec<Sample>> {
     if n > 1 {
         match c.u8()? {
             1 => {
-                for d in c.packed(n - 1)? {
+                for d in read_packed(&mut c, n - 1)? {
                     v = v.wrapping_add(unzigzag(d));
                     out.push(Sample::new(ts[out.len()], v as f64 / f));
                 }
@@ -229,7 +184,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Vec<Sample>> {
                 let mut d = c.varint()?;
                 v = v.wrapping_add(d);
                 out.push(Sample::new(ts[1], v as f64 / f));
-                for dd in c.packed(n - 2)? {
+                for dd in read_packed(&mut c, n - 2)? {
                     d = d.wrapping_add(unzigzag(dd));
                     v = v.wrapping_add(d);
                     out.push(Sample::new(ts[out.len()], v as f64 / f));

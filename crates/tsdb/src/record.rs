@@ -37,17 +37,7 @@ pub(crate) struct RefExemplar {
     pub labels: Labels,
 }
 
-pub(crate) fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
-pub(crate) fn put_varint(buf: &mut Vec<u8>, v: i64) {
-    put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
-}
+pub(crate) use crate::bytes::{put_uvarint, put_varint};
 
 fn put_str(buf: &mut Vec<u8>, s: &str) {
     put_uvarint(buf, s.len() as u64);
