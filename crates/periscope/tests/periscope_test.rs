@@ -1013,3 +1013,13 @@ fn otlp_promotes_configured_resource_attributes() {
     assert_eq!(got[0].get("job"), Some("svc"));
     assert_eq!(got[0].get("host_name"), None, "only configured attributes are promoted");
 }
+
+/// `storage.wal.fsync: always` (flush before every acknowledgement, shared by concurrent
+/// writers): the same guarantee through kill -9, and the config reaches the WAL.
+#[test]
+fn crash_test_with_fsync_always() {
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let _ = BASE.set(now_ms() - 3_600_000);
+    let config = "storage:\n  wal:\n    fsync: always\n";
+    crash_test(Some(config), 3, 300, |round, n| BASE.get().copied().unwrap_or(0) + round as i64 * 100_000 + n);
+}
