@@ -10,6 +10,12 @@ pub(crate) const SECTION_SAMPLES: u8 = 2;
 pub(crate) const SECTION_EXEMPLARS: u8 = 3;
 pub(crate) const SECTION_METADATA: u8 = 4;
 pub(crate) const SECTION_CHUNKS: u8 = 5;
+/// Samples whose values are written as integers when they are whole numbers (section 2 wrote
+/// every value as 8 raw bytes; it is still read).
+pub(crate) const SECTION_SAMPLES_V2: u8 = 6;
+
+/// Largest magnitude written as an integer: beyond 2^53 not every integer is a float.
+const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0;
 
 /// A decoded section.
 #[derive(Debug, PartialEq)]
@@ -64,7 +70,7 @@ pub(crate) fn encode_series<'a>(buf: &mut Vec<u8>, series: impl ExactSizeIterato
 
 /// Encodes a samples section: refs and timestamps as deltas from the first sample.
 pub(crate) fn encode_samples(buf: &mut Vec<u8>, samples: &[RefSample]) {
-    buf.push(SECTION_SAMPLES);
+    buf.push(SECTION_SAMPLES_V2);
     put_uvarint(buf, samples.len() as u64);
     let Some(first) = samples.first() else { return };
     put_uvarint(buf, first.sref);
@@ -72,7 +78,19 @@ pub(crate) fn encode_samples(buf: &mut Vec<u8>, samples: &[RefSample]) {
     for s in samples {
         put_varint(buf, (s.sref as i64).wrapping_sub(first.sref as i64));
         put_varint(buf, s.t.wrapping_sub(first.t));
-        buf.extend_from_slice(&s.v.to_bits().to_le_bytes());
+        put_value(buf, s.v);
+    }
+}
+
+/// A whole number as `uvarint(zigzag(i) << 1)`, anything else (fractions, NaNs, the stale
+/// marker, -0.0, huge values) as `uvarint(1)` and 8 raw bytes: bit-exact either way.
+fn put_value(buf: &mut Vec<u8>, v: f64) {
+    let i = v as i64;
+    if v.abs() <= MAX_EXACT_INT && (i as f64).to_bits() == v.to_bits() {
+        put_uvarint(buf, crate::bytes::zigzag(i) << 1);
+    } else {
+        buf.push(1);
+        buf.extend_from_slice(&v.to_bits().to_le_bytes());
     }
 }
 
@@ -163,6 +181,17 @@ impl<'a> Decoder<'a> {
         Ok(f64::from_bits(u64::from_le_bytes(a)))
     }
 
+    fn value(&mut self) -> Result<f64, RecordError> {
+        let u = self.uvarint()?;
+        if u == 1 {
+            return self.f64();
+        }
+        if u & 1 == 1 {
+            return Err(RecordError("bad value tag"));
+        }
+        Ok(crate::bytes::unzigzag(u >> 1) as f64)
+    }
+
     fn string(&mut self) -> Result<String, RecordError> {
         let n = self.uvarint()? as usize;
         let b = self.bytes(n)?;
@@ -207,8 +236,9 @@ impl<'a> Decoder<'a> {
                 }
                 Section::Series(v)
             }
-            SECTION_SAMPLES => {
-                let n = self.count(10)?;
+            SECTION_SAMPLES | SECTION_SAMPLES_V2 => {
+                let v2 = ty == SECTION_SAMPLES_V2;
+                let n = self.count(if v2 { 3 } else { 10 })?;
                 let mut v = Vec::with_capacity(n);
                 if n > 0 {
                     let base_ref = self.uvarint()?;
@@ -216,7 +246,7 @@ impl<'a> Decoder<'a> {
                     for _ in 0..n {
                         let sref = (base_ref as i64).wrapping_add(self.varint()?) as u64;
                         let t = base_t.wrapping_add(self.varint()?);
-                        let v_ = self.f64()?;
+                        let v_ = if v2 { self.value()? } else { self.f64()? };
                         v.push(RefSample { sref, t, v: v_ });
                     }
                 }
@@ -302,6 +332,39 @@ mod tests {
         assert_eq!(d.section().unwrap(), Some(Section::Exemplars(ex)));
         assert_eq!(d.section().unwrap(), Some(Section::Metadata(md)));
         assert_eq!(d.section().unwrap(), None);
+    }
+
+    #[test]
+    fn sample_values_round_trip_bit_exact_and_old_sections_still_read() {
+        let values = [
+            0.0, -0.0, 1.0, -5.0, 0.5, 9_007_199_254_740_992.0, 9_007_199_254_740_994.0, 1e300, f64::NAN,
+            periscope_model::STALE_NAN, f64::INFINITY, f64::NEG_INFINITY, i64::MIN as f64, 123456789.0,
+        ];
+        let samples: Vec<RefSample> =
+            values.iter().enumerate().map(|(i, v)| RefSample { sref: 1, t: i as i64, v: *v }).collect();
+        let decode = |buf: &[u8]| match Decoder::new(buf).section().unwrap() {
+            Some(Section::Samples(s)) => s.iter().map(|s| s.v.to_bits()).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        let mut buf = vec![];
+        encode_samples(&mut buf, &samples);
+        assert_eq!(decode(&buf), values.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        // Section 2 (every value as 8 raw bytes), as the first WAL format wrote it.
+        let mut old = vec![SECTION_SAMPLES];
+        put_uvarint(&mut old, samples.len() as u64);
+        put_uvarint(&mut old, 1);
+        put_varint(&mut old, 0);
+        for s in &samples {
+            put_varint(&mut old, 0);
+            put_varint(&mut old, s.t);
+            old.extend_from_slice(&s.v.to_bits().to_le_bytes());
+        }
+        assert_eq!(decode(&old), values.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        // Whole numbers (counters, most gauges) take a few bytes instead of eight.
+        let ints: Vec<RefSample> = (0..100).map(|i| RefSample { sref: 1, t: i, v: (i * 37) as f64 }).collect();
+        let mut small = vec![];
+        encode_samples(&mut small, &ints);
+        assert!(small.len() < 100 * 5, "{} bytes for 100 whole-number samples", small.len());
     }
 
     proptest::proptest! {
