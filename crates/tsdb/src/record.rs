@@ -337,8 +337,20 @@ mod tests {
     #[test]
     fn sample_values_round_trip_bit_exact_and_old_sections_still_read() {
         let values = [
-            0.0, -0.0, 1.0, -5.0, 0.5, 9_007_199_254_740_992.0, 9_007_199_254_740_994.0, 1e300, f64::NAN,
-            periscope_model::STALE_NAN, f64::INFINITY, f64::NEG_INFINITY, i64::MIN as f64, 123456789.0,
+            0.0,
+            -0.0,
+            1.0,
+            -5.0,
+            0.5,
+            9_007_199_254_740_992.0,
+            9_007_199_254_740_994.0,
+            1e300,
+            f64::NAN,
+            periscope_model::STALE_NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            i64::MIN as f64,
+            123456789.0,
         ];
         let samples: Vec<RefSample> =
             values.iter().enumerate().map(|(i, v)| RefSample { sref: 1, t: i as i64, v: *v }).collect();
