@@ -66,31 +66,37 @@ start() { # target datadir → sets pid, url, ready
     periscope)
       "$periscope_bin" serve --data-dir "$d" --http-listen-address 127.0.0.1:19800 \
         --otlp-grpc-listen-address 127.0.0.1:14317 --otlp-http-listen-address 127.0.0.1:14318 \
-        >"$d.log" 2>&1 &
+        >>"$d.log" 2>&1 &
       pid=$!; url=http://127.0.0.1:19800/api/v1/write; ready=http://127.0.0.1:19800/-/ready ;;
     prometheus)
       printf 'global: {}\n' >"$work/prometheus.yml"
       prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$d" \
         --web.listen-address=127.0.0.1:19090 --web.enable-remote-write-receiver \
-        --storage.tsdb.retention.time=3650d >"$d.log" 2>&1 &
+        --storage.tsdb.retention.time=3650d >>"$d.log" 2>&1 &
       pid=$!; url=http://127.0.0.1:19090/api/v1/write; ready=http://127.0.0.1:19090/-/ready ;;
     victoriametrics)
       victoria-metrics -storageDataPath="$d" -httpListenAddr=127.0.0.1:18428 -retentionPeriod=100y \
-        >"$d.log" 2>&1 &
+        >>"$d.log" 2>&1 &
       pid=$!; url=http://127.0.0.1:18428/api/v1/write; ready=http://127.0.0.1:18428/health ;;
   esac
 }
 
-# Bytes per sample of compacted data: blocks for the TSDBs (waiting for the first block), all
-# parts after a forced merge for VictoriaMetrics.
+# Bytes per sample of compacted data: every block once compaction has settled for the TSDBs,
+# all parts after a forced merge for VictoriaMetrics.
 compacted() { # target datadir → "bytes samples"
-  local t=$1 d=$2 end=$(( $(date +%s) + 180 ))
+  local t=$1 d=$2 end=$(( $(date +%s) + 600 ))
   case "$t" in
     periscope|prometheus)
+      # Wait for the first block, then until the set of blocks has not changed for 75 s (both
+      # engines look for compaction work every minute), so that merged blocks are measured.
+      local seen="" stable_since=0
       while :; do
         local metas
-        metas=$(find "$d" -name meta.json -not -path '*.tmp*' 2>/dev/null | head -100)
-        if [ -n "$metas" ]; then
+        metas=$(find "$d" -name meta.json -not -path '*.tmp*' 2>/dev/null | sort | head -1000)
+        if [ -n "$metas" ] && [ "$metas" != "$seen" ]; then
+          seen=$metas; stable_since=$(date +%s)
+        fi
+        if [ -n "$metas" ] && [ $(( $(date +%s) - stable_since )) -ge 75 ]; then
           python3 - "$t" $metas <<'PY'
 import json, os, sys
 kind, metas = sys.argv[1], sys.argv[2:]
@@ -105,8 +111,10 @@ print(size, samples)
 PY
           return
         fi
+        # No block within 3 minutes: the data does not span enough for one.
+        if [ -z "$seen" ] && [ $(( $(date +%s) + 420 )) -ge "$end" ]; then echo "0 0"; return; fi
         [ "$(date +%s)" -lt "$end" ] || { echo "0 0"; return; }
-        sleep 1
+        sleep 5
       done ;;
     victoriametrics)
       curl -fsS "http://127.0.0.1:18428/internal/force_flush" >/dev/null || true
