@@ -1023,3 +1023,31 @@ fn crash_test_with_fsync_always() {
     let config = "storage:\n  wal:\n    fsync: always\n";
     crash_test(Some(config), 3, 300, |round, n| BASE.get().copied().unwrap_or(0) + round as i64 * 100_000 + n);
 }
+
+/// `periscope validate` checks a file without starting anything: 0 for a good file (the
+/// example in the repo), 1 with every problem and its key path for a bad one.
+#[test]
+fn validate_checks_a_config_file() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/periscope.example.yaml");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_periscope")).args(["validate", "--config"]).arg(&example).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "storage:\n  wal:\n    fsync_interval: 0s\n  metrics:\n    block_duration: 0s\nscrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n    scrape_timeout: 10s\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_periscope")).args(["validate", "--config"]).arg(&bad).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for key in ["storage.wal.fsync_interval", "storage.metrics.block_duration", "scrape_configs[0].scrape_timeout"] {
+        assert!(stderr.contains(key), "{key} missing from:\n{stderr}");
+    }
+    // An unknown key is an error naming it, and nothing was started: no data directory.
+    std::fs::write(&bad, "storage:\n  wal:\n    fsnyc: always\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_periscope")).args(["validate", "--config"]).arg(&bad).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fsnyc"));
+    assert!(!dir.path().join("data").exists());
+}
