@@ -114,25 +114,15 @@ impl Db {
         };
         series.sort_by(|a, b| a.0.cmp(&b.0));
         if !series.is_empty() {
-            let id = new_block_id();
-            let blocks_dir = self.dir.join("blocks");
-            std::fs::create_dir_all(&blocks_dir).map_err(|source| TsdbError::Io {
-                op: "create",
-                path: blocks_dir.clone(),
-                source,
-            })?;
-            let meta = write_block(
-                &blocks_dir,
-                &id,
+            let block = self.write_new_block(
                 1,
                 Vec::new(),
                 series.into_iter().map(|(l, c)| (l, c.iter().map(chunk_data).collect())),
-            )
-            .map_err(|e| self.block_err(e))?;
-            let block = Block::open(&blocks_dir.join(&id)).map_err(|e| self.block_err(e))?;
-            tracing::info!(tenant = %self.tenant, block = %id, min_time = meta.min_time, max_time = meta.max_time,
+            )?;
+            let meta = &block.meta;
+            tracing::info!(tenant = %self.tenant, block = %meta.id, min_time = meta.min_time, max_time = meta.max_time,
                 series = meta.num_series, samples = meta.num_samples, "wrote block from head");
-            self.add_block(Arc::new(block));
+            self.add_block(block);
             self.stats.compactions.fetch_add(1, Ordering::Relaxed);
         }
         {
@@ -156,6 +146,26 @@ impl Db {
             tracing::debug!(tenant = %self.tenant, dropped_series = dropped, "truncated head");
         }
         Ok(true)
+    }
+
+    /// Writes a new block into `<tenant>/blocks` (atomically, see `block.rs`) and opens it;
+    /// the caller makes it queryable.
+    pub(crate) fn write_new_block(
+        &self,
+        level: u32,
+        sources: Vec<String>,
+        series: impl Iterator<Item = (Labels, Vec<ChunkData>)>,
+    ) -> Result<Arc<Block>, TsdbError> {
+        let blocks_dir = self.dir.join("blocks");
+        std::fs::create_dir_all(&blocks_dir).map_err(|source| TsdbError::Io {
+            op: "create",
+            path: blocks_dir.clone(),
+            source,
+        })?;
+        let id = new_block_id();
+        write_block(&blocks_dir, &id, level, sources, series).map_err(|e| self.block_err(e))?;
+        let block = Block::open(&blocks_dir.join(&id)).map_err(|e| self.block_err(e))?;
+        Ok(Arc::new(block))
     }
 
     pub(crate) fn add_block(&self, block: Arc<Block>) {
@@ -266,24 +276,21 @@ impl Db {
     }
 
     fn merge_blocks(&self, group: &[Arc<Block>]) -> Result<(), TsdbError> {
-        let id = new_block_id();
         let level = group.iter().map(|b| b.meta.level).max().unwrap_or(1) + 1;
         let sources: Vec<String> = group.iter().flat_map(|b| b.meta.sources.iter().cloned()).collect();
-        let blocks_dir = self.dir.join("blocks");
-        let merged = MergedSeries::new(group, self.opts.block_range_ms);
-        let meta = write_block(&blocks_dir, &id, level, sources, merged).map_err(|e| self.block_err(e))?;
-        let block = Block::open(&blocks_dir.join(&id)).map_err(|e| self.block_err(e))?;
+        let block = self.write_new_block(level, sources, MergedSeries::new(group, self.opts.block_range_ms))?;
+        let meta = block.meta.clone();
         {
             let mut blocks = write(&self.blocks);
             blocks.retain(|b| !group.iter().any(|g| g.meta.id == b.meta.id));
-            blocks.push(Arc::new(block));
+            blocks.push(block);
             blocks.sort_by_key(|b| (b.meta.min_time, b.meta.max_time));
         }
         for b in group {
             delete_block_dir(&b.dir);
         }
         self.stats.compactions.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(tenant = %self.tenant, block = %id, level, min_time = meta.min_time, max_time = meta.max_time,
+        tracing::info!(tenant = %self.tenant, block = %meta.id, level, min_time = meta.min_time, max_time = meta.max_time,
             merged = group.len(), "compacted blocks");
         Ok(())
     }

@@ -6,14 +6,12 @@
 //! already stored: queries merge overlapping sources and compaction re-encodes overlapping
 //! chunks, so equal timestamps are kept once.
 
-use crate::block::{write_block, Block};
-use crate::compact::new_block_id;
+use crate::block::ChunkData;
 use crate::db::Db;
 use crate::error::TsdbError;
 use crate::head::split_chunks;
 use periscope_model::{Labels, Sample};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// What an import stored and dropped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,32 +50,18 @@ impl Db {
                 rest = &rest[n..];
             }
         }
-        let blocks_dir = self.dir.join("blocks");
-        std::fs::create_dir_all(&blocks_dir).map_err(|source| TsdbError::Io {
-            op: "create",
-            path: blocks_dir.clone(),
-            source,
-        })?;
         for (_, list) in by_range {
             // BTreeMap iteration kept the series sorted by labels within each range.
-            let id = new_block_id();
-            let block_err = |source| TsdbError::Block { tenant: self.tenant.to_string(), source };
-            write_block(
-                &blocks_dir,
-                &id,
+            let block = self.write_new_block(
                 1,
                 Vec::new(),
                 list.into_iter().map(|(l, s)| {
-                    let chunks = split_chunks(&s, range)
-                        .into_iter()
-                        .map(|c| crate::block::ChunkData { samples: c.to_vec() })
-                        .collect();
+                    let chunks =
+                        split_chunks(&s, range).into_iter().map(|c| ChunkData { samples: c.to_vec() }).collect();
                     (l, chunks)
                 }),
-            )
-            .map_err(block_err)?;
-            let block = Block::open(&blocks_dir.join(&id)).map_err(block_err)?;
-            self.add_block(Arc::new(block));
+            )?;
+            self.add_block(block);
             report.blocks += 1;
         }
         Ok(report)
