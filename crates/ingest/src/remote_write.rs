@@ -144,13 +144,13 @@ pub fn decode_write_request(body: &[u8], limits: &DecodeLimits) -> Result<(Metri
     while let Some((field, wt)) = r.field()? {
         match field {
             1 => {
-                expect(&r, wt, WireType::Len, "timeseries")?;
+                r.expect(wt, WireType::Len, "timeseries")?;
                 let (buf, offset) = r.bytes()?;
                 decode_series(buf, offset, index, limits, &mut scratch, &mut batch, &mut report)?;
                 index += 1;
             }
             3 => {
-                expect(&r, wt, WireType::Len, "metadata")?;
+                r.expect(wt, WireType::Len, "metadata")?;
                 let (buf, offset) = r.bytes()?;
                 match decode_metadata(buf, offset)? {
                     Some(m) => batch.metadata.push(m),
@@ -173,12 +173,12 @@ fn count_top_level(body: &[u8]) -> Result<(usize, usize), WireError> {
     while let Some((field, wt)) = r.field()? {
         match field {
             1 => {
-                expect(&r, wt, WireType::Len, "timeseries")?;
+                r.expect(wt, WireType::Len, "timeseries")?;
                 r.bytes()?;
                 series += 1;
             }
             3 => {
-                expect(&r, wt, WireType::Len, "metadata")?;
+                r.expect(wt, WireType::Len, "metadata")?;
                 r.bytes()?;
                 metadata += 1;
             }
@@ -186,15 +186,6 @@ fn count_top_level(body: &[u8]) -> Result<(usize, usize), WireError> {
         }
     }
     Ok((series, metadata))
-}
-
-#[inline]
-fn expect(r: &Reader<'_>, found: WireType, expected: WireType, field: &'static str) -> Result<(), WireError> {
-    if found == expected {
-        Ok(())
-    } else {
-        Err(r.mismatch(field, expected, found))
-    }
 }
 
 fn decode_series<'a>(
@@ -214,7 +205,7 @@ fn decode_series<'a>(
     while let Some((field, wt)) = r.field()? {
         match field {
             1 => {
-                expect(&r, wt, WireType::Len, "labels")?;
+                r.expect(wt, WireType::Len, "labels")?;
                 let (lb, loff) = r.bytes()?;
                 let (name, value) = decode_label(lb, loff)?;
                 let position = scratch.labels.len();
@@ -230,12 +221,12 @@ fn decode_series<'a>(
                 scratch.labels.push(label);
             }
             2 => {
-                expect(&r, wt, WireType::Len, "samples")?;
+                r.expect(wt, WireType::Len, "samples")?;
                 let (sb, soff) = r.bytes()?;
                 scratch.samples.push(decode_sample(sb, soff)?);
             }
             3 => {
-                expect(&r, wt, WireType::Len, "exemplars")?;
+                r.expect(wt, WireType::Len, "exemplars")?;
                 let (eb, eoff) = r.bytes()?;
                 match decode_exemplar(eb, eoff, &text, limits, &mut scratch.exemplar_labels)? {
                     Some(e) => exemplars.push(e),
@@ -243,7 +234,7 @@ fn decode_series<'a>(
                 }
             }
             4 => {
-                expect(&r, wt, WireType::Len, "histograms")?;
+                r.expect(wt, WireType::Len, "histograms")?;
                 r.bytes()?;
                 report.histograms_skipped += 1;
             }
@@ -285,11 +276,11 @@ fn decode_label(buf: &[u8], offset: usize) -> Result<(RawStr<'_>, RawStr<'_>), W
     while let Some((field, wt)) = r.field()? {
         match field {
             1 => {
-                expect(&r, wt, WireType::Len, "name")?;
+                r.expect(wt, WireType::Len, "name")?;
                 name = r.bytes()?;
             }
             2 => {
-                expect(&r, wt, WireType::Len, "value")?;
+                r.expect(wt, WireType::Len, "value")?;
                 value = r.bytes()?;
             }
             _ => r.skip(field, wt)?,
@@ -447,11 +438,11 @@ fn decode_sample(buf: &[u8], offset: usize) -> Result<Sample, WireError> {
     while let Some((field, wt)) = r.field()? {
         match field {
             1 => {
-                expect(&r, wt, WireType::Fixed64, "value")?;
+                r.expect(wt, WireType::Fixed64, "value")?;
                 s.v = f64::from_bits(r.fixed64()?);
             }
             2 => {
-                expect(&r, wt, WireType::Varint, "timestamp")?;
+                r.expect(wt, WireType::Varint, "timestamp")?;
                 s.t = r.varint()? as i64;
             }
             _ => r.skip(field, wt)?,
@@ -476,7 +467,7 @@ fn decode_exemplar<'a>(
     while let Some((field, wt)) = r.field()? {
         match field {
             1 => {
-                expect(&r, wt, WireType::Len, "labels")?;
+                r.expect(wt, WireType::Len, "labels")?;
                 let (lb, loff) = r.bytes()?;
                 let (name, value) = decode_label(lb, loff)?;
                 if !valid {
@@ -492,11 +483,11 @@ fn decode_exemplar<'a>(
                 }
             }
             2 => {
-                expect(&r, wt, WireType::Fixed64, "value")?;
+                r.expect(wt, WireType::Fixed64, "value")?;
                 v = f64::from_bits(r.fixed64()?);
             }
             3 => {
-                expect(&r, wt, WireType::Varint, "timestamp")?;
+                r.expect(wt, WireType::Varint, "timestamp")?;
                 t = r.varint()? as i64;
             }
             _ => r.skip(field, wt)?,
@@ -517,19 +508,19 @@ fn decode_metadata(buf: &[u8], offset: usize) -> Result<Option<MetricMetadata>, 
     while let Some((field, wt)) = r.field()? {
         match field {
             1 => {
-                expect(&r, wt, WireType::Varint, "type")?;
+                r.expect(wt, WireType::Varint, "type")?;
                 metric_type = metric_type_from_wire(r.varint()?);
             }
             2 => {
-                expect(&r, wt, WireType::Len, "metric_family_name")?;
+                r.expect(wt, WireType::Len, "metric_family_name")?;
                 family = r.bytes()?.0;
             }
             4 => {
-                expect(&r, wt, WireType::Len, "help")?;
+                r.expect(wt, WireType::Len, "help")?;
                 help = r.bytes()?.0;
             }
             5 => {
-                expect(&r, wt, WireType::Len, "unit")?;
+                r.expect(wt, WireType::Len, "unit")?;
                 unit = r.bytes()?.0;
             }
             _ => r.skip(field, wt)?,

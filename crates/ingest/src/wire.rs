@@ -45,6 +45,16 @@ impl<'a> Reader<'a> {
         self.err_at(self.pos, WireErrorKind::WireTypeMismatch { field, expected, found })
     }
 
+    /// `Ok` when a known field arrived with its expected wire type, the mismatch error otherwise.
+    #[inline]
+    pub(crate) fn expect(&self, found: WireType, expected: WireType, field: &'static str) -> Result<(), WireError> {
+        if found == expected {
+            Ok(())
+        } else {
+            Err(self.mismatch(field, expected, found))
+        }
+    }
+
     /// The cursor's position in this reader's slice.
     #[inline]
     pub(crate) fn position(&self) -> usize {

@@ -33,17 +33,8 @@ pub(crate) fn decode(body: &[u8]) -> R<ExportMetricsRequest> {
 /// A sub-message's bytes and absolute offset.
 type Sub<'a> = (&'a [u8], usize);
 
-#[inline]
-fn expect(r: &Reader<'_>, found: WireType, expected: WireType, field: &'static str) -> Result<(), WireError> {
-    if found == expected {
-        Ok(())
-    } else {
-        Err(r.mismatch(field, expected, found))
-    }
-}
-
 fn msg<'a>(r: &mut Reader<'a>, wt: WireType, field: &'static str) -> Result<Sub<'a>, WireError> {
-    expect(r, wt, WireType::Len, field)?;
+    r.expect(wt, WireType::Len, field)?;
     r.bytes()
 }
 
@@ -56,7 +47,7 @@ fn string(r: &mut Reader<'_>, wt: WireType, message: &'static str, field: &'stat
 }
 
 fn fixed64(r: &mut Reader<'_>, wt: WireType, field: &'static str) -> Result<u64, WireError> {
-    expect(r, wt, WireType::Fixed64, field)?;
+    r.expect(wt, WireType::Fixed64, field)?;
     r.fixed64()
 }
 
@@ -65,7 +56,7 @@ fn double(r: &mut Reader<'_>, wt: WireType, field: &'static str) -> Result<f64, 
 }
 
 fn varint(r: &mut Reader<'_>, wt: WireType, field: &'static str) -> Result<u64, WireError> {
-    expect(r, wt, WireType::Varint, field)?;
+    r.expect(wt, WireType::Varint, field)?;
     r.varint()
 }
 
