@@ -1,0 +1,409 @@
+//! Aggregation operators. Grouping keys are computed once per input series; the per-step
+//! accumulation runs series-major over dense per-(group, step) state.
+
+use crate::eval::{present, Ctx, Row, Steps, Val, ABSENT};
+use crate::mathx::{format_float_plain, kahan_inc, nan_first_cmp, prometheus_labels_hash, quantile};
+use crate::QueryError;
+use periscope_model::{Labels, METRIC_NAME};
+use promql_parser::parser::token::*;
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
+use std::collections::HashMap;
+
+pub(crate) fn eval_aggregate(ctx: &mut Ctx, a: &AggregateExpr, st: &Steps) -> Result<Val, QueryError> {
+    let op = a.op.id();
+    let (without, mut grouping): (bool, Vec<String>) = match &a.modifier {
+        Some(LabelModifier::Include(l)) => (false, l.labels.clone()),
+        Some(LabelModifier::Exclude(l)) => (true, l.labels.clone()),
+        None => (false, Vec::new()),
+    };
+    grouping.sort();
+    grouping.dedup();
+
+    if op == T_COUNT_VALUES {
+        let label = match a.param.as_deref().map(crate::eval::unwrap_parens) {
+            Some(Expr::StringLiteral(s)) => s.val.clone(),
+            _ => return Err(QueryError::Execution("count_values needs a string parameter".into())),
+        };
+        if label.is_empty() {
+            return Err(QueryError::Execution(format!("invalid label name {label:?}")));
+        }
+        let input = ctx.eval_vector(&a.expr, st)?;
+        return count_values(ctx, input, &label, without, grouping, st).map(Val::Vector);
+    }
+
+    let param = match &a.param {
+        Some(p) => Some(ctx.eval_scalar(p, st)?),
+        None => None,
+    };
+    let input = ctx.eval_vector(&a.expr, st)?;
+    let input_points: usize = input.iter().map(Row::points).sum();
+
+    // Groups, in order of first appearance.
+    let mut key_of: HashMap<Labels, usize> = HashMap::new();
+    let mut group_labels: Vec<Labels> = Vec::new();
+    let mut group_of: Vec<usize> = Vec::with_capacity(input.len());
+    for row in &input {
+        let gl = grouping_labels(&row.labels, without, &grouping);
+        let n = group_labels.len();
+        let g = *key_of.entry(gl.clone()).or_insert_with(|| {
+            group_labels.push(gl);
+            n
+        });
+        group_of.push(g);
+    }
+
+    let out = match op {
+        T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO => {
+            let p = param.unwrap_or_else(|| vec![f64::NAN; st.n]);
+            select_k(ctx, op, &p, input, &group_of, group_labels.len(), st)?
+        }
+        _ => {
+            let q = if op == T_QUANTILE {
+                let p = param.unwrap_or_else(|| vec![f64::NAN; st.n]);
+                check_quantile_param(ctx, &p);
+                Some(p)
+            } else {
+                None
+            };
+            reduce(ctx, op, q.as_deref(), &input, &group_of, group_labels, st)?
+        }
+    };
+    ctx.release_samples(input_points);
+    let points: usize = out.iter().map(Row::points).sum();
+    ctx.add_samples(points)?;
+    Ok(Val::Vector(out))
+}
+
+pub(crate) fn check_quantile_param(ctx: &mut Ctx, p: &[f64]) {
+    for &q in p {
+        if q.is_nan() || !(0.0..=1.0).contains(&q) {
+            ctx.annos.warn(format!("quantile value should be between 0 and 1, got {}", go_float(q)));
+        }
+    }
+}
+
+/// A float as Go's `%g` prints it in annotations.
+pub(crate) fn go_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The labels of an output group.
+pub(crate) fn grouping_labels(l: &Labels, without: bool, grouping: &[String]) -> Labels {
+    let mut b = l.builder();
+    if without {
+        b.retain(|lb| lb.name != METRIC_NAME && grouping.binary_search(&lb.name).is_err());
+    } else {
+        b.retain(|lb| grouping.binary_search(&lb.name).is_ok());
+    }
+    b.build()
+}
+
+/// Per (group, step) state of sum/avg/count/min/max/group/stddev/stdvar/quantile.
+#[derive(Clone, Copy, Default)]
+struct Acc {
+    seen: bool,
+    value: f64,
+    mean: f64,
+    c: f64,
+    count: f64,
+    incremental: bool,
+}
+
+fn reduce(
+    ctx: &mut Ctx,
+    op: u16,
+    q: Option<&[f64]>,
+    input: &[Row],
+    group_of: &[usize],
+    group_labels: Vec<Labels>,
+    st: &Steps,
+) -> Result<Vec<Row>, QueryError> {
+    let n = st.n;
+    let ng = group_labels.len();
+    let mut acc = vec![Acc::default(); ng * n];
+    let mut drop_name = vec![false; ng];
+    let mut qvals: Vec<Vec<f64>> = if op == T_QUANTILE { vec![Vec::new(); ng * n] } else { Vec::new() };
+    for (row, &g) in input.iter().zip(group_of) {
+        ctx.check("expression evaluation")?;
+        drop_name[g] |= row.drop_name;
+        let base = g * n;
+        for (k, &f) in row.vals.iter().enumerate() {
+            if !present(f) {
+                continue;
+            }
+            let a = &mut acc[base + k];
+            if !a.seen {
+                *a = Acc { seen: true, value: f, mean: f, c: 0.0, count: 1.0, incremental: false };
+                match op {
+                    T_STDDEV | T_STDVAR => a.value = if f.is_nan() || f.is_infinite() { f64::NAN } else { 0.0 },
+                    T_GROUP => a.value = 1.0,
+                    T_QUANTILE => qvals[base + k].push(f),
+                    _ => {}
+                }
+                continue;
+            }
+            match op {
+                T_SUM => {
+                    let (v, c) = kahan_inc(f, a.value, a.c);
+                    a.value = v;
+                    a.c = c;
+                }
+                T_AVG => {
+                    a.count += 1.0;
+                    if !a.incremental {
+                        let (v, c) = kahan_inc(f, a.value, a.c);
+                        if !v.is_infinite() {
+                            a.value = v;
+                            a.c = c;
+                            continue;
+                        }
+                        a.incremental = true;
+                        a.mean = a.value / (a.count - 1.0);
+                        a.c /= a.count - 1.0;
+                    }
+                    let qq = (a.count - 1.0) / a.count;
+                    let (m, c) = kahan_inc(f / a.count, qq * a.mean, qq * a.c);
+                    a.mean = m;
+                    a.c = c;
+                }
+                T_COUNT => a.count += 1.0,
+                T_GROUP => {}
+                T_MAX => {
+                    if a.value < f || a.value.is_nan() {
+                        a.value = f;
+                    }
+                }
+                T_MIN => {
+                    if a.value > f || a.value.is_nan() {
+                        a.value = f;
+                    }
+                }
+                T_STDDEV | T_STDVAR => {
+                    a.count += 1.0;
+                    let delta = f - a.mean;
+                    a.mean += delta / a.count;
+                    a.value += delta * (f - a.mean);
+                }
+                T_QUANTILE => qvals[base + k].push(f),
+                _ => return Err(QueryError::Execution(format!("unsupported aggregation {op}"))),
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(ng);
+    for (g, labels) in group_labels.into_iter().enumerate() {
+        let mut vals = vec![ABSENT; n];
+        let mut any = false;
+        for (k, slot) in vals.iter_mut().enumerate() {
+            let a = acc[g * n + k];
+            if !a.seen {
+                continue;
+            }
+            any = true;
+            *slot = match op {
+                T_SUM => a.value + a.c,
+                T_AVG => {
+                    if a.incremental {
+                        a.mean + a.c
+                    } else {
+                        a.value / a.count + a.c / a.count
+                    }
+                }
+                T_COUNT => a.count,
+                T_STDVAR => a.value / a.count,
+                T_STDDEV => (a.value / a.count).sqrt(),
+                T_QUANTILE => quantile(q.map_or(f64::NAN, |q| q[k]), &mut qvals[g * n + k]),
+                _ => a.value,
+            };
+        }
+        if any {
+            out.push(Row { labels, vals, drop_name: drop_name[g] });
+        }
+    }
+    Ok(out)
+}
+
+/// topk, bottomk, limitk and limit_ratio: series themselves, up to k per group and step.
+fn select_k(
+    ctx: &mut Ctx,
+    op: u16,
+    param: &[f64],
+    input: Vec<Row>,
+    group_of: &[usize],
+    ngroups: usize,
+    st: &Steps,
+) -> Result<Vec<Row>, QueryError> {
+    let max = param.iter().copied().filter(|v| !v.is_nan()).fold(f64::NEG_INFINITY, f64::max);
+    let min = param.iter().copied().filter(|v| !v.is_nan()).fold(f64::INFINITY, f64::min);
+    let any_nan = param.iter().any(|v| v.is_nan());
+    if op == T_LIMIT_RATIO {
+        if max == 0.0 && min == 0.0 {
+            return Ok(Vec::new());
+        }
+        if any_nan {
+            return Err(QueryError::Execution("Ratio value is NaN".into()));
+        }
+        if max > 1.0 {
+            ctx.annos.warn(format!("ratio value should be between -1 and 1, got {}, capping to 1", go_float(max)));
+        }
+        if min < -1.0 {
+            ctx.annos.warn(format!("ratio value should be between -1 and 1, got {}, capping to -1", go_float(min)));
+        }
+    } else {
+        if max < 1.0 && !any_nan {
+            return Ok(Vec::new());
+        }
+        if any_nan {
+            return Err(QueryError::Execution("Parameter value is NaN".into()));
+        }
+        if min <= i64::MIN as f64 {
+            return Err(QueryError::Execution(format!("Scalar value {} underflows int64", go_float(min))));
+        }
+        if max >= i64::MAX as f64 {
+            return Err(QueryError::Execution(format!("Scalar value {} overflows int64", go_float(max))));
+        }
+    }
+    let n = st.n;
+    let total = input.len() as i64;
+    let mut out_vals: Vec<Vec<f64>> = vec![Vec::new(); input.len()];
+    // For one step (instant queries) the output order is the selection order.
+    let mut order: Vec<usize> = Vec::new();
+    let ratio_offset: Vec<f64> = if op == T_LIMIT_RATIO {
+        input.iter().map(|r| prometheus_labels_hash(&r.labels) as f64 / u64::MAX as f64).collect()
+    } else {
+        Vec::new()
+    };
+    let mut per_group: Vec<Vec<usize>> = vec![Vec::new(); ngroups];
+    for k in 0..n {
+        ctx.check("expression evaluation")?;
+        per_group.iter_mut().for_each(Vec::clear);
+        for (i, row) in input.iter().enumerate() {
+            if present(row.vals[k]) {
+                per_group[group_of[i]].push(i);
+            }
+        }
+        let p = param[k];
+        for members in per_group.iter_mut() {
+            if members.is_empty() {
+                continue;
+            }
+            let chosen: Vec<usize> = match op {
+                T_LIMIT_RATIO => {
+                    let r = p.clamp(-1.0, 1.0);
+                    members
+                        .iter()
+                        .copied()
+                        .filter(|&i| {
+                            let off = ratio_offset[i];
+                            (r >= 0.0 && off < r) || (r < 0.0 && off >= 1.0 + r)
+                        })
+                        .collect()
+                }
+                _ => {
+                    let kk = (p as i64).min(total);
+                    if kk < 1 {
+                        continue;
+                    }
+                    let kk = kk as usize;
+                    match op {
+                        T_LIMITK => members.iter().copied().take(kk).collect(),
+                        T_TOPK => {
+                            // Descending, NaN last; ties keep input order.
+                            members.sort_by(|&a, &b| nan_first_cmp(&input[b].vals[k], &input[a].vals[k]));
+                            members.iter().copied().take(kk).collect()
+                        }
+                        _ => {
+                            // bottomk: ascending, NaN last.
+                            members.sort_by(|&a, &b| nan_last_cmp(&input[a].vals[k], &input[b].vals[k]));
+                            members.iter().copied().take(kk).collect()
+                        }
+                    }
+                }
+            };
+            for i in chosen {
+                if out_vals[i].is_empty() {
+                    out_vals[i] = vec![ABSENT; n];
+                }
+                out_vals[i][k] = input[i].vals[k];
+                if n == 1 {
+                    order.push(i);
+                }
+            }
+        }
+    }
+    let mut rows: Vec<Option<Row>> = input.into_iter().map(Some).collect();
+    let mut out = Vec::new();
+    let mut take = |i: usize, vals: Vec<f64>, out: &mut Vec<Row>| {
+        if let Some(mut r) = rows[i].take() {
+            r.vals = vals;
+            out.push(r);
+        }
+    };
+    if n == 1 {
+        for i in order {
+            let v = std::mem::take(&mut out_vals[i]);
+            take(i, v, &mut out);
+        }
+    } else {
+        for (i, v) in out_vals.into_iter().enumerate() {
+            if !v.is_empty() {
+                take(i, v, &mut out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Ascending with NaN last.
+fn nan_last_cmp(a: &f64, b: &f64) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Equal,
+        (true, false) => Greater,
+        (false, true) => Less,
+        _ => a.partial_cmp(b).unwrap_or(Equal),
+    }
+}
+
+fn count_values(
+    ctx: &mut Ctx,
+    input: Vec<Row>,
+    label: &str,
+    without: bool,
+    mut grouping: Vec<String>,
+    st: &Steps,
+) -> Result<Vec<Row>, QueryError> {
+    if !without {
+        grouping.push(label.to_string());
+        grouping.sort();
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for row in &input {
+        ctx.check("expression evaluation")?;
+        for (k, &v) in row.vals.iter().enumerate() {
+            if !present(v) {
+                continue;
+            }
+            let mut b = row.labels.builder();
+            b.set(label, &format_float_plain(v));
+            let gl = grouping_labels(&b.build(), without, &grouping);
+            let i = match index.get(&gl) {
+                Some(&i) => i,
+                None => {
+                    rows.push(Row { labels: gl.clone(), vals: vec![ABSENT; st.n], drop_name: false });
+                    index.insert(gl, rows.len() - 1);
+                    rows.len() - 1
+                }
+            };
+            let slot = &mut rows[i].vals[k];
+            *slot = if present(*slot) { *slot + 1.0 } else { 1.0 };
+        }
+    }
+    Ok(rows)
+}

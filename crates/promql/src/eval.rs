@@ -1,0 +1,756 @@
+//! The evaluator: walks the AST once, each node computing its value for every step.
+
+use crate::aggregate;
+use crate::binary;
+use crate::functions;
+use crate::value::{InstantSample, Point, RangeSeries, Value};
+use crate::{CancelToken, EngineOptions, QueryError, QueryOutput};
+use periscope_model::{is_stale_nan, Labels, MatchOp, Matcher, Sample, TenantId, TimeRange, METRIC_NAME};
+use periscope_storage::{matchers_select_something, Queryable, SampleIterator, SelectHints};
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The steps of a query, ms.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Range {
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+}
+
+/// The time grid one (sub)evaluation runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Steps {
+    pub start: i64,
+    pub step: i64,
+    pub n: usize,
+}
+
+impl Steps {
+    pub fn new(start: i64, end: i64, step: i64) -> Steps {
+        let n = if end < start { 0 } else { ((end - start) / step) as usize + 1 };
+        Steps { start, step, n }
+    }
+
+    #[inline]
+    pub fn ts(&self, k: usize) -> i64 {
+        self.start + k as i64 * self.step
+    }
+
+    pub fn end(&self) -> i64 {
+        self.ts(self.n.saturating_sub(1))
+    }
+}
+
+const ABSENT_BITS: u64 = 0x7ffc_0bad_0bad_0bad;
+/// "No value at this step". A NaN payload no arithmetic produces and ingest never stores
+/// (a sample with exactly these bits would read as absent).
+pub(crate) const ABSENT: f64 = f64::from_bits(ABSENT_BITS);
+
+#[inline]
+pub(crate) fn present(v: f64) -> bool {
+    v.to_bits() != ABSENT_BITS
+}
+
+/// One series of an instant-vector-valued node: a value per step.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub labels: Labels,
+    pub vals: Vec<f64>,
+    /// Delayed name removal: `__name__` is dropped when the query finishes.
+    pub drop_name: bool,
+}
+
+impl Row {
+    pub fn points(&self) -> usize {
+        self.vals.iter().filter(|v| present(**v)).count()
+    }
+}
+
+/// A series of a range-vector-valued node (matrix selector or subquery result).
+#[derive(Debug, Clone)]
+pub(crate) struct MRow {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+    pub drop_name: bool,
+}
+
+/// What a node evaluates to.
+#[derive(Debug)]
+pub(crate) enum Val {
+    Scalar(Vec<f64>),
+    Vector(Vec<Row>),
+    /// Range vectors, only where an instant query returns one (top level).
+    Matrix(Vec<MRow>),
+    String(String),
+}
+
+/// Warnings and infos, kept in first-seen order without repeats.
+#[derive(Debug, Default)]
+pub(crate) struct Annotations {
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+}
+
+impl Annotations {
+    pub fn warn(&mut self, msg: String) {
+        let s = format!("PromQL warning: {msg}");
+        if !self.warnings.contains(&s) {
+            self.warnings.push(s);
+        }
+    }
+    pub fn info(&mut self, msg: String) {
+        let s = format!("PromQL info: {msg}");
+        if !self.infos.contains(&s) {
+            self.infos.push(s);
+        }
+    }
+}
+
+/// State of one query.
+pub(crate) struct Ctx<'a> {
+    pub opts: &'a EngineOptions,
+    store: &'a dyn Queryable,
+    tenant: &'a TenantId,
+    cancel: &'a CancelToken,
+    deadline: Instant,
+    /// The query's own start and end, for `@ start()` / `@ end()`.
+    pub query_start: i64,
+    pub query_end: i64,
+    /// The query's step, 0 for an instant query (`step()`).
+    pub query_step: i64,
+    /// Samples held now (selected samples and points of live results).
+    pub cur_samples: usize,
+    pub samples_loaded: u64,
+    pub annos: Annotations,
+    ticks: u32,
+}
+
+pub(crate) fn run(
+    opts: &EngineOptions,
+    store: &dyn Queryable,
+    tenant: &TenantId,
+    expr: &Expr,
+    range: Range,
+    instant: bool,
+    cancel: &CancelToken,
+) -> Result<QueryOutput, QueryError> {
+    let mut ctx = Ctx {
+        opts,
+        store,
+        tenant,
+        cancel,
+        deadline: Instant::now() + opts.timeout,
+        query_start: range.start,
+        query_end: range.end,
+        query_step: if instant { 0 } else { range.step },
+        cur_samples: 0,
+        samples_loaded: 0,
+        annos: Annotations::default(),
+        ticks: 0,
+    };
+    let steps = Steps::new(range.start, range.end, range.step);
+    let top = unwrap_parens(expr);
+    if !instant {
+        match top {
+            Expr::MatrixSelector(_) | Expr::Subquery(_) => {
+                return Err(QueryError::BadData(
+                    "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector".into(),
+                ))
+            }
+            Expr::StringLiteral(_) => {
+                return Err(QueryError::BadData(
+                    "invalid expression type \"string\" for range query, must be Scalar or instant Vector".into(),
+                ))
+            }
+            _ => {}
+        }
+    }
+    let val = match top {
+        Expr::MatrixSelector(ms) => Val::Matrix(ctx.matrix_at(ms, range.start)?),
+        Expr::Subquery(sq) => Val::Matrix(ctx.subquery_at(sq, range.start)?),
+        _ => ctx.eval(expr, &steps)?,
+    };
+    let value = finish(val, &steps, instant)?;
+    Ok(QueryOutput { value, warnings: ctx.annos.warnings, infos: ctx.annos.infos, samples_loaded: ctx.samples_loaded })
+}
+
+pub(crate) fn unwrap_parens(mut e: &Expr) -> &Expr {
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    e
+}
+
+/// Turns the top node's value into the API's value, dropping names marked for removal.
+fn finish(val: Val, steps: &Steps, instant: bool) -> Result<Value, QueryError> {
+    let t = steps.start;
+    Ok(match val {
+        Val::String(s) => Value::String { t, s },
+        Val::Scalar(v) => {
+            if instant {
+                Value::Scalar { t, v: v.first().copied().unwrap_or(f64::NAN) }
+            } else {
+                let points = v.iter().enumerate().map(|(k, &v)| Point { t: steps.ts(k), v }).collect();
+                Value::Matrix(vec![RangeSeries { labels: Labels::empty(), points }])
+            }
+        }
+        Val::Matrix(rows) => {
+            let mut out: Vec<RangeSeries> = rows
+                .into_iter()
+                .map(|r| RangeSeries {
+                    labels: if r.drop_name { drop_metric_name(&r.labels) } else { r.labels },
+                    points: r.samples.iter().map(|s| Point { t: s.t, v: s.v }).collect(),
+                })
+                .collect();
+            if out.iter().any(|r| r.labels.get(METRIC_NAME).is_none()) {
+                check_unique(out.iter().map(|r| &r.labels))?;
+            }
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+            Value::Matrix(out)
+        }
+        Val::Vector(rows) => {
+            let rows = merge_same_labels(rows.into_iter().map(finish_row).collect())?;
+            if instant {
+                let v = rows
+                    .into_iter()
+                    .filter(|r| present(r.vals[0]))
+                    .map(|r| InstantSample { labels: r.labels, t, v: r.vals[0] })
+                    .collect();
+                Value::Vector(v)
+            } else {
+                let mut out: Vec<RangeSeries> = rows
+                    .into_iter()
+                    .filter_map(|r| {
+                        let points: Vec<Point> = r
+                            .vals
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, v)| present(**v))
+                            .map(|(k, &v)| Point { t: steps.ts(k), v })
+                            .collect();
+                        (!points.is_empty()).then_some(RangeSeries { labels: r.labels, points })
+                    })
+                    .collect();
+                out.sort_by(|a, b| a.labels.cmp(&b.labels));
+                Value::Matrix(out)
+            }
+        }
+    })
+}
+
+fn finish_row(mut r: Row) -> Row {
+    if r.drop_name {
+        r.labels = drop_metric_name(&r.labels);
+        r.drop_name = false;
+    }
+    r
+}
+
+fn check_unique<'a>(labels: impl Iterator<Item = &'a Labels>) -> Result<(), QueryError> {
+    let mut seen = std::collections::HashSet::new();
+    for l in labels {
+        if !seen.insert(l) {
+            return Err(dup_labelset());
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn dup_labelset() -> QueryError {
+    QueryError::Execution("vector cannot contain metrics with the same labelset".into())
+}
+
+/// Drops the labels that describe the metric (`__name__`, `__type__`, `__unit__`), as
+/// Prometheus does for values whose meaning an operation changed.
+pub(crate) fn drop_metric_name(l: &Labels) -> Labels {
+    if !crate::binary::METADATA_LABELS.iter().any(|n| l.get(n).is_some()) {
+        return l.clone();
+    }
+    let mut b = l.builder();
+    for n in crate::binary::METADATA_LABELS {
+        b.del(n);
+    }
+    b.build()
+}
+
+/// Merges rows with equal labels (and equal name-dropping) whose values never meet at one
+/// step; two values at one step are Prometheus's "same labelset" error.
+pub(crate) fn merge_same_labels(rows: Vec<Row>) -> Result<Vec<Row>, QueryError> {
+    if rows.len() < 2 {
+        return Ok(rows);
+    }
+    let mut index: HashMap<&Labels, usize> = HashMap::with_capacity(rows.len());
+    let mut dup = false;
+    for (i, r) in rows.iter().enumerate() {
+        if index.insert(&r.labels, i).is_some() {
+            dup = true;
+            break;
+        }
+    }
+    if !dup {
+        return Ok(rows);
+    }
+    drop(index);
+    let mut out: Vec<Row> = Vec::with_capacity(rows.len());
+    let mut pos: HashMap<Labels, usize> = HashMap::with_capacity(rows.len());
+    for r in rows {
+        match pos.get(&r.labels) {
+            Some(&i) => {
+                let dst = &mut out[i];
+                for (d, s) in dst.vals.iter_mut().zip(r.vals.iter()) {
+                    if present(*s) {
+                        if present(*d) {
+                            return Err(dup_labelset());
+                        }
+                        *d = *s;
+                    }
+                }
+                dst.drop_name |= r.drop_name;
+            }
+            None => {
+                pos.insert(r.labels.clone(), out.len());
+                out.push(r);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The samples of one series in a window, and where the window is.
+pub(crate) struct Window<'a> {
+    pub samples: &'a [Sample],
+    /// Left end (exclusive) and right end (inclusive) of the range, ms.
+    pub range_start: i64,
+    pub range_end: i64,
+    pub range_ms: i64,
+    /// The evaluation time of the step.
+    pub ts: i64,
+}
+
+/// A range vector argument: per series, the samples, and how windows sit on steps.
+pub(crate) struct RangeArg {
+    pub rows: Vec<MRow>,
+    pub range_ms: i64,
+    pub offset_ms: i64,
+    pub at: Option<i64>,
+}
+
+impl<'a> Ctx<'a> {
+    /// Cancellation, timeout; checked in loops over series.
+    pub fn check(&mut self, what: &'static str) -> Result<(), QueryError> {
+        self.ticks = self.ticks.wrapping_add(1);
+        if !self.ticks.is_multiple_of(64) {
+            return Ok(());
+        }
+        if self.cancel.is_canceled() {
+            return Err(QueryError::Canceled(what));
+        }
+        if Instant::now() > self.deadline {
+            return Err(QueryError::Timeout(what));
+        }
+        Ok(())
+    }
+
+    /// Accounts `n` more samples held in memory.
+    pub fn add_samples(&mut self, n: usize) -> Result<(), QueryError> {
+        self.cur_samples += n;
+        if self.cur_samples > self.opts.max_samples {
+            return Err(QueryError::TooManySamples("query execution"));
+        }
+        Ok(())
+    }
+
+    pub fn release_samples(&mut self, n: usize) {
+        self.cur_samples = self.cur_samples.saturating_sub(n);
+    }
+
+    pub fn at_time(&self, at: &Option<AtModifier>) -> Option<i64> {
+        at.as_ref().map(|a| match a {
+            AtModifier::Start => self.query_start,
+            AtModifier::End => self.query_end,
+            AtModifier::At(t) => system_time_ms(*t),
+        })
+    }
+
+    pub fn eval(&mut self, e: &Expr, st: &Steps) -> Result<Val, QueryError> {
+        self.check("expression evaluation")?;
+        match e {
+            Expr::Paren(p) => self.eval(&p.expr, st),
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; st.n])),
+            Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.vector_selector(vs, st, false)?)),
+            Expr::MatrixSelector(_) | Expr::Subquery(_) => Err(QueryError::Execution(
+                "a range vector can only be evaluated as a function argument or at the top of an instant query".into(),
+            )),
+            Expr::Unary(u) => match self.eval(&u.expr, st)? {
+                Val::Scalar(mut v) => {
+                    v.iter_mut().for_each(|x| *x = -*x);
+                    Ok(Val::Scalar(v))
+                }
+                Val::Vector(mut rows) => {
+                    for r in &mut rows {
+                        r.drop_name = true;
+                        for x in r.vals.iter_mut().filter(|x| present(**x)) {
+                            *x = -*x;
+                        }
+                    }
+                    Ok(Val::Vector(merge_same_labels(rows)?))
+                }
+                _ => Err(QueryError::Execution("unary minus on a value that is not a scalar or vector".into())),
+            },
+            Expr::Binary(b) => binary::eval_binary(self, b, st),
+            Expr::Aggregate(a) => aggregate::eval_aggregate(self, a, st),
+            Expr::Call(c) => functions::eval_call(self, c, st),
+            Expr::Extension(_) => Err(QueryError::Execution("unsupported expression".into())),
+        }
+    }
+
+    /// Evaluates a scalar-typed expression (function parameters).
+    pub fn eval_scalar(&mut self, e: &Expr, st: &Steps) -> Result<Vec<f64>, QueryError> {
+        match self.eval(e, st)? {
+            Val::Scalar(v) => Ok(v),
+            _ => Err(QueryError::Execution("expected a scalar".into())),
+        }
+    }
+
+    /// Evaluates an instant-vector-typed expression.
+    pub fn eval_vector(&mut self, e: &Expr, st: &Steps) -> Result<Vec<Row>, QueryError> {
+        match self.eval(e, st)? {
+            Val::Vector(v) => Ok(v),
+            Val::Scalar(_) => Err(QueryError::Execution("expected an instant vector, got a scalar".into())),
+            _ => Err(QueryError::Execution("expected an instant vector".into())),
+        }
+    }
+
+    fn select(
+        &mut self,
+        vs: &VectorSelector,
+        min_t: i64,
+        max_t: i64,
+    ) -> Result<periscope_storage::SeriesSet, QueryError> {
+        let groups = selector_matchers(vs)?;
+        let range = TimeRange::new(min_t, max_t);
+        let querier = self.store.querier(self.tenant, range)?;
+        let hints = SelectHints::range(range);
+        if groups.len() == 1 {
+            return Ok(querier.select(&groups[0], &hints)?);
+        }
+        // `{a="1" or b="2"}`: the union of the alternatives, each series once, in label order.
+        let mut all: Vec<periscope_storage::Series> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for g in &groups {
+            for s in querier.select(g, &hints)? {
+                let s = s?;
+                if seen.insert(s.labels.clone()) {
+                    all.push(s);
+                }
+            }
+        }
+        all.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(Box::new(all.into_iter().map(Ok)))
+    }
+
+    /// An instant vector selector over the steps: the newest sample in the lookback window
+    /// `(ref - lookback, ref]`, none when it is a stale marker. `timestamps` gives the
+    /// samples' times (s) instead of their values, for `timestamp()`.
+    pub fn vector_selector(
+        &mut self,
+        vs: &VectorSelector,
+        st: &Steps,
+        timestamps: bool,
+    ) -> Result<Vec<Row>, QueryError> {
+        if st.n == 0 {
+            return Ok(Vec::new());
+        }
+        let offset = offset_ms(&vs.offset);
+        let at = self.at_time(&vs.at);
+        let lookback = self.opts.lookback_delta_ms;
+        let (first_ref, last_ref) = match at {
+            Some(a) => (a - offset, a - offset),
+            None => (st.start - offset, st.end() - offset),
+        };
+        let set = self.select(vs, first_ref - lookback + 1, last_ref)?;
+        let mut rows = Vec::new();
+        for series in set {
+            self.check("expression evaluation")?;
+            let series = series?;
+            let mut it = Peek::new(series.samples);
+            let mut vals = vec![ABSENT; st.n];
+            let mut last: Option<Sample> = None;
+            let mut points = 0usize;
+            let eval_at = |r: i64, it: &mut Peek, last: &mut Option<Sample>| -> f64 {
+                while let Some(s) = it.peek() {
+                    if s.t > r {
+                        break;
+                    }
+                    *last = Some(s);
+                    it.advance();
+                }
+                match last {
+                    Some(s) if s.t > r - lookback && !is_stale_nan(s.v) => {
+                        if timestamps {
+                            s.t as f64 / 1000.0
+                        } else {
+                            s.v
+                        }
+                    }
+                    _ => ABSENT,
+                }
+            };
+            if at.is_some() {
+                let v = eval_at(first_ref, &mut it, &mut last);
+                if present(v) {
+                    vals.iter_mut().for_each(|x| *x = v);
+                    points = st.n;
+                }
+            } else {
+                for (k, slot) in vals.iter_mut().enumerate() {
+                    let v = eval_at(st.ts(k) - offset, &mut it, &mut last);
+                    if present(v) {
+                        points += 1;
+                    }
+                    *slot = v;
+                }
+            }
+            self.samples_loaded += it.consumed as u64;
+            if points > 0 {
+                self.add_samples(points)?;
+                rows.push(Row { labels: series.labels, vals, drop_name: false });
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Loads a matrix selector's samples for windows on every step.
+    pub fn range_arg_matrix(&mut self, ms: &MatrixSelector, st: &Steps) -> Result<RangeArg, QueryError> {
+        let vs = &ms.vs;
+        let offset = offset_ms(&vs.offset);
+        let at = self.at_time(&vs.at);
+        let range_ms = ms.range.as_millis() as i64;
+        let (first_ref, last_ref) = match at {
+            Some(a) => (a - offset, a - offset),
+            None => (st.start - offset, st.end() - offset),
+        };
+        let rows = self.load_range(vs, first_ref - range_ms + 1, last_ref)?;
+        Ok(RangeArg { rows, range_ms, offset_ms: offset, at })
+    }
+
+    /// Every non-stale sample of the selected series in `[min_t, max_t]`.
+    fn load_range(&mut self, vs: &VectorSelector, min_t: i64, max_t: i64) -> Result<Vec<MRow>, QueryError> {
+        let set = self.select(vs, min_t, max_t)?;
+        let mut rows = Vec::new();
+        for series in set {
+            self.check("expression evaluation")?;
+            let mut series = series?;
+            let mut samples = Vec::new();
+            let mut next = series.samples.seek(min_t);
+            while let Some(s) = next {
+                if s.t > max_t {
+                    break;
+                }
+                if !is_stale_nan(s.v) {
+                    samples.push(s);
+                }
+                next = series.samples.next();
+            }
+            self.samples_loaded += samples.len() as u64;
+            self.add_samples(samples.len())?;
+            rows.push(MRow { labels: series.labels, samples, drop_name: false });
+        }
+        Ok(rows)
+    }
+
+    /// Evaluates a subquery's inner expression on its own step grid, as a range argument.
+    pub fn range_arg_subquery(&mut self, sq: &SubqueryExpr, st: &Steps) -> Result<RangeArg, QueryError> {
+        let offset = offset_ms(&sq.offset);
+        let at = self.at_time(&sq.at);
+        let range_ms = sq.range.as_millis() as i64;
+        let (first_ref, last_ref) = match at {
+            Some(a) => (a - offset, a - offset),
+            None => (st.start - offset, st.end() - offset),
+        };
+        let rows = self.subquery_rows(sq, first_ref, last_ref)?;
+        Ok(RangeArg { rows, range_ms, offset_ms: offset, at })
+    }
+
+    /// The inner evaluation of a subquery covering windows ending at `first_ref..=last_ref`.
+    fn subquery_rows(&mut self, sq: &SubqueryExpr, first_ref: i64, last_ref: i64) -> Result<Vec<MRow>, QueryError> {
+        let range_ms = sq.range.as_millis() as i64;
+        let step = match sq.step {
+            Some(s) if !s.is_zero() => s.as_millis() as i64,
+            _ => self.opts.default_subquery_step_ms,
+        }
+        .max(1);
+        // The first step-aligned time after the window's left end (which is excluded).
+        let lo = first_ref - range_ms;
+        let mut start = step * (lo / step);
+        if start <= lo {
+            start += step;
+        }
+        let inner = Steps::new(start, last_ref, step);
+        let rows = match self.eval(&sq.expr, &inner)? {
+            Val::Vector(rows) => rows,
+            Val::Scalar(v) => vec![Row { labels: Labels::empty(), vals: v, drop_name: false }],
+            _ => return Err(QueryError::Execution("subquery of an expression that is not a vector or scalar".into())),
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| MRow {
+                samples: r
+                    .vals
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| present(**v))
+                    .map(|(k, &v)| Sample::new(inner.ts(k), v))
+                    .collect(),
+                labels: r.labels,
+                drop_name: r.drop_name,
+            })
+            .filter(|r| !r.samples.is_empty())
+            .collect())
+    }
+
+    /// A matrix selector at the top of an instant query: the samples in its window.
+    fn matrix_at(&mut self, ms: &MatrixSelector, t: i64) -> Result<Vec<MRow>, QueryError> {
+        let steps = Steps::new(t, t, 1);
+        let arg = self.range_arg_matrix(ms, &steps)?;
+        Ok(window_rows(arg, t))
+    }
+
+    /// A subquery at the top of an instant query: its points in the window.
+    fn subquery_at(&mut self, sq: &SubqueryExpr, t: i64) -> Result<Vec<MRow>, QueryError> {
+        let steps = Steps::new(t, t, 1);
+        let arg = self.range_arg_subquery(sq, &steps)?;
+        Ok(window_rows(arg, t))
+    }
+}
+
+fn window_rows(arg: RangeArg, t: i64) -> Vec<MRow> {
+    let end = arg.at.unwrap_or(t) - arg.offset_ms;
+    let start = end - arg.range_ms;
+    arg.rows
+        .into_iter()
+        .filter_map(|mut r| {
+            r.samples.retain(|s| s.t > start && s.t <= end);
+            (!r.samples.is_empty()).then_some(r)
+        })
+        .collect()
+}
+
+impl RangeArg {
+    /// Calls `f` for every series and every step whose window holds samples; `f` returns the
+    /// value for that step or `None`.
+    pub fn for_each_window(
+        &self,
+        st: &Steps,
+        mut f: impl FnMut(usize, usize, &Window<'_>) -> Option<f64>,
+    ) -> Vec<Vec<f64>> {
+        let mut out = Vec::with_capacity(self.rows.len());
+        for (si, row) in self.rows.iter().enumerate() {
+            let mut vals = vec![ABSENT; st.n];
+            let s = &row.samples;
+            let (mut lo, mut hi) = (0usize, 0usize);
+            for (k, slot) in vals.iter_mut().enumerate() {
+                let ts = st.ts(k);
+                let end = self.at.unwrap_or(ts) - self.offset_ms;
+                let start = end - self.range_ms;
+                // Windows only move forward (steps increase), so two cursors suffice.
+                while lo < s.len() && s[lo].t <= start {
+                    lo += 1;
+                }
+                if hi < lo {
+                    hi = lo;
+                }
+                while hi < s.len() && s[hi].t <= end {
+                    hi += 1;
+                }
+                if hi > lo {
+                    let w =
+                        Window { samples: &s[lo..hi], range_start: start, range_end: end, range_ms: self.range_ms, ts };
+                    if let Some(v) = f(si, k, &w) {
+                        *slot = v;
+                    }
+                }
+            }
+            out.push(vals);
+        }
+        out
+    }
+}
+
+/// A one-sample lookahead over a sample iterator.
+struct Peek {
+    it: Box<dyn SampleIterator>,
+    head: Option<Sample>,
+    started: bool,
+    consumed: usize,
+}
+
+impl Peek {
+    fn new(it: Box<dyn SampleIterator>) -> Peek {
+        Peek { it, head: None, started: false, consumed: 0 }
+    }
+
+    fn peek(&mut self) -> Option<Sample> {
+        if !self.started {
+            self.started = true;
+            self.head = self.it.next();
+        }
+        self.head
+    }
+
+    fn advance(&mut self) {
+        self.consumed += 1;
+        self.head = self.it.next();
+    }
+}
+
+pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => d.as_millis() as i64,
+        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+    }
+}
+
+fn system_time_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+/// The matcher groups of a selector (one, or one per `or` alternative), with the metric
+/// name as a matcher.
+fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, QueryError> {
+    let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<Matcher>, QueryError> {
+        let mut out = Vec::with_capacity(ms.len() + 1);
+        for m in ms {
+            let op = match &m.op {
+                PMatchOp::Equal => MatchOp::Equal,
+                PMatchOp::NotEqual => MatchOp::NotEqual,
+                PMatchOp::Re(_) => MatchOp::Regex,
+                PMatchOp::NotRe(_) => MatchOp::NotRegex,
+            };
+            out.push(
+                Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| QueryError::BadData(e.to_string()))?,
+            );
+        }
+        if let Some(name) = &vs.name {
+            if !out.iter().any(|m| m.name == METRIC_NAME && m.op == MatchOp::Equal && &m.value == name) {
+                out.push(Matcher::equal(METRIC_NAME, name.clone()));
+            }
+        }
+        if !matchers_select_something(&out) {
+            return Err(QueryError::Parse("vector selector must contain at least one non-empty matcher".into()));
+        }
+        Ok(out)
+    };
+    if vs.matchers.or_matchers.is_empty() {
+        return Ok(vec![convert(&vs.matchers.matchers)?]);
+    }
+    vs.matchers.or_matchers.iter().map(|g| convert(g)).collect()
+}

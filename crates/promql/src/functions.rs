@@ -1,0 +1,889 @@
+//! PromQL functions: per-step functions of instant vectors, functions over range vectors
+//! (windows of a matrix selector or subquery), and the label and sorting functions.
+
+use crate::aggregate::{check_quantile_param, go_float};
+use crate::eval::{merge_same_labels, present, unwrap_parens, Ctx, RangeArg, Row, Steps, Val, Window, ABSENT};
+use crate::mathx::{bucket_fraction, bucket_quantile, kahan_inc, quantile, Bucket};
+use crate::QueryError;
+use periscope_model::{Labels, Sample, METRIC_NAME};
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{Call, Expr};
+use std::collections::HashMap;
+
+pub(crate) fn eval_call(ctx: &mut Ctx, c: &Call, st: &Steps) -> Result<Val, QueryError> {
+    let name = c.func.name;
+    let args: Vec<&Expr> = c.args.args.iter().map(|b| b.as_ref()).collect();
+    let is_range_arg = |e: &Expr| matches!(unwrap_parens(e), Expr::MatrixSelector(_) | Expr::Subquery(_));
+    if let Some(mi) = args.iter().position(|a| is_range_arg(a)) {
+        return range_function(ctx, name, &args, mi, st);
+    }
+    match name {
+        "time" => Ok(Val::Scalar((0..st.n).map(|k| st.ts(k) as f64 / 1000.0).collect())),
+        "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; st.n])),
+        "step" => Ok(Val::Scalar(vec![ctx.query_step as f64 / 1000.0; st.n])),
+        "range" => Ok(Val::Scalar(vec![(ctx.query_end - ctx.query_start) as f64 / 1000.0; st.n])),
+        "start" => Ok(Val::Scalar(vec![ctx.query_start as f64 / 1000.0; st.n])),
+        "end" => Ok(Val::Scalar(vec![ctx.query_end as f64 / 1000.0; st.n])),
+        "min_of" | "max_of" => {
+            let a = ctx.eval_scalar(args[0], st)?;
+            let b = ctx.eval_scalar(args[1], st)?;
+            let max = name == "max_of";
+            Ok(Val::Scalar(
+                a.iter()
+                    .zip(&b)
+                    .map(|(&x, &y)| match (x.is_nan() || y.is_nan(), max) {
+                        (true, _) => f64::NAN,
+                        (false, true) => x.max(y),
+                        (false, false) => x.min(y),
+                    })
+                    .collect(),
+            ))
+        }
+        "vector" => {
+            let v = ctx.eval_scalar(args[0], st)?;
+            ctx.add_samples(v.len())?;
+            Ok(Val::Vector(vec![Row { labels: Labels::empty(), vals: v, drop_name: false }]))
+        }
+        "scalar" => {
+            let rows = ctx.eval_vector(args[0], st)?;
+            let mut out = vec![f64::NAN; st.n];
+            let mut seen = vec![0u32; st.n];
+            for r in &rows {
+                for (k, &v) in r.vals.iter().enumerate() {
+                    if present(v) {
+                        seen[k] += 1;
+                        out[k] = if seen[k] == 1 { v } else { f64::NAN };
+                    }
+                }
+            }
+            Ok(Val::Scalar(out))
+        }
+        "timestamp" => {
+            let rows = match unwrap_parens(args[0]) {
+                Expr::VectorSelector(vs) => ctx.vector_selector(vs, st, true)?,
+                other => {
+                    let mut rows = ctx.eval_vector(other, st)?;
+                    for r in &mut rows {
+                        for (k, v) in r.vals.iter_mut().enumerate() {
+                            if present(*v) {
+                                *v = st.ts(k) as f64 / 1000.0;
+                            }
+                        }
+                    }
+                    rows
+                }
+            };
+            Ok(Val::Vector(mark_drop(rows)))
+        }
+        "label_replace" => label_replace(ctx, &args, st),
+        "label_join" => label_join(ctx, &args, st),
+        "absent" => {
+            let rows = ctx.eval_vector(args[0], st)?;
+            let mut vals = vec![1.0; st.n];
+            for r in &rows {
+                for (k, &v) in r.vals.iter().enumerate() {
+                    if present(v) {
+                        vals[k] = ABSENT;
+                    }
+                }
+            }
+            Ok(Val::Vector(absent_row(absent_labels(args[0]), vals)))
+        }
+        "sort" | "sort_desc" => {
+            let mut rows = ctx.eval_vector(args[0], st)?;
+            warn_sort_in_range(ctx);
+            if st.n == 1 {
+                let desc = name == "sort_desc";
+                rows.sort_by(|a, b| {
+                    let (x, y) = (a.vals[0], b.vals[0]);
+                    match (x.is_nan(), y.is_nan()) {
+                        (true, true) => std::cmp::Ordering::Equal,
+                        (true, false) => std::cmp::Ordering::Greater,
+                        (false, true) => std::cmp::Ordering::Less,
+                        _ if desc => y.partial_cmp(&x).unwrap_or(std::cmp::Ordering::Equal),
+                        _ => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+                    }
+                });
+            }
+            Ok(Val::Vector(rows))
+        }
+        "sort_by_label" | "sort_by_label_desc" => {
+            let mut rows = ctx.eval_vector(args[0], st)?;
+            warn_sort_in_range(ctx);
+            let names: Vec<String> = args[1..].iter().map(|a| string_arg(a)).collect::<Result<_, _>>()?;
+            let desc = name == "sort_by_label_desc";
+            rows.sort_by(|a, b| {
+                for n in &names {
+                    let (x, y) = (a.labels.get(n).unwrap_or(""), b.labels.get(n).unwrap_or(""));
+                    if x == y {
+                        continue;
+                    }
+                    let less = natural_less(x, y);
+                    let ord = if less { std::cmp::Ordering::Less } else { std::cmp::Ordering::Greater };
+                    return if desc { ord.reverse() } else { ord };
+                }
+                let ord = a.labels.cmp(&b.labels);
+                if desc {
+                    ord.reverse()
+                } else {
+                    ord
+                }
+            });
+            Ok(Val::Vector(rows))
+        }
+        "histogram_quantile" => {
+            let q = ctx.eval_scalar(args[0], st)?;
+            check_quantile_param(ctx, &q);
+            let rows = ctx.eval_vector(args[1], st)?;
+            classic_histogram(ctx, rows, st, |ctx, k, buckets, name| {
+                let (v, fix) = bucket_quantile(q[k], buckets);
+                if fix.forced_monotonic {
+                    ctx.annos.info(format!(
+                        "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
+                    ));
+                }
+                v
+            })
+        }
+        "histogram_quantiles" => {
+            let rows = ctx.eval_vector(args[0], st)?;
+            let label = string_arg(args[1])?;
+            let mut qs = Vec::new();
+            for a in &args[2..] {
+                let q = ctx.eval_scalar(a, st)?;
+                check_quantile_param(ctx, &q);
+                qs.push(q);
+            }
+            let mut out = Vec::new();
+            for q in &qs {
+                let Val::Vector(part) =
+                    classic_histogram(ctx, rows.clone(), st, |_, k, buckets, _| bucket_quantile(q[k], buckets).0)?
+                else {
+                    continue;
+                };
+                for mut r in part {
+                    // One label value per quantile parameter; the first step's value names it.
+                    let mut b = r.labels.builder();
+                    b.set(&label, &format_openmetrics_float(q.first().copied().unwrap_or(f64::NAN)));
+                    r.labels = b.build();
+                    out.push(r);
+                }
+            }
+            Ok(Val::Vector(merge_same_labels(out)?))
+        }
+        "histogram_fraction" => {
+            let lo = ctx.eval_scalar(args[0], st)?;
+            let hi = ctx.eval_scalar(args[1], st)?;
+            let rows = ctx.eval_vector(args[2], st)?;
+            classic_histogram(ctx, rows, st, |_, k, buckets, _| bucket_fraction(lo[k], hi[k], buckets))
+        }
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
+            // Native histograms only; float series give nothing.
+            let rows = ctx.eval_vector(args[0], st)?;
+            ctx.release_samples(rows.iter().map(Row::points).sum());
+            Ok(Val::Vector(Vec::new()))
+        }
+        "round" => {
+            let to = match args.get(1) {
+                Some(a) => ctx.eval_scalar(a, st)?,
+                None => vec![1.0; st.n],
+            };
+            let rows = ctx.eval_vector(args[0], st)?;
+            Ok(Val::Vector(map_steps(rows, |k, v| {
+                let inv = 1.0 / to[k];
+                Some((v * inv + 0.5).floor() / inv)
+            })))
+        }
+        "clamp" | "clamp_min" | "clamp_max" => {
+            let rows = ctx.eval_vector(args[0], st)?;
+            let (lo, hi) = match name {
+                "clamp" => (ctx.eval_scalar(args[1], st)?, ctx.eval_scalar(args[2], st)?),
+                "clamp_min" => (ctx.eval_scalar(args[1], st)?, vec![f64::INFINITY; st.n]),
+                _ => (vec![f64::NEG_INFINITY; st.n], ctx.eval_scalar(args[1], st)?),
+            };
+            Ok(Val::Vector(map_steps(rows, |k, v| (hi[k] >= lo[k]).then(|| lo[k].max(hi[k].min(v))))))
+        }
+        "days_in_month" | "day_of_month" | "day_of_week" | "day_of_year" | "hour" | "minute" | "month" | "year" => {
+            let f = date_fn(name);
+            match args.first() {
+                None => Ok(Val::Vector(vec![Row {
+                    labels: Labels::empty(),
+                    vals: (0..st.n).map(|k| f(st.ts(k).div_euclid(1000))).collect(),
+                    drop_name: false,
+                }])),
+                Some(a) => {
+                    let rows = ctx.eval_vector(a, st)?;
+                    Ok(Val::Vector(map_steps(rows, |_, v| Some(f(go_float_to_i64(v))))))
+                }
+            }
+        }
+        "info" => Err(QueryError::Execution("info() is not supported yet".into())),
+        _ => {
+            let f =
+                math_fn(name).ok_or_else(|| QueryError::Execution(format!("function {name:?} is not supported")))?;
+            let rows = ctx.eval_vector(args[0], st)?;
+            Ok(Val::Vector(map_steps(rows, |_, v| Some(f(v)))))
+        }
+    }
+}
+
+/// Go's `int64(f)` on amd64: truncation, and the minimum for NaN or out of range values.
+fn go_float_to_i64(v: f64) -> i64 {
+    if v.is_nan() || !(-9.223372036854776e18..9.223372036854776e18).contains(&v) {
+        i64::MIN
+    } else {
+        v as i64
+    }
+}
+
+fn warn_sort_in_range(ctx: &mut Ctx) {
+    if ctx.query_step != 0 {
+        ctx.annos.warn("sort is ineffective for range queries since results are always ordered by labels".into());
+    }
+}
+
+fn mark_drop(mut rows: Vec<Row>) -> Vec<Row> {
+    for r in &mut rows {
+        r.drop_name = true;
+    }
+    rows
+}
+
+/// Applies `f` to every present value (dropping the name); `None` removes the value.
+fn map_steps(rows: Vec<Row>, mut f: impl FnMut(usize, f64) -> Option<f64>) -> Vec<Row> {
+    let mut out = Vec::with_capacity(rows.len());
+    for mut r in rows {
+        let mut any = false;
+        for (k, v) in r.vals.iter_mut().enumerate() {
+            if present(*v) {
+                match f(k, *v) {
+                    Some(x) => {
+                        *v = x;
+                        any = true;
+                    }
+                    None => *v = ABSENT,
+                }
+            }
+        }
+        if any {
+            r.drop_name = true;
+            out.push(r);
+        }
+    }
+    out
+}
+
+fn math_fn(name: &str) -> Option<fn(f64) -> f64> {
+    Some(match name {
+        "abs" => f64::abs,
+        "ceil" => f64::ceil,
+        "floor" => f64::floor,
+        "exp" => f64::exp,
+        "sqrt" => f64::sqrt,
+        "ln" => f64::ln,
+        "log2" => f64::log2,
+        "log10" => f64::log10,
+        "sin" => f64::sin,
+        "cos" => f64::cos,
+        "tan" => f64::tan,
+        "asin" => f64::asin,
+        "acos" => f64::acos,
+        "atan" => f64::atan,
+        "sinh" => f64::sinh,
+        "cosh" => f64::cosh,
+        "tanh" => f64::tanh,
+        "asinh" => f64::asinh,
+        "acosh" => f64::acosh,
+        "atanh" => f64::atanh,
+        "rad" => |v| v * std::f64::consts::PI / 180.0,
+        "deg" => |v| v * 180.0 / std::f64::consts::PI,
+        "sgn" => |v: f64| {
+            if v < 0.0 {
+                -1.0
+            } else if v > 0.0 {
+                1.0
+            } else {
+                v
+            }
+        },
+        _ => return None,
+    })
+}
+
+fn date_fn(name: &str) -> fn(i64) -> f64 {
+    use chrono::{DateTime, Datelike, Timelike};
+    fn at(secs: i64) -> Option<DateTime<chrono::Utc>> {
+        DateTime::from_timestamp(secs, 0)
+    }
+    match name {
+        "days_in_month" => |s| {
+            at(s).map_or(f64::NAN, |t| {
+                let (y, m) = (t.year(), t.month());
+                let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                match (chrono::NaiveDate::from_ymd_opt(y, m, 1), chrono::NaiveDate::from_ymd_opt(ny, nm, 1)) {
+                    (Some(a), Some(b)) => (b - a).num_days() as f64,
+                    _ => f64::NAN,
+                }
+            })
+        },
+        "day_of_month" => |s| at(s).map_or(f64::NAN, |t| t.day() as f64),
+        "day_of_week" => |s| at(s).map_or(f64::NAN, |t| t.weekday().num_days_from_sunday() as f64),
+        "day_of_year" => |s| at(s).map_or(f64::NAN, |t| t.ordinal() as f64),
+        "hour" => |s| at(s).map_or(f64::NAN, |t| t.hour() as f64),
+        "minute" => |s| at(s).map_or(f64::NAN, |t| t.minute() as f64),
+        "month" => |s| at(s).map_or(f64::NAN, |t| t.month() as f64),
+        _ => |s| at(s).map_or(f64::NAN, |t| t.year() as f64),
+    }
+}
+
+fn string_arg(e: &Expr) -> Result<String, QueryError> {
+    match unwrap_parens(e) {
+        Expr::StringLiteral(s) => Ok(s.val.clone()),
+        _ => Err(QueryError::Execution("expected a string literal argument".into())),
+    }
+}
+
+fn label_replace(ctx: &mut Ctx, args: &[&Expr], st: &Steps) -> Result<Val, QueryError> {
+    let dst = string_arg(args[1])?;
+    let repl = string_arg(args[2])?;
+    let src = string_arg(args[3])?;
+    let re_str = string_arg(args[4])?;
+    let re = regex::Regex::new(&format!("^(?s:{re_str})$"))
+        .map_err(|_| QueryError::Execution(format!("invalid regular expression in label_replace(): {re_str}")))?;
+    if dst.is_empty() {
+        return Err(QueryError::Execution(format!("invalid destination label name in label_replace(): {dst}")));
+    }
+    let mut rows = ctx.eval_vector(args[0], st)?;
+    for r in &mut rows {
+        let sv = r.labels.get(&src).unwrap_or("").to_string();
+        if let Some(caps) = re.captures(&sv) {
+            let mut res = String::new();
+            caps.expand(&repl, &mut res);
+            let mut b = r.labels.builder();
+            b.set(&dst, &res);
+            r.labels = b.build();
+            if dst == METRIC_NAME {
+                r.drop_name = false;
+            }
+        }
+    }
+    Ok(Val::Vector(merge_same_labels(rows)?))
+}
+
+fn label_join(ctx: &mut Ctx, args: &[&Expr], st: &Steps) -> Result<Val, QueryError> {
+    let dst = string_arg(args[1])?;
+    let sep = string_arg(args[2])?;
+    let srcs: Vec<String> = args[3..].iter().map(|a| string_arg(a)).collect::<Result<_, _>>()?;
+    if let Some(s) = srcs.iter().find(|s| s.is_empty()) {
+        return Err(QueryError::Execution(format!("invalid source label name in label_join(): {s}")));
+    }
+    if dst.is_empty() {
+        return Err(QueryError::Execution(format!("invalid destination label name in label_join(): {dst}")));
+    }
+    let mut rows = ctx.eval_vector(args[0], st)?;
+    for r in &mut rows {
+        let joined = srcs.iter().map(|s| r.labels.get(s).unwrap_or("")).collect::<Vec<_>>().join(&sep);
+        let mut b = r.labels.builder();
+        b.set(&dst, &joined);
+        r.labels = b.build();
+        if dst == METRIC_NAME {
+            r.drop_name = false;
+        }
+    }
+    Ok(Val::Vector(merge_same_labels(rows)?))
+}
+
+/// The labels `absent()` gives: the selector's equality matchers, except the name and
+/// labels matched more than once.
+fn absent_labels(e: &Expr) -> Labels {
+    let vs = match unwrap_parens(e) {
+        Expr::VectorSelector(vs) => vs,
+        Expr::MatrixSelector(ms) => &ms.vs,
+        _ => return Labels::empty(),
+    };
+    let mut b = Labels::empty().builder();
+    let mut has: Vec<&str> = Vec::new();
+    for m in &vs.matchers.matchers {
+        if m.name == METRIC_NAME {
+            continue;
+        }
+        if matches!(m.op, PMatchOp::Equal) && !has.contains(&m.name.as_str()) {
+            b.set(&m.name, &m.value);
+            has.push(&m.name);
+        } else {
+            b.del(&m.name);
+        }
+    }
+    b.build()
+}
+
+fn absent_row(labels: Labels, vals: Vec<f64>) -> Vec<Row> {
+    if vals.iter().any(|v| present(*v)) {
+        vec![Row { labels, vals, drop_name: true }]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Groups classic histogram bucket series (`le`) per step and computes `f` per group.
+fn classic_histogram(
+    ctx: &mut Ctx,
+    rows: Vec<Row>,
+    st: &Steps,
+    mut f: impl FnMut(&mut Ctx, usize, &mut Vec<Bucket>, &str) -> f64,
+) -> Result<Val, QueryError> {
+    let mut groups: Vec<(Labels, Vec<(usize, f64)>)> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        let le = r.labels.get("le").unwrap_or("");
+        let upper = match parse_go_float(le) {
+            Some(u) => u,
+            None => {
+                let name = r.labels.get(METRIC_NAME).unwrap_or("");
+                ctx.annos.warn(format!(
+                    "bucket label \"le\" is missing or has a malformed value of {le:?} for metric name {name:?}"
+                ));
+                continue;
+            }
+        };
+        let mut b = r.labels.builder();
+        b.del("le");
+        let key = b.build();
+        let g = match index.get(&key) {
+            Some(&g) => g,
+            None => {
+                groups.push((key.clone(), Vec::new()));
+                index.insert(key, groups.len() - 1);
+                groups.len() - 1
+            }
+        };
+        groups[g].1.push((i, upper));
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    let mut buckets = Vec::new();
+    for (labels, members) in groups {
+        let name = labels.get(METRIC_NAME).unwrap_or("").to_string();
+        let mut vals = vec![ABSENT; st.n];
+        let mut any = false;
+        for (k, slot) in vals.iter_mut().enumerate() {
+            buckets.clear();
+            for &(i, upper) in &members {
+                let v = rows[i].vals[k];
+                if present(v) {
+                    buckets.push(Bucket { upper, count: v });
+                }
+            }
+            if buckets.is_empty() {
+                continue;
+            }
+            *slot = f(ctx, k, &mut buckets, &name);
+            any = true;
+        }
+        if any {
+            out.push(Row { labels, vals, drop_name: true });
+        }
+    }
+    Ok(Val::Vector(out))
+}
+
+/// A float as OpenMetrics writes it (`1.0`, `0.25`, `+Inf`), for quantile labels.
+fn format_openmetrics_float(f: f64) -> String {
+    let s = crate::mathx::format_float_plain(f);
+    if f.is_finite() && f == f.trunc() && !s.contains('.') && !s.contains('e') {
+        format!("{s}.0")
+    } else {
+        s
+    }
+}
+
+/// Go's `strconv.ParseFloat` for the forms label values use.
+pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
+    let t = s.trim_start_matches('+');
+    if t.eq_ignore_ascii_case("inf") || t.eq_ignore_ascii_case("infinity") {
+        return Some(if s.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY });
+    }
+    s.parse::<f64>().ok()
+}
+
+/// facette/natsort's order, which `sort_by_label` uses: digit runs compare as numbers.
+fn natural_less(a: &str, b: &str) -> bool {
+    fn chunks(s: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push(&s[start..i]);
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (i, x) in ca.iter().enumerate() {
+        if i >= cb.len() {
+            return false;
+        }
+        let y = cb[i];
+        let last_a = i == ca.len() - 1;
+        let last_b = i == cb.len() - 1;
+        if let (Ok(xi), Ok(yi)) = (x.parse::<i64>(), y.parse::<i64>()) {
+            if xi == yi {
+                if last_a {
+                    return true;
+                } else if last_b {
+                    return false;
+                }
+                continue;
+            }
+            return xi < yi;
+        }
+        if *x == y {
+            if last_a {
+                return true;
+            } else if last_b {
+                return false;
+            }
+            continue;
+        }
+        return *x < y;
+    }
+    false
+}
+
+// ---- functions over range vectors ----
+
+fn range_function(ctx: &mut Ctx, name: &str, args: &[&Expr], mi: usize, st: &Steps) -> Result<Val, QueryError> {
+    // Scalar parameters, one value per step.
+    let mut params: Vec<Vec<f64>> = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if i != mi {
+            params.push(ctx.eval_scalar(a, st)?);
+        }
+    }
+    let range = match unwrap_parens(args[mi]) {
+        Expr::MatrixSelector(ms) => ctx.range_arg_matrix(ms, st)?,
+        Expr::Subquery(sq) => ctx.range_arg_subquery(sq, st)?,
+        _ => return Err(QueryError::Execution("expected a range vector".into())),
+    };
+    let loaded: usize = range.rows.iter().map(|r| r.samples.len()).sum();
+    let result = apply_range(ctx, name, &params, &range, args[mi], st);
+    ctx.release_samples(loaded);
+    let rows = result?;
+    ctx.add_samples(rows.iter().map(Row::points).sum())?;
+    Ok(Val::Vector(rows))
+}
+
+fn apply_range(
+    ctx: &mut Ctx,
+    name: &str,
+    params: &[Vec<f64>],
+    range: &RangeArg,
+    arg: &Expr,
+    st: &Steps,
+) -> Result<Vec<Row>, QueryError> {
+    if name == "absent_over_time" {
+        let mut vals = vec![1.0; st.n];
+        let per = range.for_each_window(st, |_, _, _| Some(1.0));
+        for v in &per {
+            for (k, x) in v.iter().enumerate() {
+                if present(*x) {
+                    vals[k] = ABSENT;
+                }
+            }
+        }
+        return Ok(absent_row(absent_labels(arg), vals));
+    }
+    let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    let mut err: Option<QueryError> = None;
+    let mut bad_quantile = false;
+    let values = {
+        let f: Box<WindowFn> = match name {
+            "rate" => Box::new(|_, _, w| extrapolated_rate(w, true, true)),
+            "increase" => Box::new(|_, _, w| extrapolated_rate(w, true, false)),
+            "delta" => Box::new(|_, _, w| extrapolated_rate(w, false, false)),
+            "irate" => Box::new(|_, _, w| instant_value(w.samples, true)),
+            "idelta" => Box::new(|_, _, w| instant_value(w.samples, false)),
+            "deriv" => {
+                Box::new(|_, _, w| (w.samples.len() >= 2).then(|| linear_regression(w.samples, w.samples[0].t).0))
+            }
+            "predict_linear" => Box::new(|_, k, w| {
+                (w.samples.len() >= 2).then(|| {
+                    let (slope, intercept) = linear_regression(w.samples, w.ts);
+                    slope * params[0][k] + intercept
+                })
+            }),
+            "changes" => Box::new(|_, _, w| {
+                let mut n = 0;
+                for p in w.samples.windows(2) {
+                    if p[1].v != p[0].v && !(p[1].v.is_nan() && p[0].v.is_nan()) {
+                        n += 1;
+                    }
+                }
+                Some(n as f64)
+            }),
+            "resets" => Box::new(|_, _, w| Some(w.samples.windows(2).filter(|p| p[1].v < p[0].v).count() as f64)),
+            "avg_over_time" => Box::new(|_, _, w| Some(avg_over_time(w.samples))),
+            "sum_over_time" => Box::new(|_, _, w| {
+                let (mut sum, mut c) = (0.0, 0.0);
+                for s in w.samples {
+                    (sum, c) = kahan_inc(s.v, sum, c);
+                }
+                Some(if sum.is_infinite() { sum } else { sum + c })
+            }),
+            "count_over_time" => Box::new(|_, _, w| Some(w.samples.len() as f64)),
+            "present_over_time" => Box::new(|_, _, _| Some(1.0)),
+            "last_over_time" => Box::new(|_, _, w| w.samples.last().map(|s| s.v)),
+            "first_over_time" => Box::new(|_, _, w| w.samples.first().map(|s| s.v)),
+            "ts_of_last_over_time" => Box::new(|_, _, w| w.samples.last().map(|s| s.t as f64 / 1000.0)),
+            "ts_of_first_over_time" => Box::new(|_, _, w| w.samples.first().map(|s| s.t as f64 / 1000.0)),
+            "max_over_time" => {
+                Box::new(|_, _, w| compare_over_time(w.samples, |c, m| c > m || m.is_nan()).map(|s| s.v))
+            }
+            "min_over_time" => {
+                Box::new(|_, _, w| compare_over_time(w.samples, |c, m| c < m || m.is_nan()).map(|s| s.v))
+            }
+            "ts_of_max_over_time" => Box::new(|_, _, w| {
+                compare_over_time(w.samples, |c, m| c >= m || m.is_nan()).map(|s| s.t as f64 / 1000.0)
+            }),
+            "ts_of_min_over_time" => Box::new(|_, _, w| {
+                compare_over_time(w.samples, |c, m| c <= m || m.is_nan()).map(|s| s.t as f64 / 1000.0)
+            }),
+            "stddev_over_time" => Box::new(|_, _, w| Some(variance(w.samples).sqrt())),
+            "stdvar_over_time" => Box::new(|_, _, w| Some(variance(w.samples))),
+            "quantile_over_time" => Box::new(|_, k, w| {
+                let q = params[0][k];
+                if q.is_nan() || !(0.0..=1.0).contains(&q) {
+                    bad_quantile = true;
+                }
+                let mut v: Vec<f64> = w.samples.iter().map(|s| s.v).collect();
+                Some(quantile(q, &mut v))
+            }),
+            "mad_over_time" => Box::new(|_, _, w| {
+                if w.samples.iter().any(|s| s.v.is_nan()) {
+                    return Some(f64::NAN);
+                }
+                let mut v: Vec<f64> = w.samples.iter().map(|s| s.v).collect();
+                let median = quantile(0.5, &mut v);
+                let mut d: Vec<f64> = w.samples.iter().map(|s| (s.v - median).abs()).collect();
+                Some(quantile(0.5, &mut d))
+            }),
+            "holt_winters" | "double_exponential_smoothing" => Box::new(|_, k, w| {
+                let (sf, tf) = (params[0][k], params[1][k]);
+                if !(sf > 0.0 && sf < 1.0) {
+                    err.get_or_insert(QueryError::Execution(format!(
+                        "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+                    )));
+                    return None;
+                }
+                if !(tf > 0.0 && tf < 1.0) {
+                    err.get_or_insert(QueryError::Execution(format!(
+                        "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+                    )));
+                    return None;
+                }
+                double_exponential_smoothing(w.samples, sf, tf)
+            }),
+            other => return Err(QueryError::Execution(format!("function {other:?} is not supported"))),
+        };
+        let mut f = f;
+        range.for_each_window(st, |si, k, w| f(si, k, w))
+    };
+    if let Some(e) = err {
+        return Err(e);
+    }
+    if bad_quantile {
+        if let Some(q) = params[0].iter().find(|q| q.is_nan() || !(0.0..=1.0).contains(*q)) {
+            ctx.annos.warn(format!("quantile value should be between 0 and 1, got {}", go_float(*q)));
+        }
+    }
+    let mut out = Vec::new();
+    for (row, vals) in range.rows.iter().zip(values) {
+        if !vals.iter().any(|v| present(*v)) {
+            continue;
+        }
+        if matches!(name, "rate" | "increase") {
+            if let Some(n) = row.labels.get(METRIC_NAME) {
+                if !["_total", "_sum", "_count", "_bucket"].iter().any(|s| n.ends_with(s)) {
+                    ctx.annos.info(format!(
+                        "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
+                    ));
+                }
+            }
+        }
+        out.push(Row { labels: row.labels.clone(), vals, drop_name: row.drop_name || !keep_name });
+    }
+    Ok(out)
+}
+
+/// A function of one window: series index, step index, window.
+type WindowFn<'a> = dyn FnMut(usize, usize, &Window<'_>) -> Option<f64> + 'a;
+
+fn extrapolated_rate(w: &Window<'_>, is_counter: bool, is_rate: bool) -> Option<f64> {
+    let s = w.samples;
+    if s.len() < 2 {
+        return None;
+    }
+    let (first, last) = (s[0], s[s.len() - 1]);
+    let mut result = last.v - first.v;
+    if is_counter {
+        for p in s.windows(2) {
+            if p[1].v < p[0].v {
+                result += p[0].v;
+            }
+        }
+    }
+    let mut to_start = (first.t - w.range_start) as f64 / 1000.0;
+    let mut to_end = (w.range_end - last.t) as f64 / 1000.0;
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = sampled / (s.len() - 1) as f64;
+    let threshold = avg * 1.1;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    if is_counter && result > 0.0 && first.v >= 0.0 {
+        let to_zero = sampled * (first.v / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if is_rate {
+        factor /= w.range_ms as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+fn instant_value(s: &[Sample], is_rate: bool) -> Option<f64> {
+    if s.len() < 2 {
+        return None;
+    }
+    let (a, b) = (s[s.len() - 2], s[s.len() - 1]);
+    let interval = b.t - a.t;
+    if interval == 0 {
+        return None;
+    }
+    let mut v = b.v;
+    if !is_rate || b.v >= a.v || b.v.is_nan() || a.v.is_nan() {
+        v = b.v - a.v;
+    }
+    if is_rate {
+        v /= interval as f64 / 1000.0;
+    }
+    Some(v)
+}
+
+/// Least-squares fit; the slope and the value at `intercept_time`.
+fn linear_regression(s: &[Sample], intercept_time: i64) -> (f64, f64) {
+    let (mut n, mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let init_y = s[0].v;
+    let mut const_y = true;
+    for (i, p) in s.iter().enumerate() {
+        if const_y && i > 0 && p.v != init_y {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (p.t - intercept_time) as f64 / 1e3;
+        (sx, cx) = kahan_inc(x, sx, cx);
+        (sy, cy) = kahan_inc(p.v, sy, cy);
+        (sxy, cxy) = kahan_inc(x * p.v, sxy, cxy);
+        (sx2, cx2) = kahan_inc(x * x, sx2, cx2);
+    }
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    sx += cx;
+    sy += cy;
+    sxy += cxy;
+    sx2 += cx2;
+    let cov = sxy - sx * sy / n;
+    let var = sx2 - sx * sx / n;
+    let slope = cov / var;
+    (slope, sy / n - slope * sx / n)
+}
+
+fn avg_over_time(s: &[Sample]) -> f64 {
+    let (mut sum, mut count) = (s[0].v, 1.0);
+    let (mut mean, mut c) = (0.0, 0.0);
+    let mut incremental = false;
+    for p in &s[1..] {
+        count += 1.0;
+        if !incremental {
+            let (ns, nc) = kahan_inc(p.v, sum, c);
+            if !ns.is_infinite() {
+                sum = ns;
+                c = nc;
+                continue;
+            }
+            incremental = true;
+            mean = sum / (count - 1.0);
+            c /= count - 1.0;
+        }
+        let q = (count - 1.0) / count;
+        (mean, c) = kahan_inc(p.v / count, q * mean, q * c);
+    }
+    if incremental {
+        mean + c
+    } else {
+        sum / count + c / count
+    }
+}
+
+fn variance(s: &[Sample]) -> f64 {
+    let (mut count, mut mean, mut cmean, mut aux, mut caux) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for p in s {
+        count += 1.0;
+        let delta = p.v - (mean + cmean);
+        (mean, cmean) = kahan_inc(delta / count, mean, cmean);
+        (aux, caux) = kahan_inc(delta * (p.v - (mean + cmean)), aux, caux);
+    }
+    (aux + caux) / count
+}
+
+fn compare_over_time(s: &[Sample], better: impl Fn(f64, f64) -> bool) -> Option<Sample> {
+    let mut best = *s.first()?;
+    for p in s {
+        if better(p.v, best.v) {
+            best = *p;
+        }
+    }
+    Some(best)
+}
+
+fn double_exponential_smoothing(s: &[Sample], sf: f64, tf: f64) -> Option<f64> {
+    if s.len() < 2 {
+        return None;
+    }
+    let mut s0 = 0.0;
+    let mut s1 = s[0].v;
+    let mut b = s[1].v - s[0].v;
+    for (i, p) in s.iter().enumerate().skip(1) {
+        let x = sf * p.v;
+        if i > 1 {
+            b = tf * (s1 - s0) + (1.0 - tf) * b;
+        }
+        let y = (1.0 - sf) * (s1 + b);
+        s0 = s1;
+        s1 = x + y;
+    }
+    Some(s1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order() {
+        assert!(natural_less("a2", "a10"));
+        assert!(!natural_less("a10", "a2"));
+        assert!(natural_less("abc", "abd"));
+    }
+}

@@ -1,0 +1,145 @@
+//! Runs Prometheus's PromQL test files (`shared/peer-tests/promql/*.test`) against
+//! Periscope's engine and checks the result against `promqltest-known-failures.txt`.
+//!
+//! Environment:
+//! - `PERISCOPE_BLESS=1`: rewrite the known-failures list with the current failures.
+//! - `PERISCOPE_PROMQLTEST_FILES=functions,at_modifier`: run only files whose name contains one
+//!   of these words (the list is then checked, or blessed, for those files only).
+//! - `PERISCOPE_PROMQLTEST_VERBOSE=1`: print every failure, including listed and
+//!   native-histogram ones.
+
+#![allow(clippy::unwrap_used)]
+
+use periscope_testkit::promqltest::{run_file, test_files, FileReport, KnownFailures, Runner};
+use periscope_testkit::TestkitError;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+const TEST_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/peer-tests/promql");
+const KNOWN_FAILURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/promqltest-known-failures.txt");
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Runs `files` on all cores, biggest first; results in the order of `files`.
+fn run_all(files: &[PathBuf]) -> Vec<Result<FileReport, TestkitError>> {
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(std::fs::metadata(&files[i]).map(|m| m.len()).unwrap_or(0)));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<FileReport, TestkitError>>>> =
+        Mutex::new((0..files.len()).map(|_| None).collect());
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(files.len()).max(1);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                let runner = Runner::new();
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = order.get(k) else { break };
+                    let r = run_file(&runner, &files[i]);
+                    results.lock().unwrap()[i] = Some(r);
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap().into_iter().map(|r| r.unwrap()).collect()
+}
+
+#[test]
+fn promql_test_files() {
+    let dir = Path::new(TEST_DIR);
+    let all = test_files(dir).unwrap_or_else(|e| panic!("cannot list the PromQL test files: {e} ({e:?})"));
+    assert!(!all.is_empty(), "no .test files in {}", dir.display());
+    let names = |files: &[PathBuf]| -> Vec<String> {
+        files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect()
+    };
+    let all_names = names(&all);
+    let filter: Vec<String> = std::env::var("PERISCOPE_PROMQLTEST_FILES")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let files: Vec<PathBuf> = all
+        .iter()
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            filter.is_empty() || filter.iter().any(|f| n.contains(f.as_str()))
+        })
+        .cloned()
+        .collect();
+    assert!(!files.is_empty(), "PERISCOPE_PROMQLTEST_FILES={filter:?} matches no file");
+
+    let known_text = std::fs::read_to_string(KNOWN_FAILURES).unwrap_or_default();
+    let known = KnownFailures::parse("promqltest-known-failures.txt", &known_text).unwrap_or_else(|e| panic!("{e}"));
+    let verbose = env_flag("PERISCOPE_PROMQLTEST_VERBOSE");
+
+    let started = std::time::Instant::now();
+    let results = run_all(&files);
+    let mut reports = Vec::new();
+    let mut script_errors = Vec::new();
+    for (path, r) in files.iter().zip(results) {
+        match r {
+            Ok(r) => reports.push(r),
+            Err(e) => script_errors.push(format!("{}: {e}", path.display())),
+        }
+    }
+
+    let (mut passed, mut failed, mut failed_nh, mut listed) = (0, 0, 0, 0);
+    for r in &reports {
+        let l = known.listed_in(&r.file);
+        eprintln!(
+            "{}: {} passed, {} failed ({} native-histogram), {} listed",
+            r.file,
+            r.passed(),
+            r.failed(),
+            r.failed_native_histogram(),
+            l
+        );
+        passed += r.passed();
+        failed += r.failed();
+        failed_nh += r.failed_native_histogram();
+        listed += l;
+        if verbose {
+            let nh = r.evals.iter().filter(|e| e.native_histogram).count();
+            eprintln!("  {} evals, {nh} native-histogram", r.evals.len());
+            for e in r.evals.iter().filter(|e| e.failure.is_some()) {
+                let tag = if e.native_histogram { " [native histogram]" } else { "" };
+                eprintln!("  {}:{}{tag} {} — {}", r.file, e.line, e.query, e.failure.as_deref().unwrap_or(""));
+            }
+        }
+    }
+    eprintln!(
+        "total: {passed} passed, {failed} failed ({failed_nh} native-histogram), {listed} listed, {} files in {:.1?}",
+        reports.len(),
+        started.elapsed()
+    );
+    for e in &script_errors {
+        eprintln!("SCRIPT PARSE ERROR (a runner bug or a malformed file): {e}");
+    }
+
+    if env_flag("PERISCOPE_BLESS") {
+        let blessed = known.blessed(&reports);
+        std::fs::write(KNOWN_FAILURES, blessed.render()).unwrap();
+        eprintln!("blessed {KNOWN_FAILURES}: {} entries", blessed.entries.len());
+        assert!(script_errors.is_empty(), "{} files do not parse", script_errors.len());
+        return;
+    }
+
+    let problems = known.check(&reports, &all_names);
+    const SHOWN: usize = 100;
+    for p in problems.iter().take(SHOWN) {
+        eprintln!("{p}");
+    }
+    if problems.len() > SHOWN {
+        eprintln!("... and {} more (PERISCOPE_PROMQLTEST_VERBOSE=1 lists every failure)", problems.len() - SHOWN);
+    }
+    assert!(script_errors.is_empty(), "{} files do not parse", script_errors.len());
+    assert!(
+        problems.is_empty(),
+        "{} differences from promqltest-known-failures.txt (fix them, or run with PERISCOPE_BLESS=1 to rewrite the list)",
+        problems.len()
+    );
+}
