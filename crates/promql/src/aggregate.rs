@@ -1,7 +1,7 @@
 //! Aggregation operators. Grouping keys are computed once per input series; the per-step
 //! accumulation runs series-major over dense per-(group, step) state.
 
-use crate::eval::{present, Ctx, Row, Steps, Val, ABSENT};
+use crate::eval::{present, Ctx, Row, RowStream, Steps, Val, ABSENT};
 use crate::mathx::{format_float_plain, kahan_inc, nan_first_cmp, prometheus_labels_hash, quantile};
 use crate::QueryError;
 use periscope_model::{Labels, METRIC_NAME};
@@ -35,27 +35,24 @@ pub(crate) fn eval_aggregate(ctx: &mut Ctx, a: &AggregateExpr, st: &Steps) -> Re
         Some(p) => Some(ctx.eval_scalar(p, st)?),
         None => None,
     };
-    let input = ctx.eval_vector(&a.expr, st)?;
-    let input_points: usize = input.iter().map(Row::points).sum();
-
-    // Groups, in order of first appearance.
-    let mut key_of: HashMap<Labels, usize> = HashMap::new();
-    let mut group_labels: Vec<Labels> = Vec::new();
-    let mut group_of: Vec<usize> = Vec::with_capacity(input.len());
-    for row in &input {
-        let gl = grouping_labels(&row.labels, without, &grouping);
-        let n = group_labels.len();
-        let g = *key_of.entry(gl.clone()).or_insert_with(|| {
-            group_labels.push(gl);
-            n
-        });
-        group_of.push(g);
-    }
+    let mut stream = ctx.eval_vector_stream(&a.expr, st)?;
 
     let out = match op {
         T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO => {
+            let input = stream.collect(ctx, st)?;
+            let input_points: usize = input.iter().map(Row::points).sum();
+            // Groups, in order of first appearance.
+            let mut key_of: HashMap<Labels, usize> = HashMap::new();
+            let mut group_of: Vec<usize> = Vec::with_capacity(input.len());
+            for row in &input {
+                let gl = grouping_labels(&row.labels, without, &grouping);
+                let n = key_of.len();
+                group_of.push(*key_of.entry(gl).or_insert(n));
+            }
             let p = param.unwrap_or_else(|| vec![f64::NAN; st.n]);
-            select_k(ctx, op, &p, input, &group_of, group_labels.len(), st)?
+            let out = select_k(ctx, op, &p, input, &group_of, key_of.len(), st)?;
+            ctx.release_samples(input_points);
+            out
         }
         _ => {
             let q = if op == T_QUANTILE {
@@ -65,10 +62,9 @@ pub(crate) fn eval_aggregate(ctx: &mut Ctx, a: &AggregateExpr, st: &Steps) -> Re
             } else {
                 None
             };
-            reduce(ctx, op, q.as_deref(), &input, &group_of, group_labels, st)?
+            reduce(ctx, op, q.as_deref(), &mut stream, without, &grouping, st)?
         }
     };
-    ctx.release_samples(input_points);
     let points: usize = out.iter().map(Row::points).sum();
     ctx.add_samples(points)?;
     Ok(Val::Vector(out))
@@ -115,22 +111,40 @@ struct Acc {
     incremental: bool,
 }
 
+/// sum/avg/count/min/max/group/stddev/stdvar/quantile over a stream of series: groups are
+/// found as series arrive (in order of first appearance), each series is folded into its
+/// group's per-step state and dropped.
 fn reduce(
     ctx: &mut Ctx,
     op: u16,
     q: Option<&[f64]>,
-    input: &[Row],
-    group_of: &[usize],
-    group_labels: Vec<Labels>,
+    stream: &mut RowStream,
+    without: bool,
+    grouping: &[String],
     st: &Steps,
 ) -> Result<Vec<Row>, QueryError> {
     let n = st.n;
-    let ng = group_labels.len();
-    let mut acc = vec![Acc::default(); ng * n];
-    let mut drop_name = vec![false; ng];
-    let mut qvals: Vec<Vec<f64>> = if op == T_QUANTILE { vec![Vec::new(); ng * n] } else { Vec::new() };
-    for (row, &g) in input.iter().zip(group_of) {
-        ctx.check("expression evaluation")?;
+    let mut key_of: HashMap<Labels, usize> = HashMap::new();
+    let mut group_labels: Vec<Labels> = Vec::new();
+    let mut acc: Vec<Acc> = Vec::new();
+    let mut drop_name: Vec<bool> = Vec::new();
+    let mut qvals: Vec<Vec<f64>> = Vec::new();
+    while let Some(row) = stream.next(ctx, st)? {
+        let gl = grouping_labels(&row.labels, without, grouping);
+        let g = match key_of.get(&gl) {
+            Some(&g) => g,
+            None => {
+                let g = group_labels.len();
+                key_of.insert(gl.clone(), g);
+                group_labels.push(gl);
+                acc.resize(acc.len() + n, Acc::default());
+                drop_name.push(false);
+                if op == T_QUANTILE {
+                    qvals.resize(qvals.len() + n, Vec::new());
+                }
+                g
+            }
+        };
         drop_name[g] |= row.drop_name;
         let base = g * n;
         for (k, &f) in row.vals.iter().enumerate() {
@@ -194,8 +208,9 @@ fn reduce(
                 _ => return Err(QueryError::Execution(format!("unsupported aggregation {op}"))),
             }
         }
+        ctx.release_samples(row.points());
     }
-    let mut out = Vec::with_capacity(ng);
+    let mut out = Vec::with_capacity(group_labels.len());
     for (g, labels) in group_labels.into_iter().enumerate() {
         let mut vals = vec![ABSENT; n];
         let mut any = false;

@@ -330,12 +330,24 @@ pub(crate) struct Window<'a> {
     pub ts: i64,
 }
 
-/// A range vector argument: per series, the samples, and how windows sit on steps.
+/// A range vector argument: its series (streamed from storage for a matrix selector, or the
+/// evaluated rows of a subquery), and how windows sit on steps.
 pub(crate) struct RangeArg {
-    pub rows: Vec<MRow>,
+    pub rows: RowSource,
     pub range_ms: i64,
     pub offset_ms: i64,
     pub at: Option<i64>,
+}
+
+/// Where the series of a range argument come from.
+pub(crate) enum RowSource {
+    Loaded(std::vec::IntoIter<MRow>),
+    /// One series at a time from storage, so memory holds one series' samples.
+    Stream {
+        set: periscope_storage::SeriesSet,
+        min_t: i64,
+        max_t: i64,
+    },
 }
 
 impl<'a> Ctx<'a> {
@@ -462,9 +474,21 @@ impl<'a> Ctx<'a> {
         st: &Steps,
         timestamps: bool,
     ) -> Result<Vec<Row>, QueryError> {
-        if st.n == 0 {
-            return Ok(Vec::new());
+        let mut stream = self.selector_stream(vs, st, timestamps)?;
+        let mut rows = Vec::new();
+        while let Some(r) = stream.next(self, st)? {
+            rows.push(r);
         }
+        Ok(rows)
+    }
+
+    /// [`vector_selector`](Self::vector_selector), one series at a time.
+    pub fn selector_stream(
+        &mut self,
+        vs: &VectorSelector,
+        st: &Steps,
+        timestamps: bool,
+    ) -> Result<SelectorStream, QueryError> {
         let offset = offset_ms(&vs.offset);
         let at = self.at_time(&vs.at);
         let lookback = self.opts.lookback_delta_ms;
@@ -472,59 +496,23 @@ impl<'a> Ctx<'a> {
             Some(a) => (a - offset, a - offset),
             None => (st.start - offset, st.end() - offset),
         };
-        let set = self.select(vs, first_ref - lookback + 1, last_ref)?;
-        let mut rows = Vec::new();
-        for series in set {
-            self.check("expression evaluation")?;
-            let series = series?;
-            let mut it = Peek::new(series.samples);
-            let mut vals = vec![ABSENT; st.n];
-            let mut last: Option<Sample> = None;
-            let mut points = 0usize;
-            let eval_at = |r: i64, it: &mut Peek, last: &mut Option<Sample>| -> f64 {
-                while let Some(s) = it.peek() {
-                    if s.t > r {
-                        break;
-                    }
-                    *last = Some(s);
-                    it.advance();
-                }
-                match last {
-                    Some(s) if s.t > r - lookback && !is_stale_nan(s.v) => {
-                        if timestamps {
-                            s.t as f64 / 1000.0
-                        } else {
-                            s.v
-                        }
-                    }
-                    _ => ABSENT,
-                }
-            };
-            if at.is_some() {
-                let v = eval_at(first_ref, &mut it, &mut last);
-                if present(v) {
-                    vals.iter_mut().for_each(|x| *x = v);
-                    points = st.n;
-                }
-            } else {
-                for (k, slot) in vals.iter_mut().enumerate() {
-                    let v = eval_at(st.ts(k) - offset, &mut it, &mut last);
-                    if present(v) {
-                        points += 1;
-                    }
-                    *slot = v;
-                }
-            }
-            self.samples_loaded += it.consumed as u64;
-            if points > 0 {
-                self.add_samples(points)?;
-                rows.push(Row { labels: series.labels, vals, drop_name: false });
-            }
-        }
-        Ok(rows)
+        let set = if st.n == 0 { None } else { Some(self.select(vs, first_ref - lookback + 1, last_ref)?) };
+        Ok(SelectorStream { set, offset, at, lookback, timestamps })
     }
 
-    /// Loads a matrix selector's samples for windows on every step.
+    /// An instant-vector expression as a stream of rows: selectors and range functions are
+    /// streamed from storage, anything else is evaluated whole.
+    pub fn eval_vector_stream(&mut self, e: &Expr, st: &Steps) -> Result<RowStream, QueryError> {
+        Ok(match unwrap_parens(e) {
+            Expr::VectorSelector(vs) => RowStream::Selector(self.selector_stream(vs, st, false)?),
+            Expr::Call(c) if crate::functions::is_streamable_range_call(unwrap_parens(e)) => {
+                RowStream::RangeFn(Box::new(crate::functions::RangeFnStream::for_call(self, c, st)?))
+            }
+            other => RowStream::Rows(self.eval_vector(other, st)?.into_iter()),
+        })
+    }
+
+    /// A matrix selector's series, streamed, for windows on every step.
     pub fn range_arg_matrix(&mut self, ms: &MatrixSelector, st: &Steps) -> Result<RangeArg, QueryError> {
         let vs = &ms.vs;
         let offset = offset_ms(&vs.offset);
@@ -534,33 +522,36 @@ impl<'a> Ctx<'a> {
             Some(a) => (a - offset, a - offset),
             None => (st.start - offset, st.end() - offset),
         };
-        let rows = self.load_range(vs, first_ref - range_ms + 1, last_ref)?;
-        Ok(RangeArg { rows, range_ms, offset_ms: offset, at })
+        let (min_t, max_t) = (first_ref - range_ms + 1, last_ref);
+        let set = self.select(vs, min_t, max_t)?;
+        Ok(RangeArg { rows: RowSource::Stream { set, min_t, max_t }, range_ms, offset_ms: offset, at })
     }
 
-    /// Every non-stale sample of the selected series in `[min_t, max_t]`.
-    fn load_range(&mut self, vs: &VectorSelector, min_t: i64, max_t: i64) -> Result<Vec<MRow>, QueryError> {
-        let set = self.select(vs, min_t, max_t)?;
-        let mut rows = Vec::new();
-        for series in set {
-            self.check("expression evaluation")?;
-            let mut series = series?;
-            let mut samples = Vec::new();
-            let mut next = series.samples.seek(min_t);
-            while let Some(s) = next {
-                if s.t > max_t {
-                    break;
+    /// The next series of a range argument, its samples counted as held until
+    /// [`release_samples`](Self::release_samples).
+    pub fn next_range_row(&mut self, arg: &mut RangeArg) -> Result<Option<MRow>, QueryError> {
+        self.check("expression evaluation")?;
+        match &mut arg.rows {
+            RowSource::Loaded(it) => Ok(it.next()),
+            RowSource::Stream { set, min_t, max_t } => {
+                let Some(series) = set.next() else { return Ok(None) };
+                let mut series = series?;
+                let mut samples = Vec::new();
+                let mut next = series.samples.seek(*min_t);
+                while let Some(s) = next {
+                    if s.t > *max_t {
+                        break;
+                    }
+                    if !is_stale_nan(s.v) {
+                        samples.push(s);
+                    }
+                    next = series.samples.next();
                 }
-                if !is_stale_nan(s.v) {
-                    samples.push(s);
-                }
-                next = series.samples.next();
+                self.samples_loaded += samples.len() as u64;
+                self.add_samples(samples.len())?;
+                Ok(Some(MRow { labels: series.labels, samples, drop_name: false }))
             }
-            self.samples_loaded += samples.len() as u64;
-            self.add_samples(samples.len())?;
-            rows.push(MRow { labels: series.labels, samples, drop_name: false });
         }
-        Ok(rows)
     }
 
     /// Evaluates a subquery's inner expression on its own step grid, as a range argument.
@@ -573,7 +564,10 @@ impl<'a> Ctx<'a> {
             None => (st.start - offset, st.end() - offset),
         };
         let rows = self.subquery_rows(sq, first_ref, last_ref)?;
-        Ok(RangeArg { rows, range_ms, offset_ms: offset, at })
+        let held: usize = rows.iter().map(|r| r.samples.len()).sum();
+        // The rows are counted again as they are taken one by one.
+        self.release_samples(held);
+        Ok(RangeArg { rows: RowSource::Loaded(rows.into_iter()), range_ms, offset_ms: offset, at })
     }
 
     /// The inner evaluation of a subquery covering windows ending at `first_ref..=last_ref`.
@@ -617,67 +611,149 @@ impl<'a> Ctx<'a> {
     fn matrix_at(&mut self, ms: &MatrixSelector, t: i64) -> Result<Vec<MRow>, QueryError> {
         let steps = Steps::new(t, t, 1);
         let arg = self.range_arg_matrix(ms, &steps)?;
-        Ok(window_rows(arg, t))
+        self.window_rows(arg, t)
     }
 
     /// A subquery at the top of an instant query: its points in the window.
     fn subquery_at(&mut self, sq: &SubqueryExpr, t: i64) -> Result<Vec<MRow>, QueryError> {
         let steps = Steps::new(t, t, 1);
         let arg = self.range_arg_subquery(sq, &steps)?;
-        Ok(window_rows(arg, t))
+        self.window_rows(arg, t)
+    }
+
+    fn window_rows(&mut self, mut arg: RangeArg, t: i64) -> Result<Vec<MRow>, QueryError> {
+        let end = arg.at.unwrap_or(t) - arg.offset_ms;
+        let start = end - arg.range_ms;
+        let mut out = Vec::new();
+        while let Some(mut r) = self.next_range_row(&mut arg)? {
+            r.samples.retain(|s| s.t > start && s.t <= end);
+            if !r.samples.is_empty() {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 }
 
-fn window_rows(arg: RangeArg, t: i64) -> Vec<MRow> {
-    let end = arg.at.unwrap_or(t) - arg.offset_ms;
-    let start = end - arg.range_ms;
-    arg.rows
-        .into_iter()
-        .filter_map(|mut r| {
-            r.samples.retain(|s| s.t > start && s.t <= end);
-            (!r.samples.is_empty()).then_some(r)
-        })
-        .collect()
-}
-
 impl RangeArg {
-    /// Calls `f` for every series and every step whose window holds samples; `f` returns the
-    /// value for that step or `None`.
-    pub fn for_each_window(
-        &self,
-        st: &Steps,
-        mut f: impl FnMut(usize, usize, &Window<'_>) -> Option<f64>,
-    ) -> Vec<Vec<f64>> {
-        let mut out = Vec::with_capacity(self.rows.len());
-        for (si, row) in self.rows.iter().enumerate() {
-            let mut vals = vec![ABSENT; st.n];
-            let s = &row.samples;
-            let (mut lo, mut hi) = (0usize, 0usize);
-            for (k, slot) in vals.iter_mut().enumerate() {
-                let ts = st.ts(k);
-                let end = self.at.unwrap_or(ts) - self.offset_ms;
-                let start = end - self.range_ms;
-                // Windows only move forward (steps increase), so two cursors suffice.
-                while lo < s.len() && s[lo].t <= start {
-                    lo += 1;
-                }
-                if hi < lo {
-                    hi = lo;
-                }
-                while hi < s.len() && s[hi].t <= end {
-                    hi += 1;
-                }
-                if hi > lo {
-                    let w =
-                        Window { samples: &s[lo..hi], range_start: start, range_end: end, range_ms: self.range_ms, ts };
-                    if let Some(v) = f(si, k, &w) {
-                        *slot = v;
-                    }
+    /// The value of `f` for every step whose window over `row` holds samples (`ABSENT`
+    /// elsewhere); `f` gets the step index and the window and may return `None`.
+    pub fn windows(&self, row: &MRow, st: &Steps, mut f: impl FnMut(usize, &Window<'_>) -> Option<f64>) -> Vec<f64> {
+        let mut vals = vec![ABSENT; st.n];
+        let s = &row.samples;
+        let (mut lo, mut hi) = (0usize, 0usize);
+        for (k, slot) in vals.iter_mut().enumerate() {
+            let ts = st.ts(k);
+            let end = self.at.unwrap_or(ts) - self.offset_ms;
+            let start = end - self.range_ms;
+            // Windows only move forward (steps increase), so two cursors suffice.
+            while lo < s.len() && s[lo].t <= start {
+                lo += 1;
+            }
+            if hi < lo {
+                hi = lo;
+            }
+            while hi < s.len() && s[hi].t <= end {
+                hi += 1;
+            }
+            if hi > lo {
+                let w = Window { samples: &s[lo..hi], range_start: start, range_end: end, range_ms: self.range_ms, ts };
+                if let Some(v) = f(k, &w) {
+                    *slot = v;
                 }
             }
-            out.push(vals);
         }
-        out
+        vals
+    }
+}
+
+/// The series of an instant-vector selector, evaluated on the steps one series at a time.
+pub(crate) struct SelectorStream {
+    set: Option<periscope_storage::SeriesSet>,
+    offset: i64,
+    at: Option<i64>,
+    lookback: i64,
+    timestamps: bool,
+}
+
+impl SelectorStream {
+    /// The next series with at least one value.
+    pub fn next(&mut self, ctx: &mut Ctx, st: &Steps) -> Result<Option<Row>, QueryError> {
+        let Some(set) = self.set.as_mut() else { return Ok(None) };
+        let (lookback, timestamps) = (self.lookback, self.timestamps);
+        for series in set.by_ref() {
+            ctx.check("expression evaluation")?;
+            let series = series?;
+            let mut it = Peek::new(series.samples);
+            let mut vals = vec![ABSENT; st.n];
+            let mut last: Option<Sample> = None;
+            let mut points = 0usize;
+            let eval_at = |r: i64, it: &mut Peek, last: &mut Option<Sample>| -> f64 {
+                while let Some(s) = it.peek() {
+                    if s.t > r {
+                        break;
+                    }
+                    *last = Some(s);
+                    it.advance();
+                }
+                match last {
+                    Some(s) if s.t > r - lookback && !is_stale_nan(s.v) => {
+                        if timestamps {
+                            s.t as f64 / 1000.0
+                        } else {
+                            s.v
+                        }
+                    }
+                    _ => ABSENT,
+                }
+            };
+            if let Some(a) = self.at {
+                let v = eval_at(a - self.offset, &mut it, &mut last);
+                if present(v) {
+                    vals.iter_mut().for_each(|x| *x = v);
+                    points = st.n;
+                }
+            } else {
+                for (k, slot) in vals.iter_mut().enumerate() {
+                    let v = eval_at(st.ts(k) - self.offset, &mut it, &mut last);
+                    if present(v) {
+                        points += 1;
+                    }
+                    *slot = v;
+                }
+            }
+            ctx.samples_loaded += it.consumed as u64;
+            if points > 0 {
+                ctx.add_samples(points)?;
+                return Ok(Some(Row { labels: series.labels, vals, drop_name: false }));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// An instant vector produced one series at a time.
+pub(crate) enum RowStream {
+    Rows(std::vec::IntoIter<Row>),
+    Selector(SelectorStream),
+    RangeFn(Box<crate::functions::RangeFnStream>),
+}
+
+impl RowStream {
+    pub fn next(&mut self, ctx: &mut Ctx, st: &Steps) -> Result<Option<Row>, QueryError> {
+        match self {
+            RowStream::Rows(it) => Ok(it.next()),
+            RowStream::Selector(s) => s.next(ctx, st),
+            RowStream::RangeFn(s) => s.next(ctx, st),
+        }
+    }
+
+    pub fn collect(mut self, ctx: &mut Ctx, st: &Steps) -> Result<Vec<Row>, QueryError> {
+        let mut rows = Vec::new();
+        while let Some(r) = self.next(ctx, st)? {
+            rows.push(r);
+        }
+        Ok(rows)
     }
 }
 

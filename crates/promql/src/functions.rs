@@ -553,171 +553,230 @@ fn natural_less(a: &str, b: &str) -> bool {
 
 // ---- functions over range vectors ----
 
-fn range_function(ctx: &mut Ctx, name: &str, args: &[&Expr], mi: usize, st: &Steps) -> Result<Val, QueryError> {
-    // Scalar parameters, one value per step.
-    let mut params: Vec<Vec<f64>> = Vec::new();
-    for (i, a) in args.iter().enumerate() {
-        if i != mi {
-            params.push(ctx.eval_scalar(a, st)?);
-        }
-    }
-    let range = match unwrap_parens(args[mi]) {
-        Expr::MatrixSelector(ms) => ctx.range_arg_matrix(ms, st)?,
-        Expr::Subquery(sq) => ctx.range_arg_subquery(sq, st)?,
-        _ => return Err(QueryError::Execution("expected a range vector".into())),
-    };
-    let loaded: usize = range.rows.iter().map(|r| r.samples.len()).sum();
-    let result = apply_range(ctx, name, &params, &range, args[mi], st);
-    ctx.release_samples(loaded);
-    let rows = result?;
-    ctx.add_samples(rows.iter().map(Row::points).sum())?;
-    Ok(Val::Vector(rows))
-}
-
-fn apply_range(
-    ctx: &mut Ctx,
-    name: &str,
-    params: &[Vec<f64>],
-    range: &RangeArg,
-    arg: &Expr,
-    st: &Steps,
-) -> Result<Vec<Row>, QueryError> {
+fn range_function(ctx: &mut Ctx, name: &'static str, args: &[&Expr], mi: usize, st: &Steps) -> Result<Val, QueryError> {
     if name == "absent_over_time" {
+        let mut range = range_arg(ctx, args[mi], st)?;
         let mut vals = vec![1.0; st.n];
-        let per = range.for_each_window(st, |_, _, _| Some(1.0));
-        for v in &per {
-            for (k, x) in v.iter().enumerate() {
+        while let Some(row) = ctx.next_range_row(&mut range)? {
+            let per = range.windows(&row, st, |_, _| Some(1.0));
+            ctx.release_samples(row.samples.len());
+            for (k, x) in per.iter().enumerate() {
                 if present(*x) {
                     vals[k] = ABSENT;
                 }
             }
         }
-        return Ok(absent_row(absent_labels(arg), vals));
+        return Ok(Val::Vector(absent_row(absent_labels(args[mi]), vals)));
     }
-    let keep_name = matches!(name, "last_over_time" | "first_over_time");
-    let mut err: Option<QueryError> = None;
-    let mut bad_quantile = false;
-    let values = {
-        let f: Box<WindowFn> = match name {
-            "rate" => Box::new(|_, _, w| extrapolated_rate(w, true, true)),
-            "increase" => Box::new(|_, _, w| extrapolated_rate(w, true, false)),
-            "delta" => Box::new(|_, _, w| extrapolated_rate(w, false, false)),
-            "irate" => Box::new(|_, _, w| instant_value(w.samples, true)),
-            "idelta" => Box::new(|_, _, w| instant_value(w.samples, false)),
-            "deriv" => {
-                Box::new(|_, _, w| (w.samples.len() >= 2).then(|| linear_regression(w.samples, w.samples[0].t).0))
-            }
-            "predict_linear" => Box::new(|_, k, w| {
-                (w.samples.len() >= 2).then(|| {
-                    let (slope, intercept) = linear_regression(w.samples, w.ts);
-                    slope * params[0][k] + intercept
-                })
-            }),
-            "changes" => Box::new(|_, _, w| {
-                let mut n = 0;
-                for p in w.samples.windows(2) {
-                    if p[1].v != p[0].v && !(p[1].v.is_nan() && p[0].v.is_nan()) {
-                        n += 1;
-                    }
-                }
-                Some(n as f64)
-            }),
-            "resets" => Box::new(|_, _, w| Some(w.samples.windows(2).filter(|p| p[1].v < p[0].v).count() as f64)),
-            "avg_over_time" => Box::new(|_, _, w| Some(avg_over_time(w.samples))),
-            "sum_over_time" => Box::new(|_, _, w| {
-                let (mut sum, mut c) = (0.0, 0.0);
-                for s in w.samples {
-                    (sum, c) = kahan_inc(s.v, sum, c);
-                }
-                Some(if sum.is_infinite() { sum } else { sum + c })
-            }),
-            "count_over_time" => Box::new(|_, _, w| Some(w.samples.len() as f64)),
-            "present_over_time" => Box::new(|_, _, _| Some(1.0)),
-            "last_over_time" => Box::new(|_, _, w| w.samples.last().map(|s| s.v)),
-            "first_over_time" => Box::new(|_, _, w| w.samples.first().map(|s| s.v)),
-            "ts_of_last_over_time" => Box::new(|_, _, w| w.samples.last().map(|s| s.t as f64 / 1000.0)),
-            "ts_of_first_over_time" => Box::new(|_, _, w| w.samples.first().map(|s| s.t as f64 / 1000.0)),
-            "max_over_time" => {
-                Box::new(|_, _, w| compare_over_time(w.samples, |c, m| c > m || m.is_nan()).map(|s| s.v))
-            }
-            "min_over_time" => {
-                Box::new(|_, _, w| compare_over_time(w.samples, |c, m| c < m || m.is_nan()).map(|s| s.v))
-            }
-            "ts_of_max_over_time" => Box::new(|_, _, w| {
-                compare_over_time(w.samples, |c, m| c >= m || m.is_nan()).map(|s| s.t as f64 / 1000.0)
-            }),
-            "ts_of_min_over_time" => Box::new(|_, _, w| {
-                compare_over_time(w.samples, |c, m| c <= m || m.is_nan()).map(|s| s.t as f64 / 1000.0)
-            }),
-            "stddev_over_time" => Box::new(|_, _, w| Some(variance(w.samples).sqrt())),
-            "stdvar_over_time" => Box::new(|_, _, w| Some(variance(w.samples))),
-            "quantile_over_time" => Box::new(|_, k, w| {
-                let q = params[0][k];
-                if q.is_nan() || !(0.0..=1.0).contains(&q) {
-                    bad_quantile = true;
-                }
-                let mut v: Vec<f64> = w.samples.iter().map(|s| s.v).collect();
-                Some(quantile(q, &mut v))
-            }),
-            "mad_over_time" => Box::new(|_, _, w| {
-                if w.samples.iter().any(|s| s.v.is_nan()) {
-                    return Some(f64::NAN);
-                }
-                let mut v: Vec<f64> = w.samples.iter().map(|s| s.v).collect();
-                let median = quantile(0.5, &mut v);
-                let mut d: Vec<f64> = w.samples.iter().map(|s| (s.v - median).abs()).collect();
-                Some(quantile(0.5, &mut d))
-            }),
-            "holt_winters" | "double_exponential_smoothing" => Box::new(|_, k, w| {
-                let (sf, tf) = (params[0][k], params[1][k]);
-                if !(sf > 0.0 && sf < 1.0) {
-                    err.get_or_insert(QueryError::Execution(format!(
-                        "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
-                    )));
-                    return None;
-                }
-                if !(tf > 0.0 && tf < 1.0) {
-                    err.get_or_insert(QueryError::Execution(format!(
-                        "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
-                    )));
-                    return None;
-                }
-                double_exponential_smoothing(w.samples, sf, tf)
-            }),
-            other => return Err(QueryError::Execution(format!("function {other:?} is not supported"))),
-        };
-        let mut f = f;
-        range.for_each_window(st, |si, k, w| f(si, k, w))
-    };
-    if let Some(e) = err {
-        return Err(e);
+    let mut stream = RangeFnStream::new(ctx, name, args, mi, st)?;
+    let mut rows = Vec::new();
+    while let Some(r) = stream.next(ctx, st)? {
+        rows.push(r);
     }
-    if bad_quantile {
-        if let Some(q) = params[0].iter().find(|q| q.is_nan() || !(0.0..=1.0).contains(*q)) {
-            ctx.annos.warn(format!("quantile value should be between 0 and 1, got {}", go_float(*q)));
-        }
-    }
-    let mut out = Vec::new();
-    for (row, vals) in range.rows.iter().zip(values) {
-        if !vals.iter().any(|v| present(*v)) {
-            continue;
-        }
-        if matches!(name, "rate" | "increase") {
-            if let Some(n) = row.labels.get(METRIC_NAME) {
-                if !["_total", "_sum", "_count", "_bucket"].iter().any(|s| n.ends_with(s)) {
-                    ctx.annos.info(format!(
-                        "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
-                    ));
-                }
-            }
-        }
-        out.push(Row { labels: row.labels.clone(), vals, drop_name: row.drop_name || !keep_name });
-    }
-    Ok(out)
+    Ok(Val::Vector(rows))
 }
 
-/// A function of one window: series index, step index, window.
-type WindowFn<'a> = dyn FnMut(usize, usize, &Window<'_>) -> Option<f64> + 'a;
+fn range_arg(ctx: &mut Ctx, e: &Expr, st: &Steps) -> Result<RangeArg, QueryError> {
+    match unwrap_parens(e) {
+        Expr::MatrixSelector(ms) => ctx.range_arg_matrix(ms, st),
+        Expr::Subquery(sq) => ctx.range_arg_subquery(sq, st),
+        _ => Err(QueryError::Execution("expected a range vector".into())),
+    }
+}
+
+/// Whether `e` is a call of a function over a range vector whose result can be streamed
+/// series by series.
+pub(crate) fn is_streamable_range_call(e: &Expr) -> bool {
+    match e {
+        Expr::Call(c) => {
+            c.func.name != "absent_over_time"
+                && window_fn(c.func.name).is_some()
+                && c.args.args.iter().any(|a| matches!(unwrap_parens(a), Expr::MatrixSelector(_) | Expr::Subquery(_)))
+        }
+        _ => false,
+    }
+}
+
+/// What window functions report besides their values.
+#[derive(Default)]
+struct Flags {
+    err: Option<QueryError>,
+    bad_quantile: bool,
+}
+
+/// A function of one window: the scalar parameters, the step index, the window.
+type WinFn = fn(&[Vec<f64>], usize, &Window<'_>, &mut Flags) -> Option<f64>;
+
+fn window_fn(name: &str) -> Option<WinFn> {
+    Some(match name {
+        "rate" => |_, _, w, _| extrapolated_rate(w, true, true),
+        "increase" => |_, _, w, _| extrapolated_rate(w, true, false),
+        "delta" => |_, _, w, _| extrapolated_rate(w, false, false),
+        "irate" => |_, _, w, _| instant_value(w.samples, true),
+        "idelta" => |_, _, w, _| instant_value(w.samples, false),
+        "deriv" => |_, _, w, _| (w.samples.len() >= 2).then(|| linear_regression(w.samples, w.samples[0].t).0),
+        "predict_linear" => |p, k, w, _| {
+            (w.samples.len() >= 2).then(|| {
+                let (slope, intercept) = linear_regression(w.samples, w.ts);
+                slope * p[0][k] + intercept
+            })
+        },
+        "changes" => |_, _, w, _| {
+            let n = w.samples.windows(2).filter(|p| p[1].v != p[0].v && !(p[1].v.is_nan() && p[0].v.is_nan())).count();
+            Some(n as f64)
+        },
+        "resets" => |_, _, w, _| Some(w.samples.windows(2).filter(|p| p[1].v < p[0].v).count() as f64),
+        "avg_over_time" => |_, _, w, _| Some(avg_over_time(w.samples)),
+        "sum_over_time" => |_, _, w, _| {
+            let (mut sum, mut c) = (0.0, 0.0);
+            for s in w.samples {
+                (sum, c) = kahan_inc(s.v, sum, c);
+            }
+            Some(if sum.is_infinite() { sum } else { sum + c })
+        },
+        "count_over_time" => |_, _, w, _| Some(w.samples.len() as f64),
+        "present_over_time" => |_, _, _, _| Some(1.0),
+        "last_over_time" => |_, _, w, _| w.samples.last().map(|s| s.v),
+        "first_over_time" => |_, _, w, _| w.samples.first().map(|s| s.v),
+        "ts_of_last_over_time" => |_, _, w, _| w.samples.last().map(|s| s.t as f64 / 1000.0),
+        "ts_of_first_over_time" => |_, _, w, _| w.samples.first().map(|s| s.t as f64 / 1000.0),
+        "max_over_time" => |_, _, w, _| compare_over_time(w.samples, |c, m| c > m || m.is_nan()).map(|s| s.v),
+        "min_over_time" => |_, _, w, _| compare_over_time(w.samples, |c, m| c < m || m.is_nan()).map(|s| s.v),
+        "ts_of_max_over_time" => {
+            |_, _, w, _| compare_over_time(w.samples, |c, m| c >= m || m.is_nan()).map(|s| s.t as f64 / 1000.0)
+        }
+        "ts_of_min_over_time" => {
+            |_, _, w, _| compare_over_time(w.samples, |c, m| c <= m || m.is_nan()).map(|s| s.t as f64 / 1000.0)
+        }
+        "stddev_over_time" => |_, _, w, _| Some(variance(w.samples).sqrt()),
+        "stdvar_over_time" => |_, _, w, _| Some(variance(w.samples)),
+        "quantile_over_time" => |p, k, w, fl| {
+            let q = p[0][k];
+            if q.is_nan() || !(0.0..=1.0).contains(&q) {
+                fl.bad_quantile = true;
+            }
+            let mut v: Vec<f64> = w.samples.iter().map(|s| s.v).collect();
+            Some(quantile(q, &mut v))
+        },
+        "mad_over_time" => |_, _, w, _| {
+            if w.samples.iter().any(|s| s.v.is_nan()) {
+                return Some(f64::NAN);
+            }
+            let mut v: Vec<f64> = w.samples.iter().map(|s| s.v).collect();
+            let median = quantile(0.5, &mut v);
+            let mut d: Vec<f64> = w.samples.iter().map(|s| (s.v - median).abs()).collect();
+            Some(quantile(0.5, &mut d))
+        },
+        "holt_winters" | "double_exponential_smoothing" => |p, k, w, fl| {
+            let (sf, tf) = (p[0][k], p[1][k]);
+            if !(sf > 0.0 && sf < 1.0) {
+                fl.err.get_or_insert(QueryError::Execution(format!(
+                    "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+                )));
+                return None;
+            }
+            if !(tf > 0.0 && tf < 1.0) {
+                fl.err.get_or_insert(QueryError::Execution(format!(
+                    "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+                )));
+                return None;
+            }
+            double_exponential_smoothing(w.samples, sf, tf)
+        },
+        _ => return None,
+    })
+}
+
+/// A function over a range vector, yielding its result series one by one (so an
+/// aggregation over it never holds more than one input series).
+pub(crate) struct RangeFnStream {
+    name: &'static str,
+    f: WinFn,
+    params: Vec<Vec<f64>>,
+    range: RangeArg,
+    keep_name: bool,
+    flags: Flags,
+    non_counter: Option<String>,
+    done: bool,
+}
+
+impl RangeFnStream {
+    pub(crate) fn new(
+        ctx: &mut Ctx,
+        name: &'static str,
+        args: &[&Expr],
+        mi: usize,
+        st: &Steps,
+    ) -> Result<RangeFnStream, QueryError> {
+        let f = window_fn(name).ok_or_else(|| QueryError::Execution(format!("function {name:?} is not supported")))?;
+        // Scalar parameters, one value per step.
+        let mut params: Vec<Vec<f64>> = Vec::new();
+        for (i, a) in args.iter().enumerate() {
+            if i != mi {
+                params.push(ctx.eval_scalar(a, st)?);
+            }
+        }
+        let range = range_arg(ctx, args[mi], st)?;
+        Ok(RangeFnStream {
+            name,
+            f,
+            params,
+            range,
+            keep_name: matches!(name, "last_over_time" | "first_over_time"),
+            flags: Flags::default(),
+            non_counter: None,
+            done: false,
+        })
+    }
+
+    /// For a call expression with a range argument.
+    pub(crate) fn for_call(ctx: &mut Ctx, c: &Call, st: &Steps) -> Result<RangeFnStream, QueryError> {
+        let args: Vec<&Expr> = c.args.args.iter().map(|b| b.as_ref()).collect();
+        let mi = args
+            .iter()
+            .position(|a| matches!(unwrap_parens(a), Expr::MatrixSelector(_) | Expr::Subquery(_)))
+            .ok_or_else(|| QueryError::Execution("expected a range vector argument".into()))?;
+        RangeFnStream::new(ctx, c.func.name, &args, mi, st)
+    }
+
+    /// The next result series with at least one value; annotations are added at the end.
+    pub(crate) fn next(&mut self, ctx: &mut Ctx, st: &Steps) -> Result<Option<Row>, QueryError> {
+        if self.done {
+            return Ok(None);
+        }
+        while let Some(row) = ctx.next_range_row(&mut self.range)? {
+            let (f, params, flags) = (self.f, &self.params, &mut self.flags);
+            let vals = self.range.windows(&row, st, |k, w| f(params, k, w, flags));
+            ctx.release_samples(row.samples.len());
+            if let Some(e) = self.flags.err.take() {
+                return Err(e);
+            }
+            if !vals.iter().any(|v| present(*v)) {
+                continue;
+            }
+            if matches!(self.name, "rate" | "increase") && self.non_counter.is_none() {
+                if let Some(n) = row.labels.get(METRIC_NAME) {
+                    if !["_total", "_sum", "_count", "_bucket"].iter().any(|s| n.ends_with(s)) {
+                        self.non_counter = Some(n.to_string());
+                    }
+                }
+            }
+            ctx.add_samples(vals.iter().filter(|v| present(**v)).count())?;
+            return Ok(Some(Row { labels: row.labels, vals, drop_name: row.drop_name || !self.keep_name }));
+        }
+        self.done = true;
+        if let Some(n) = self.non_counter.take() {
+            ctx.annos
+                .info(format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"));
+        }
+        if self.flags.bad_quantile {
+            if let Some(q) = self.params[0].iter().find(|q| q.is_nan() || !(0.0..=1.0).contains(*q)) {
+                ctx.annos.warn(format!("quantile value should be between 0 and 1, got {}", go_float(*q)));
+            }
+        }
+        Ok(None)
+    }
+}
 
 fn extrapolated_rate(w: &Window<'_>, is_counter: bool, is_rate: bool) -> Option<f64> {
     let s = w.samples;
