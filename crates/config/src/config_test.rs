@@ -60,6 +60,7 @@ const BAD: &[(&str, &str)] = &[
     ("unknown_top_level_key.yaml", "unknown field `rule_files`, expected one of `global`, `server`"),
     ("yaml_syntax.yaml", "line 3 column"),
     ("zero_request_body.yaml", "server.max_request_body_bytes: must be greater than 0"),
+    ("query_timeout_zero.yaml", "query.timeout: must be greater than 0s"),
     ("cert_without_key.yaml", "scrape_configs[0].tls_config: cert_file and key_file must be set together"),
     ("tls_max_below_min.yaml", "scrape_configs[0].tls_config.max_version: must not be lower than min_version (TLS13)"),
     ("tls_max_version_too_old.yaml", "scrape_configs[0].tls_config.max_version: TLS11 is not supported (Periscope speaks TLS12 and TLS13)"),
@@ -133,6 +134,7 @@ fn example_file_parses_and_uses_non_default_values() {
     let c = Config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(c.server, ServerConfig::default());
     assert_eq!(c.storage, StorageConfig::default());
+    assert_eq!(c.query, QueryConfig::default());
     assert_eq!(c.limits, Limits::default());
     assert_eq!(c.global.scrape_interval, defaults::SCRAPE_INTERVAL);
     assert_eq!(c.scrape_configs.len(), 4);
@@ -158,6 +160,9 @@ fn no_file_means_defaults() {
     assert_eq!(c.server.max_decompressed_body_bytes.bytes(), 64 * 1024 * 1024);
     assert_eq!(c.storage.wal.segment_size, ByteSize::mib(128));
     assert_eq!(c.storage.metrics.retention_time.to_string(), "15d");
+    assert_eq!(c.query.lookback_delta.to_string(), "5m");
+    assert_eq!(c.query.max_samples, 50_000_000);
+    assert_eq!(c.query.timeout.to_string(), "2m");
     assert!(c.validate().is_ok());
 }
 
@@ -409,7 +414,7 @@ fn example_mentions_every_key() {
 #[test]
 fn doc_follows_the_order_of_the_example() {
     let doc = std::fs::read_to_string(repo_file("docs/configuration.md")).unwrap();
-    let sections = ["`global`", "`server`", "`storage`", "`limits`", "`tenants`", "`scrape_configs`"];
+    let sections = ["`global`", "`server`", "`storage`", "`query`", "`limits`", "`tenants`", "`scrape_configs`"];
     let pos: Vec<usize> = sections.iter().map(|s| doc.find(&format!("## {s}")).unwrap_or(usize::MAX)).collect();
     assert!(pos.windows(2).all(|w| w[0] < w[1]), "sections out of order or missing: {pos:?}");
 }

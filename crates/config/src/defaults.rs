@@ -50,6 +50,14 @@ pub const RETENTION_SIZE: ByteSize = ByteSize::ZERO;
 /// `storage.metrics.out_of_order_window`; zero refuses out-of-order samples.
 pub const OUT_OF_ORDER_WINDOW: Duration = Duration::ZERO;
 
+// query
+/// `query.lookback_delta` (Prometheus's `--query.lookback-delta`).
+pub const QUERY_LOOKBACK_DELTA: Duration = Duration::from_mins(5);
+/// `query.max_samples` (Prometheus's `--query.max-samples`).
+pub const QUERY_MAX_SAMPLES: u64 = 50_000_000;
+/// `query.timeout` (Prometheus's `--query.timeout`).
+pub const QUERY_TIMEOUT: Duration = Duration::from_mins(2);
+
 // limits (defaults for every tenant)
 /// `limits.max_series_per_tenant`; zero means unlimited.
 pub const MAX_SERIES_PER_TENANT: u64 = 0;

@@ -27,6 +27,7 @@ mod error;
 mod global;
 mod limits;
 mod otlp;
+mod query;
 mod scrape;
 mod secret;
 mod server;
@@ -44,6 +45,7 @@ pub use global::GlobalConfig;
 pub use limits::{Limits, LimitsOverride};
 pub use otlp::OtlpConfig;
 pub use periscope_relabel::RelabelConfig;
+pub use query::QueryConfig;
 pub use scrape::{Authorization, BasicAuth, Scheme, ScrapeConfig, ScrapeFormat, StaticConfig, TlsConfig, TlsVersion};
 pub use secret::{Secret, REDACTED};
 pub use server::{LogFormat, LogLevel, ServerConfig};
@@ -61,6 +63,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Data directory and the embedded engines.
     pub storage: StorageConfig,
+    /// The PromQL engine's limits.
+    pub query: QueryConfig,
     /// Limits for every tenant.
     pub limits: Limits,
     /// Per-tenant overrides of `limits`, by tenant id.
@@ -126,6 +130,7 @@ impl Config {
         c.global.validate(&mut errs);
         c.server.validate(&mut errs);
         c.storage.validate(&mut errs);
+        c.query.validate(&mut errs);
         c.otlp.validate(&mut errs);
         for id in c.tenants.keys() {
             if let Err(e) = periscope_model::TenantId::new(id) {

@@ -245,6 +245,8 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
         let mut state = AppState::new(store.clone(), config.clone());
         let scrape_metrics = scrape.clone();
         state.metrics_sources = Arc::new(vec![Arc::new(move |out: &mut String| scrape_metrics.write_metrics(out))]);
+        let scrape_targets = scrape.clone();
+        state.targets = Some(Arc::new(move || targets_snapshot(&scrape_targets)));
         state.ready.store(true, Ordering::Release);
         for (l, what) in [
             (&listener, "listening for HTTP"),
@@ -301,6 +303,34 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The scraper's targets as `/api/v1/targets` shows them.
+fn targets_snapshot(scrape: &periscope_scrape::ScrapeManager) -> periscope_server::TargetsSnapshot {
+    use periscope_server::{ActiveTarget, DroppedTarget, TargetsSnapshot};
+    TargetsSnapshot {
+        active: scrape
+            .targets()
+            .into_iter()
+            .map(|t| ActiveTarget {
+                scrape_pool: t.job,
+                scrape_url: t.url,
+                discovered_labels: t.discovered_labels,
+                labels: t.labels,
+                health: t.health.as_str(),
+                last_error: t.last_error.unwrap_or_default(),
+                last_scrape: t.last_scrape,
+                last_scrape_duration: t.last_scrape_duration,
+                scrape_interval: t.scrape_interval,
+                scrape_timeout: t.scrape_timeout,
+            })
+            .collect(),
+        dropped: scrape
+            .dropped_targets()
+            .into_iter()
+            .map(|d| DroppedTarget { scrape_pool: d.job, discovered_labels: d.discovered_labels })
+            .collect(),
+    }
 }
 
 async fn shutdown_signal() -> &'static str {

@@ -1051,3 +1051,150 @@ fn validate_checks_a_config_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("fsnyc"));
     assert!(!dir.path().join("data").exists());
 }
+
+/// Percent-encodes a query parameter value.
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// Counters written with remote_write come back through the Prometheus query API (instant,
+/// range by POST form, series, labels, label values, errors), and Prometheus's own promtool
+/// queries Periscope.
+#[test]
+fn promql_over_http_and_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("periscope"), &[]);
+    // 41 samples at 15 s for three instances; instance i grows by i per sample.
+    let end = now_ms() / 15_000 * 15_000;
+    let start = end - 40 * 15_000;
+    let mut batch = MetricBatch::default();
+    for i in 1..=3usize {
+        let labels = Labels::from_pairs([
+            ("__name__", "http_requests_total".to_string()),
+            ("job", "api".to_string()),
+            ("instance", format!("i{i}")),
+        ])
+        .unwrap();
+        let samples = (0..=40).map(|k| Sample::new(start + k * 15_000, (i as i64 * k) as f64)).collect();
+        batch.series.push(SeriesSamples { labels, samples, exemplars: vec![] });
+    }
+    assert_eq!(remote_write(&server.addr, &batch).unwrap().0, 204);
+    let t = end / 1000;
+
+    // Instant query: 1/15 + 2/15 + 3/15 per second.
+    let q = urlencode("sum(rate(http_requests_total[5m]))");
+    let (status, body) = http(&server.addr, "GET", &format!("/api/v1/query?query={q}&time={t}"), &[], b"").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(v["status"], "success");
+    assert_eq!(v["data"]["resultType"], "vector");
+    let value: f64 = v["data"]["result"][0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!((value - 0.4).abs() < 1e-9, "{body}");
+    assert_eq!(v["data"]["result"][0]["value"][0].as_f64(), Some(t as f64));
+
+    // Range query by POST form: one series per instance; 10 points each (the first step
+    // has one sample in its window, too few for a rate).
+    let form =
+        format!("query={}&start={}&end={t}&step=60", urlencode("rate(http_requests_total{job=\"api\"}[2m])"), t - 600);
+    let (status, body) = http(
+        &server.addr,
+        "POST",
+        "/api/v1/query_range",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(v["data"]["resultType"], "matrix");
+    let result = v["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 3, "{body}");
+    assert_eq!(result[0]["metric"]["instance"], "i1");
+    assert!(result[0]["metric"].get("__name__").is_none(), "rate drops the name: {body}");
+    assert_eq!(result[0]["values"].as_array().unwrap().len(), 10, "{body}");
+
+    // Series, label names, label values.
+    let (status, body) = http(
+        &server.addr,
+        "GET",
+        &format!(
+            "/api/v1/series?match[]={}&start={}&end={t}",
+            urlencode("http_requests_total{instance=~\"i[12]\"}"),
+            t - 600
+        ),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["data"].as_array().unwrap().len(), 2, "{body}");
+    let (_, body) = http(&server.addr, "GET", "/api/v1/labels", &[], b"").unwrap();
+    let names: Vec<String> =
+        json(&body)["data"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+    for want in ["__name__", "instance", "job"] {
+        assert!(names.iter().any(|n| n == want), "{want} missing: {body}");
+    }
+    let (_, body) = http(&server.addr, "GET", "/api/v1/label/instance/values", &[], b"").unwrap();
+    assert_eq!(json(&body)["data"], serde_json::json!(["i1", "i2", "i3"]));
+
+    // Errors as Prometheus words them.
+    let (status, body) =
+        http(&server.addr, "GET", &format!("/api/v1/query?query={}", urlencode("sum(")), &[], b"").unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(json(&body)["errorType"], "bad_data");
+    let (status, body) =
+        http(&server.addr, "GET", &format!("/api/v1/query_range?query=up&start={t}&end={}&step=15", t - 60), &[], b"")
+            .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(json(&body)["error"], "end timestamp must not be before start time");
+
+    // promtool, Prometheus's own client.
+    let promtool = std::env::var("PROMTOOL_BIN").unwrap_or_else(|_| "promtool".into());
+    let url = format!("http://{}", server.addr);
+    let run = |args: &[&str]| -> String {
+        let out = Command::new(&promtool).args(args).output().unwrap_or_else(|e| {
+            panic!("cannot run {promtool} ({e}); scripts/test.sh installs Debian's prometheus package")
+        });
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "promtool {args:?} failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+    let ts = t.to_string();
+    let out = run(&["query", "instant", "--time", &ts, &url, "sum by (job) (rate(http_requests_total[5m]))"]);
+    let v: f64 = out
+        .strip_prefix("{job=\"api\"} => ")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("promtool instant: {out}"));
+    assert!((v - 0.4).abs() < 1e-9, "promtool instant: {out}");
+    let start_s = (t - 120).to_string();
+    let out = run(&[
+        "query",
+        "range",
+        "--start",
+        &start_s,
+        "--end",
+        &ts,
+        "--step",
+        "60s",
+        &url,
+        "http_requests_total{instance=\"i3\"}",
+    ]);
+    assert!(out.contains("http_requests_total{instance=\"i3\", job=\"api\"} =>"), "promtool range: {out}");
+    assert!(out.contains("120 @["), "promtool range, last value 3*40: {out}");
+    let out = run(&["query", "series", "--match", "http_requests_total", &url]);
+    assert_eq!(out.lines().count(), 3, "promtool series: {out}");
+    let out = run(&["query", "labels", &url, "instance"]);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["i1", "i2", "i3"], "promtool labels: {out}");
+}

@@ -800,8 +800,8 @@ fn system_time_ms(t: SystemTime) -> i64 {
 }
 
 /// The matcher groups of a selector (one, or one per `or` alternative), with the metric
-/// name as a matcher.
-fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, QueryError> {
+/// name as a matcher; each group has a matcher that does not match the empty string.
+pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, QueryError> {
     let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<Matcher>, QueryError> {
         let mut out = Vec::with_capacity(ms.len() + 1);
         for m in ms {

@@ -25,6 +25,7 @@ mod mathx;
 mod value;
 
 pub use error::QueryError;
+pub use eval::selector_matchers;
 pub use value::{InstantSample, Point, RangeSeries, Value};
 
 pub use promql_parser;

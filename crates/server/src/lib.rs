@@ -6,9 +6,12 @@
 //! reason, 413 for a body over a limit, 503 when the store cannot take writes; every refusal is
 //! counted in `periscope_http_rejected_requests_total{reason}`. OTLP (`otlp.rs` for HTTP on
 //! its own port and the main one, `otlp_grpc.rs` for gRPC) answers as the OTLP specification
-//! says: 200/OK with `partial_success`, and `google.rpc.Status` bodies for refusals.
+//! says: 200/OK with `partial_success`, and `google.rpc.Status` bodies for refusals. The
+//! Prometheus query API (`api.rs`: `/api/v1/query`, `query_range`, `series`, `labels`, status
+//! pages, targets) answers with Prometheus's JSON, `errorType`s and status codes.
 
 mod admission;
+mod api;
 mod error;
 mod otlp;
 mod otlp_grpc;
@@ -18,10 +21,11 @@ mod self_metrics;
 mod state;
 
 pub use admission::IngestLimiter;
+pub use api::{ActiveTarget, DroppedTarget, TargetsSnapshot, TargetsSource};
 pub use error::ApiError;
 pub use otlp_grpc::serve as serve_otlp_grpc;
 pub use self_metrics::SelfMetrics;
-pub use state::{AppState, MetricsSource};
+pub use state::{engine_options, AppState, MetricsSource};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
@@ -41,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/write", post(remote_write::handle))
         .route(otlp::METRICS_PATH, post(otlp::handle))
+        .merge(api::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)

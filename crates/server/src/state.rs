@@ -1,11 +1,13 @@
 //! What every handler shares.
 
-use crate::SelfMetrics;
+use crate::{SelfMetrics, TargetsSource};
 use periscope_config::Config;
 use periscope_model::TenantId;
+use periscope_promql::{Engine, EngineOptions};
 use periscope_storage::MetricStoreRef;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
@@ -19,6 +21,12 @@ pub struct AppState {
     pub limiter: Arc<crate::admission::IngestLimiter>,
     /// More self-metrics to render at `/metrics` (the scrape manager's, ...), in order.
     pub metrics_sources: Arc<Vec<MetricsSource>>,
+    /// The PromQL engine, with the options of the `query` section.
+    pub engine: Arc<Engine>,
+    /// The scraper's targets for `/api/v1/targets`; none when nothing scrapes.
+    pub targets: Option<TargetsSource>,
+    /// When the server started (`/api/v1/status/runtimeinfo`).
+    pub started_at: SystemTime,
 }
 
 /// Appends Prometheus text-format self-metrics of one component.
@@ -29,12 +37,26 @@ impl AppState {
     pub fn new(store: MetricStoreRef, config: Arc<Config>) -> Self {
         AppState {
             store,
-            config,
             metrics: Arc::new(SelfMetrics::default()),
             ready: Arc::new(AtomicBool::new(false)),
             limiter: Arc::default(),
             metrics_sources: Arc::new(Vec::new()),
+            engine: Arc::new(Engine::new(engine_options(&config))),
+            targets: None,
+            started_at: SystemTime::now(),
+            config,
         }
+    }
+}
+
+/// The engine options of a configuration's `query` section.
+pub fn engine_options(config: &Config) -> EngineOptions {
+    let q = &config.query;
+    EngineOptions {
+        lookback_delta_ms: i64::try_from(q.lookback_delta.as_millis()).unwrap_or(i64::MAX),
+        max_samples: usize::try_from(q.max_samples).unwrap_or(usize::MAX),
+        timeout: q.timeout.as_std(),
+        ..EngineOptions::default()
     }
 }
 
