@@ -1087,7 +1087,16 @@ fn promql_over_http_and_promtool() {
         ])
         .unwrap();
         let samples = (0..=40).map(|k| Sample::new(start + k * 15_000, (i as i64 * k) as f64)).collect();
-        batch.series.push(SeriesSamples { labels, samples, exemplars: vec![] });
+        let exemplars = if i == 1 {
+            vec![periscope_model::Exemplar {
+                labels: Labels::from_pairs([("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")]).unwrap(),
+                t: end - 15_000,
+                v: 39.0,
+            }]
+        } else {
+            vec![]
+        };
+        batch.series.push(SeriesSamples { labels, samples, exemplars });
     }
     assert_eq!(remote_write(&server.addr, &batch).unwrap().0, 204);
     let t = end / 1000;
@@ -1147,6 +1156,26 @@ fn promql_over_http_and_promtool() {
     }
     let (_, body) = http(&server.addr, "GET", "/api/v1/label/instance/values", &[], b"").unwrap();
     assert_eq!(json(&body)["data"], serde_json::json!(["i1", "i2", "i3"]));
+
+    // Exemplars of the series the query selects.
+    let (status, body) = http(
+        &server.addr,
+        "GET",
+        &format!(
+            "/api/v1/query_exemplars?query={}&start={}&end={t}",
+            urlencode("sum(rate(http_requests_total[5m]))"),
+            t - 600
+        ),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(v["data"][0]["seriesLabels"]["instance"], "i1", "{body}");
+    assert_eq!(v["data"][0]["exemplars"][0]["labels"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736", "{body}");
+    assert_eq!(v["data"][0]["exemplars"][0]["value"], "39", "{body}");
+    assert_eq!(v["data"].as_array().unwrap().len(), 1, "{body}");
 
     // Errors as Prometheus words them.
     let (status, body) =

@@ -147,7 +147,8 @@ fn reduce(
         };
         drop_name[g] |= row.drop_name;
         let base = g * n;
-        for (k, &f) in row.vals.iter().enumerate() {
+        let (lo, hi) = row.span;
+        for (k, &f) in row.vals.iter().enumerate().take(hi).skip(lo) {
             if !present(f) {
                 continue;
             }
@@ -237,7 +238,7 @@ fn reduce(
             };
         }
         if any {
-            out.push(Row { labels, vals, drop_name: drop_name[g] });
+            out.push(Row::new(labels, vals, drop_name[g]));
         }
     }
     Ok(out)
@@ -411,7 +412,7 @@ fn count_values(
             let i = match index.get(&gl) {
                 Some(&i) => i,
                 None => {
-                    rows.push(Row { labels: gl.clone(), vals: vec![ABSENT; st.n], drop_name: false });
+                    rows.push(Row::new(gl.clone(), vec![ABSENT; st.n], false));
                     index.insert(gl, rows.len() - 1);
                     rows.len() - 1
                 }

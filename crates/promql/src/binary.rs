@@ -382,7 +382,7 @@ fn vector_vector(
                     let ri = match row_of_labels.get(&labels) {
                         Some(&ri) => ri,
                         None => {
-                            rows.push(Row { labels: labels.clone(), vals: vec![ABSENT; st.n], drop_name: return_bool });
+                            rows.push(Row::new(labels.clone(), vec![ABSENT; st.n], return_bool));
                             row_stamp.push(0);
                             row_of_labels.insert(labels, rows.len() - 1);
                             rows.len() - 1

@@ -61,11 +61,25 @@ pub(crate) struct Row {
     pub vals: Vec<f64>,
     /// Delayed name removal: `__name__` is dropped when the query finishes.
     pub drop_name: bool,
+    /// No value lies outside steps `span.0..span.1` (a hint that lets loops over a long
+    /// range skip the steps where a short-lived series has nothing).
+    pub span: (usize, usize),
 }
 
 impl Row {
+    pub fn new(labels: Labels, vals: Vec<f64>, drop_name: bool) -> Row {
+        let span = (0, vals.len());
+        Row { labels, vals, drop_name, span }
+    }
+
+    /// The present values' steps are all in `span`.
+    pub fn with_span(labels: Labels, vals: Vec<f64>, drop_name: bool, span: (usize, usize)) -> Row {
+        let span = (span.0.min(vals.len()), span.1.min(vals.len()));
+        Row { labels, vals, drop_name, span }
+    }
+
     pub fn points(&self) -> usize {
-        self.vals.iter().filter(|v| present(**v)).count()
+        self.vals[self.span.0..self.span.1].iter().filter(|v| present(**v)).count()
     }
 }
 
@@ -300,6 +314,7 @@ pub(crate) fn merge_same_labels(rows: Vec<Row>) -> Result<Vec<Row>, QueryError> 
         match pos.get(&r.labels) {
             Some(&i) => {
                 let dst = &mut out[i];
+                dst.span = (dst.span.0.min(r.span.0), dst.span.1.max(r.span.1));
                 for (d, s) in dst.vals.iter_mut().zip(r.vals.iter()) {
                     if present(*s) {
                         if present(*d) {
@@ -446,7 +461,8 @@ impl<'a> Ctx<'a> {
         let groups = selector_matchers(vs)?;
         let range = TimeRange::new(min_t, max_t);
         let querier = self.store.querier(self.tenant, range)?;
-        let hints = SelectHints::range(range);
+        // PromQL needs no order from storage (Prometheus's engine selects unsorted too).
+        let hints = SelectHints { range, labels_only: false, sorted: false };
         if groups.len() == 1 {
             return Ok(querier.select(&groups[0], &hints)?);
         }
@@ -587,7 +603,7 @@ impl<'a> Ctx<'a> {
         let inner = Steps::new(start, last_ref, step);
         let rows = match self.eval(&sq.expr, &inner)? {
             Val::Vector(rows) => rows,
-            Val::Scalar(v) => vec![Row { labels: Labels::empty(), vals: v, drop_name: false }],
+            Val::Scalar(v) => vec![Row::new(Labels::empty(), v, false)],
             _ => return Err(QueryError::Execution("subquery of an expression that is not a vector or scalar".into())),
         };
         Ok(rows
@@ -638,11 +654,27 @@ impl<'a> Ctx<'a> {
 impl RangeArg {
     /// The value of `f` for every step whose window over `row` holds samples (`ABSENT`
     /// elsewhere); `f` gets the step index and the window and may return `None`.
-    pub fn windows(&self, row: &MRow, st: &Steps, mut f: impl FnMut(usize, &Window<'_>) -> Option<f64>) -> Vec<f64> {
+    /// Also returns the steps that may hold values and how many do.
+    pub fn windows(
+        &self,
+        row: &MRow,
+        st: &Steps,
+        mut f: impl FnMut(usize, &Window<'_>) -> Option<f64>,
+    ) -> (Vec<f64>, (usize, usize), usize) {
         let mut vals = vec![ABSENT; st.n];
+        let mut count = 0;
         let s = &row.samples;
+        let (Some(first), Some(last)) = (s.first(), s.last()) else { return (vals, (0, 0), 0) };
+        // Only steps whose window can hold a sample: end >= first.t and end - range < last.t.
+        let (k_lo, k_hi) = if self.at.is_some() {
+            (0, st.n)
+        } else {
+            let k_lo = first_step_at_or_after(st, first.t + self.offset_ms);
+            let k_hi = first_step_at_or_after(st, last.t + self.offset_ms + self.range_ms);
+            (k_lo, k_hi)
+        };
         let (mut lo, mut hi) = (0usize, 0usize);
-        for (k, slot) in vals.iter_mut().enumerate() {
+        for (k, slot) in vals.iter_mut().enumerate().take(k_hi).skip(k_lo) {
             let ts = st.ts(k);
             let end = self.at.unwrap_or(ts) - self.offset_ms;
             let start = end - self.range_ms;
@@ -660,11 +692,21 @@ impl RangeArg {
                 let w = Window { samples: &s[lo..hi], range_start: start, range_end: end, range_ms: self.range_ms, ts };
                 if let Some(v) = f(k, &w) {
                     *slot = v;
+                    count += 1;
                 }
             }
         }
-        vals
+        (vals, (k_lo, k_hi), count)
     }
+}
+
+/// The index of the first step at or after time `t` (`st.n` when none).
+fn first_step_at_or_after(st: &Steps, t: i64) -> usize {
+    if t <= st.start {
+        return 0;
+    }
+    let k = (t - st.start + st.step - 1) / st.step;
+    usize::try_from(k).unwrap_or(usize::MAX).min(st.n)
 }
 
 /// The series of an instant-vector selector, evaluated on the steps one series at a time.
@@ -725,7 +767,7 @@ impl SelectorStream {
             ctx.samples_loaded += it.consumed as u64;
             if points > 0 {
                 ctx.add_samples(points)?;
-                return Ok(Some(Row { labels: series.labels, vals, drop_name: false }));
+                return Ok(Some(Row::new(series.labels, vals, false)));
             }
         }
         Ok(None)
@@ -829,4 +871,38 @@ pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, Query
         return Ok(vec![convert(&vs.matchers.matchers)?]);
     }
     vs.matchers.or_matchers.iter().map(|g| convert(g)).collect()
+}
+
+/// The matcher groups of every selector in `expr` (Prometheus's `ExtractSelectors`), for
+/// exemplar queries.
+pub fn expr_matcher_groups(expr: &Expr) -> Result<Vec<Vec<Matcher>>, QueryError> {
+    fn walk(e: &Expr, out: &mut Vec<Vec<Matcher>>) -> Result<(), QueryError> {
+        match e {
+            Expr::VectorSelector(vs) => out.extend(selector_matchers(vs)?),
+            Expr::MatrixSelector(ms) => out.extend(selector_matchers(&ms.vs)?),
+            Expr::Subquery(sq) => walk(&sq.expr, out)?,
+            Expr::Paren(p) => walk(&p.expr, out)?,
+            Expr::Unary(u) => walk(&u.expr, out)?,
+            Expr::Binary(b) => {
+                walk(&b.lhs, out)?;
+                walk(&b.rhs, out)?;
+            }
+            Expr::Aggregate(a) => {
+                walk(&a.expr, out)?;
+                if let Some(p) = &a.param {
+                    walk(p, out)?;
+                }
+            }
+            Expr::Call(c) => {
+                for a in &c.args.args {
+                    walk(a, out)?;
+                }
+            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(expr, &mut out)?;
+    Ok(out)
 }

@@ -42,7 +42,7 @@ pub(crate) fn eval_call(ctx: &mut Ctx, c: &Call, st: &Steps) -> Result<Val, Quer
         "vector" => {
             let v = ctx.eval_scalar(args[0], st)?;
             ctx.add_samples(v.len())?;
-            Ok(Val::Vector(vec![Row { labels: Labels::empty(), vals: v, drop_name: false }]))
+            Ok(Val::Vector(vec![Row::new(Labels::empty(), v, false)]))
         }
         "scalar" => {
             let rows = ctx.eval_vector(args[0], st)?;
@@ -206,11 +206,11 @@ pub(crate) fn eval_call(ctx: &mut Ctx, c: &Call, st: &Steps) -> Result<Val, Quer
         "days_in_month" | "day_of_month" | "day_of_week" | "day_of_year" | "hour" | "minute" | "month" | "year" => {
             let f = date_fn(name);
             match args.first() {
-                None => Ok(Val::Vector(vec![Row {
-                    labels: Labels::empty(),
-                    vals: (0..st.n).map(|k| f(st.ts(k).div_euclid(1000))).collect(),
-                    drop_name: false,
-                }])),
+                None => Ok(Val::Vector(vec![Row::new(
+                    Labels::empty(),
+                    (0..st.n).map(|k| f(st.ts(k).div_euclid(1000))).collect(),
+                    false,
+                )])),
                 Some(a) => {
                     let rows = ctx.eval_vector(a, st)?;
                     Ok(Val::Vector(map_steps(rows, |_, v| Some(f(go_float_to_i64(v))))))
@@ -419,7 +419,7 @@ fn absent_labels(e: &Expr) -> Labels {
 
 fn absent_row(labels: Labels, vals: Vec<f64>) -> Vec<Row> {
     if vals.iter().any(|v| present(*v)) {
-        vec![Row { labels, vals, drop_name: true }]
+        vec![Row::new(labels, vals, true)]
     } else {
         Vec::new()
     }
@@ -480,7 +480,7 @@ fn classic_histogram(
             any = true;
         }
         if any {
-            out.push(Row { labels, vals, drop_name: true });
+            out.push(Row::new(labels, vals, true));
         }
     }
     Ok(Val::Vector(out))
@@ -558,7 +558,7 @@ fn range_function(ctx: &mut Ctx, name: &'static str, args: &[&Expr], mi: usize, 
         let mut range = range_arg(ctx, args[mi], st)?;
         let mut vals = vec![1.0; st.n];
         while let Some(row) = ctx.next_range_row(&mut range)? {
-            let per = range.windows(&row, st, |_, _| Some(1.0));
+            let (per, _, _) = range.windows(&row, st, |_, _| Some(1.0));
             ctx.release_samples(row.samples.len());
             for (k, x) in per.iter().enumerate() {
                 if present(*x) {
@@ -746,12 +746,12 @@ impl RangeFnStream {
         }
         while let Some(row) = ctx.next_range_row(&mut self.range)? {
             let (f, params, flags) = (self.f, &self.params, &mut self.flags);
-            let vals = self.range.windows(&row, st, |k, w| f(params, k, w, flags));
+            let (vals, span, count) = self.range.windows(&row, st, |k, w| f(params, k, w, flags));
             ctx.release_samples(row.samples.len());
             if let Some(e) = self.flags.err.take() {
                 return Err(e);
             }
-            if !vals.iter().any(|v| present(*v)) {
+            if count == 0 {
                 continue;
             }
             if matches!(self.name, "rate" | "increase") && self.non_counter.is_none() {
@@ -761,8 +761,8 @@ impl RangeFnStream {
                     }
                 }
             }
-            ctx.add_samples(vals.iter().filter(|v| present(**v)).count())?;
-            return Ok(Some(Row { labels: row.labels, vals, drop_name: row.drop_name || !self.keep_name }));
+            ctx.add_samples(count)?;
+            return Ok(Some(Row::with_span(row.labels, vals, row.drop_name || !self.keep_name, span)));
         }
         self.done = true;
         if let Some(n) = self.non_counter.take() {

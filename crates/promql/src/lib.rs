@@ -25,7 +25,7 @@ mod mathx;
 mod value;
 
 pub use error::QueryError;
-pub use eval::selector_matchers;
+pub use eval::{expr_matcher_groups, selector_matchers};
 pub use value::{InstantSample, Point, RangeSeries, Value};
 
 pub use promql_parser;

@@ -10,9 +10,9 @@ mod error;
 mod merge;
 
 pub use error::StoreError;
-pub use merge::{MergeSamples, VecSamples};
+pub use merge::{MergeSamples, Prepend, VecSamples};
 
-use periscope_model::{Labels, Matcher, MetricBatch, MetricMetadata, Sample, TenantId, TimeRange};
+use periscope_model::{Exemplar, Labels, Matcher, MetricBatch, MetricMetadata, Sample, TenantId, TimeRange};
 use std::sync::Arc;
 
 /// Why a sample, exemplar or series was refused while the rest of its batch was stored.
@@ -115,12 +115,20 @@ pub struct SelectHints {
     pub range: TimeRange,
     /// Only series labels are needed, no samples (the `/series` API).
     pub labels_only: bool,
+    /// Series must come sorted by labels. PromQL does not need it (as Prometheus's engine,
+    /// which selects unsorted); APIs that list series do.
+    pub sorted: bool,
 }
 
 impl SelectHints {
-    /// Samples in `range`.
+    /// Samples in `range`, series sorted by labels.
     pub fn range(range: TimeRange) -> Self {
-        SelectHints { range, labels_only: false }
+        SelectHints { range, labels_only: false, sorted: true }
+    }
+
+    /// Only the labels of the series with samples in `range`, sorted.
+    pub fn labels(range: TimeRange) -> Self {
+        SelectHints { range, labels_only: true, sorted: true }
     }
 }
 
@@ -152,13 +160,14 @@ impl std::fmt::Debug for Series {
     }
 }
 
-/// Series in label order, each once.
+/// Series, each once (in label order when asked for).
 pub type SeriesSet = Box<dyn Iterator<Item = Result<Series, StoreError>> + Send>;
 
 /// Reads one tenant's data in one time range.
 pub trait Querier: Send + Sync {
     /// Series matching every matcher (at least one matcher must not match the empty string),
-    /// sorted by labels, with their samples in the hinted range.
+    /// sorted by labels when the hints ask for it, each once, with their samples in the
+    /// hinted range.
     fn select(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<SeriesSet, StoreError>;
 
     /// Label names of the series matching `matchers` (all series when empty), sorted.
@@ -168,6 +177,13 @@ pub trait Querier: Send + Sync {
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StoreError>;
 }
 
+/// The exemplars of one series, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesExemplars {
+    pub labels: Labels,
+    pub exemplars: Vec<Exemplar>,
+}
+
 /// Hands out queriers.
 pub trait Queryable: Send + Sync {
     /// A querier over `tenant`'s data in `range` (ms, inclusive).
@@ -175,6 +191,19 @@ pub trait Queryable: Send + Sync {
 
     /// Metadata per metric family, as last received; `metric` filters one family.
     fn metadata(&self, tenant: &TenantId, metric: Option<&str>) -> Result<Vec<MetricMetadata>, StoreError>;
+
+    /// Exemplars in `range` of the series matching any of `matcher_groups` (Prometheus's
+    /// `ExemplarQuerier.Select`), series sorted by labels. Engines that keep no exemplars
+    /// answer none.
+    fn exemplars(
+        &self,
+        tenant: &TenantId,
+        range: TimeRange,
+        matcher_groups: &[Vec<Matcher>],
+    ) -> Result<Vec<SeriesExemplars>, StoreError> {
+        let _ = (tenant, range, matcher_groups);
+        Ok(Vec::new())
+    }
 }
 
 /// A full metrics store: what the server holds behind `Arc<dyn MetricStore>`.

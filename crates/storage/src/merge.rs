@@ -31,6 +31,39 @@ impl SampleIterator for VecSamples {
     }
 }
 
+/// A sample already read from `rest`, then `rest` (how a select puts back the sample it read
+/// to see that a series is not empty).
+pub struct Prepend {
+    first: Option<Sample>,
+    rest: Box<dyn SampleIterator>,
+}
+
+impl Prepend {
+    /// `first`, then everything of `rest` (whose samples all come after `first`).
+    pub fn new(first: Sample, rest: Box<dyn SampleIterator>) -> Self {
+        Prepend { first: Some(first), rest }
+    }
+}
+
+impl SampleIterator for Prepend {
+    #[inline]
+    fn next(&mut self) -> Option<Sample> {
+        match self.first.take() {
+            Some(s) => Some(s),
+            None => self.rest.next(),
+        }
+    }
+
+    fn seek(&mut self, t: i64) -> Option<Sample> {
+        if let Some(s) = self.first.take() {
+            if s.t >= t {
+                return Some(s);
+            }
+        }
+        self.rest.seek(t)
+    }
+}
+
 /// Merges sample iterators sorted by time; on equal timestamps the source listed first wins
 /// (engines list newer data first so an overwrite-free merge keeps the authoritative sample).
 pub struct MergeSamples {

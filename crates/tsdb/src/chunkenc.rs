@@ -70,39 +70,93 @@ impl BitWriter {
 #[derive(Debug, Clone)]
 struct BitReader<'a> {
     bytes: &'a [u8],
-    pos: usize, // bit position
+    /// The next byte to load into `acc`.
+    next: usize,
+    /// Unread bits, most significant first.
+    acc: u64,
+    /// How many bits of `acc` are valid.
+    n: u32,
 }
 
 impl<'a> BitReader<'a> {
+    /// A reader of `bytes` starting at byte `start`.
+    fn new(bytes: &'a [u8], start: usize) -> Self {
+        BitReader { bytes, next: start.min(bytes.len()), acc: 0, n: 0 }
+    }
+
+    /// Loads whole bytes into `acc` while they fit: eight at a time when the input has them.
     #[inline]
-    fn read_bit(&mut self) -> Option<bool> {
-        let byte = *self.bytes.get(self.pos >> 3)?;
-        let bit = (byte >> (7 - (self.pos & 7))) & 1 == 1;
-        self.pos += 1;
-        Some(bit)
+    fn refill(&mut self) {
+        let take = (64 - self.n) / 8;
+        if take == 0 {
+            return;
+        }
+        if let Some(w) = self.bytes.get(self.next..self.next + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+            let w = u64::from_be_bytes(w);
+            let bits = take * 8;
+            let add = if bits == 64 { w } else { (w >> (64 - bits)) << (64 - bits) };
+            self.acc |= add >> self.n;
+            self.n += bits;
+            self.next += take as usize;
+        } else {
+            while self.n <= 56 && self.next < self.bytes.len() {
+                self.acc |= (self.bytes[self.next] as u64) << (56 - self.n);
+                self.n += 8;
+                self.next += 1;
+            }
+        }
     }
 
     #[inline]
-    fn read_bits(&mut self, n: u8) -> Option<u64> {
-        if n == 0 {
+    fn read_bit(&mut self) -> Option<bool> {
+        if self.n == 0 {
+            self.refill();
+            if self.n == 0 {
+                return None;
+            }
+        }
+        let b = self.acc >> 63 == 1;
+        self.acc <<= 1;
+        self.n -= 1;
+        Some(b)
+    }
+
+    #[inline]
+    fn take(&mut self, k: u32) -> u64 {
+        // 1 <= k <= n
+        let v = self.acc >> (64 - k);
+        self.acc = if k == 64 { 0 } else { self.acc << k };
+        self.n -= k;
+        v
+    }
+
+    #[inline]
+    fn read_bits(&mut self, k: u8) -> Option<u64> {
+        let k = k as u32;
+        if k == 0 {
             return Some(0);
         }
-        if self.pos + n as usize > self.bytes.len() * 8 {
+        if k > 64 {
             return None;
         }
-        let mut v = 0u64;
-        let mut left = n;
-        while left > 0 {
-            let byte = self.bytes[self.pos >> 3];
-            let off = (self.pos & 7) as u8;
-            let avail = 8 - off;
-            let take = left.min(avail);
-            let bits = (byte >> (avail - take)) & ((1u16 << take) - 1) as u8;
-            v = (v << take) | bits as u64;
-            self.pos += take as usize;
-            left -= take;
+        if self.n < k {
+            self.refill();
         }
-        Some(v)
+        if self.n >= k {
+            return Some(self.take(k));
+        }
+        // More bits than the accumulator holds after a refill (only for k > 56): two parts.
+        let hi_bits = self.n;
+        if hi_bits == 0 {
+            return None;
+        }
+        let hi = self.take(hi_bits);
+        self.refill();
+        let rest = k - hi_bits;
+        if self.n < rest {
+            return None;
+        }
+        Some((hi << rest) | self.take(rest))
     }
 
     fn read_uvarint(&mut self) -> Option<u64> {
@@ -284,17 +338,7 @@ impl<'a> XorIter<'a> {
             [a, b, ..] => (u16::from_be_bytes([*a, *b]), false),
             _ => (0, true),
         };
-        XorIter {
-            r: BitReader { bytes, pos: 16 },
-            total,
-            read: 0,
-            t: 0,
-            t_delta: 0,
-            v: 0,
-            leading: 0,
-            trailing: 0,
-            err,
-        }
+        XorIter { r: BitReader::new(bytes, 2), total, read: 0, t: 0, t_delta: 0, v: 0, leading: 0, trailing: 0, err }
     }
 
     /// Number of samples the header announces.

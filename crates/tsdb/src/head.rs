@@ -381,13 +381,15 @@ impl Head {
         self.max_t.fetch_max(t, Ordering::Relaxed);
     }
 
-    /// Series matching `matchers`, sorted by labels.
-    pub(crate) fn select(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
+    /// Series matching `matchers`, sorted by labels if `sorted`, else in creation order.
+    pub(crate) fn select(&self, matchers: &[Matcher], sorted: bool) -> Vec<Arc<MemSeries>> {
         let refs = crate::postings::select(&*read(&self.postings), matchers);
         let map = read(&self.refs);
         let mut out: Vec<Arc<MemSeries>> = refs.iter().filter_map(|r| map.get(r).cloned()).collect();
         drop(map);
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        if sorted {
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        }
         out
     }
 

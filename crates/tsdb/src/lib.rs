@@ -30,10 +30,10 @@ pub use options::{LimitsFn, TenantLimits, TsdbOptions};
 
 use db::Db;
 use head::{lock, read, write};
-use periscope_model::{Labels, Matcher, MetricBatch, MetricMetadata, TenantId, TimeRange};
+use periscope_model::{Exemplar, Labels, Matcher, MetricBatch, MetricMetadata, TenantId, TimeRange};
 use periscope_storage::{
-    matchers_select_something, AppendReport, Appendable, MergeSamples, MetricStore, Querier, Queryable, RejectReason,
-    SampleIterator, SelectHints, Series, SeriesSet, StoreError, VecSamples,
+    matchers_select_something, AppendReport, Appendable, MergeSamples, MetricStore, Prepend, Querier, Queryable,
+    RejectReason, SampleIterator, SelectHints, Series, SeriesExemplars, SeriesSet, StoreError, VecSamples,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -266,11 +266,31 @@ impl SampleIterator for BlockSamples {
 impl DbQuerier {
     /// Series of every source (blocks overlapping the range, then the head) merged by labels,
     /// each with its sample iterators, sorted by labels.
-    fn gather(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Labels, Vec<Box<dyn SampleIterator>>)> {
+    /// The sources of every matching series: block iterators and the head's, per series.
+    /// Sorted by labels when `sorted`; otherwise blocks' series first, then the head's new ones.
+    fn gather(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        sorted: bool,
+    ) -> Vec<(Labels, Vec<Box<dyn SampleIterator>>)> {
         let Some(db) = &self.db else { return Vec::new() };
-        let mut merged: BTreeMap<Labels, Vec<Box<dyn SampleIterator>>> = BTreeMap::new();
         let blocks: Vec<Arc<block::Block>> =
             read(&db.blocks).iter().filter(|b| b.meta.min_time <= maxt && mint <= b.meta.max_time).cloned().collect();
+        let head = db.head.select(matchers, sorted && blocks.is_empty());
+        if blocks.is_empty() {
+            // The common case for recent data: no merge by labels at all.
+            return head
+                .into_iter()
+                .map(|s| {
+                    let it = db.samples(&s, mint, maxt);
+                    (s.labels.clone(), vec![it])
+                })
+                .collect();
+        }
+        let mut out: Vec<(Labels, Vec<Box<dyn SampleIterator>>)> = Vec::new();
+        let mut index: HashMap<Labels, usize> = HashMap::new();
         for b in blocks {
             for id in postings::select(&*b, matchers) {
                 let Some((labels, metas)) = b.series(id) else { continue };
@@ -280,14 +300,29 @@ impl DbQuerier {
                     continue;
                 }
                 let it = BlockSamples { block: b.clone(), metas, next_chunk: 0, buf: Vec::new(), pos: 0, mint, maxt };
-                merged.entry(labels).or_default().push(Box::new(it));
+                match index.get(&labels) {
+                    Some(&i) => out[i].1.push(Box::new(it)),
+                    None => {
+                        index.insert(labels.clone(), out.len());
+                        out.push((labels, vec![Box::new(it)]));
+                    }
+                }
             }
         }
-        for s in db.head.select(matchers) {
+        for s in head {
             let it = db.samples(&s, mint, maxt);
-            merged.entry(s.labels.clone()).or_default().push(it);
+            match index.get(&s.labels) {
+                Some(&i) => out[i].1.push(it),
+                None => {
+                    index.insert(s.labels.clone(), out.len());
+                    out.push((s.labels.clone(), vec![it]));
+                }
+            }
         }
-        merged.into_iter().collect()
+        if sorted {
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        out
     }
 }
 
@@ -298,18 +333,15 @@ impl Querier for DbQuerier {
         }
         let mint = hints.range.min.max(self.range.min);
         let maxt = hints.range.max.min(self.range.max);
-        let series = self.gather(matchers, mint, maxt);
+        let series = self.gather(matchers, mint, maxt, hints.sorted);
         let labels_only = hints.labels_only;
         Ok(Box::new(series.into_iter().filter_map(move |(labels, sources)| {
             let mut samples: Box<dyn SampleIterator> =
                 if sources.len() == 1 { sources.into_iter().next()? } else { Box::new(MergeSamples::new(sources)) };
             // Series without samples in the range are not part of the result, as in Prometheus.
             let first = samples.next()?;
-            let samples: Box<dyn SampleIterator> = if labels_only {
-                Box::new(VecSamples::default())
-            } else {
-                Box::new(MergeSamples::new(vec![Box::new(VecSamples::new(vec![first])), samples]))
-            };
+            let samples: Box<dyn SampleIterator> =
+                if labels_only { Box::new(VecSamples::default()) } else { Box::new(Prepend::new(first, samples)) };
             Some(Ok(Series { labels, samples }))
         })))
     }
@@ -327,7 +359,7 @@ impl Querier for DbQuerier {
             }
             return Ok(names.into_iter().collect());
         }
-        for s in self.select(matchers, &SelectHints { range: self.range, labels_only: true })? {
+        for s in self.select(matchers, &SelectHints { range: self.range, labels_only: true, sorted: false })? {
             for l in &s?.labels {
                 names.insert(l.name.clone());
             }
@@ -348,7 +380,7 @@ impl Querier for DbQuerier {
             }
             return Ok(values.into_iter().collect());
         }
-        for s in self.select(matchers, &SelectHints { range: self.range, labels_only: true })? {
+        for s in self.select(matchers, &SelectHints { range: self.range, labels_only: true, sorted: false })? {
             if let Some(v) = s?.labels.get(name) {
                 values.insert(v.to_string());
             }
@@ -371,6 +403,38 @@ impl Queryable for Tsdb {
         let mut out: Vec<MetricMetadata> =
             md.values().filter(|m| metric.is_none_or(|n| m.metric_family == n)).cloned().collect();
         out.sort_by(|a, b| a.metric_family.cmp(&b.metric_family));
+        Ok(out)
+    }
+
+    fn exemplars(
+        &self,
+        tenant: &TenantId,
+        range: TimeRange,
+        matcher_groups: &[Vec<Matcher>],
+    ) -> Result<Vec<SeriesExemplars>, StoreError> {
+        let Some(db) = self.db(tenant) else { return Ok(Vec::new()) };
+        let items: Vec<(u64, Exemplar)> = {
+            let ring = lock(&db.head.exemplars);
+            ring.items.iter().filter(|(_, e)| range.contains(e.t)).cloned().collect()
+        };
+        let mut by_series: HashMap<u64, SeriesExemplars> = HashMap::new();
+        for (sref, e) in items {
+            if let Some(entry) = by_series.get_mut(&sref) {
+                entry.exemplars.push(e);
+                continue;
+            }
+            let Some(series) = db.head.by_ref(sref) else { continue };
+            let matches =
+                matcher_groups.iter().any(|g| g.iter().all(|m| m.matches(series.labels.get(&m.name).unwrap_or(""))));
+            if matches {
+                by_series.insert(sref, SeriesExemplars { labels: series.labels.clone(), exemplars: vec![e] });
+            }
+        }
+        let mut out: Vec<SeriesExemplars> = by_series.into_values().collect();
+        for s in &mut out {
+            s.exemplars.sort_by_key(|e| e.t);
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
     }
 }

@@ -75,18 +75,53 @@ pub(super) async fn range(
     execute(&state, limit, move |store, cancel| engine.range(store, &tenant, &expr, start, end, step_ms, cancel)).await
 }
 
-/// `GET|POST /api/v1/query_exemplars`: checks `query`, `start` and `end`, then answers an
-/// empty list.
-// TODO: select exemplars once the storage contract has an exemplar query (the embedded
-// engine already keeps them per tenant).
-pub(super) async fn exemplars(params: Params) -> Result<Response, PromError> {
+/// `GET|POST /api/v1/query_exemplars`: `query`, `start`, `end`. The exemplars of every series
+/// any selector of the query selects, as Prometheus's `ExemplarQuerier` answers them.
+pub(super) async fn exemplars(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, PromError> {
+    let tenant = tenant(&headers)?;
     let start = time_param(&params, "start", MIN_TIME_MS)?;
     let end = time_param(&params, "end", MAX_TIME_MS)?;
     if end < start {
         return Err(PromError::bad_data("end timestamp must not be before start timestamp"));
     }
-    Engine::parse(params.get("query")).map_err(|e| PromError::invalid_param("query", e))?;
-    Ok(success("[]", &[], &[]))
+    let expr = Engine::parse(params.get("query")).map_err(|e| PromError::invalid_param("query", e))?;
+    let groups = periscope_promql::expr_matcher_groups(&expr).map_err(|e| PromError::invalid_param("query", e))?;
+    let store = state.store.clone();
+    let body = blocking(move || {
+        let found = store
+            .exemplars(&tenant, periscope_model::TimeRange::new(start, end), &groups)
+            .map_err(|e| PromError::from_store(&e))?;
+        let mut data = String::from("[");
+        for (i, s) in found.iter().enumerate() {
+            if i > 0 {
+                data.push(',');
+            }
+            data.push_str("{\"seriesLabels\":");
+            json::write_labels(&mut data, &s.labels);
+            data.push_str(",\"exemplars\":[");
+            for (j, e) in s.exemplars.iter().enumerate() {
+                if j > 0 {
+                    data.push(',');
+                }
+                data.push_str("{\"labels\":");
+                json::write_labels(&mut data, &e.labels);
+                data.push_str(",\"value\":");
+                json::write_float(&mut data, e.v);
+                data.push_str(",\"timestamp\":");
+                json::write_timestamp(&mut data, e.t);
+                data.push('}');
+            }
+            data.push_str("]}");
+        }
+        data.push(']');
+        Ok(json::success_body(&data, &[], &[]))
+    })
+    .await?;
+    Ok(super::json_response(body))
 }
 
 /// `GET|POST /api/v1/format_query`: the query pretty-printed.

@@ -32,7 +32,7 @@ pub(super) async fn series(
     let store = state.store.clone();
     let body = blocking(move || {
         let querier = store.querier(&tenant, range).map_err(|e| PromError::from_store(&e))?;
-        let hints = SelectHints { range, labels_only: true };
+        let hints = SelectHints::labels(range);
         let mut all: BTreeSet<Labels> = BTreeSet::new();
         for set in &sets {
             for s in querier.select(set, &hints).map_err(|e| PromError::from_store(&e))? {

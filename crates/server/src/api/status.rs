@@ -148,8 +148,7 @@ pub(super) async fn tsdb(
     let data = blocking(move || {
         let querier = store.querier(&tenant, range).map_err(|e| PromError::from_store(&e))?;
         let all = Matcher::new(MatchOp::Regex, METRIC_NAME, ".+").map_err(|e| PromError::internal(e.to_string()))?;
-        let set =
-            querier.select(&[all], &SelectHints { range, labels_only: true }).map_err(|e| PromError::from_store(&e))?;
+        let set = querier.select(&[all], &SelectHints::labels(range)).map_err(|e| PromError::from_store(&e))?;
         let mut stats = CardinalityStats::default();
         for s in set {
             stats.add(&s.map_err(|e| PromError::from_store(&e))?.labels);
