@@ -17,6 +17,9 @@ pub struct QueryConfig {
     /// Longest a query may run (`--query.timeout`); a request's `timeout` parameter can only
     /// shorten it.
     pub timeout: Duration,
+    /// Most series a query may return; 0 means no limit. A query returning more fails with
+    /// an `execution` error rather than sending a huge answer.
+    pub max_series: u64,
 }
 
 impl Default for QueryConfig {
@@ -25,6 +28,7 @@ impl Default for QueryConfig {
             lookback_delta: defaults::QUERY_LOOKBACK_DELTA,
             max_samples: defaults::QUERY_MAX_SAMPLES,
             timeout: defaults::QUERY_TIMEOUT,
+            max_series: 0,
         }
     }
 }

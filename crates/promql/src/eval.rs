@@ -188,6 +188,17 @@ pub(crate) fn run(
         _ => ctx.eval(expr, &steps)?,
     };
     let value = finish(val, &steps, instant)?;
+    let series = match &value {
+        Value::Vector(v) => v.len(),
+        Value::Matrix(m) => m.len(),
+        _ => 0,
+    };
+    if opts.max_series > 0 && series > opts.max_series {
+        return Err(QueryError::Execution(format!(
+            "query returned {series} series, more than the limit of {} (query.max_series)",
+            opts.max_series
+        )));
+    }
     Ok(QueryOutput { value, warnings: ctx.annos.warnings, infos: ctx.annos.infos, samples_loaded: ctx.samples_loaded })
 }
 

@@ -48,6 +48,8 @@ pub struct EngineOptions {
     pub timeout: Duration,
     /// Step of subqueries that give none (`[10m:]`): the global evaluation interval, 1m.
     pub default_subquery_step_ms: i64,
+    /// Most series a result may have (0: no limit); more is an `execution` error.
+    pub max_series: usize,
 }
 
 impl Default for EngineOptions {
@@ -57,6 +59,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
             default_subquery_step_ms: 60 * 1000,
+            max_series: 0,
         }
     }
 }

@@ -56,6 +56,7 @@ pub fn engine_options(config: &Config) -> EngineOptions {
         lookback_delta_ms: i64::try_from(q.lookback_delta.as_millis()).unwrap_or(i64::MAX),
         max_samples: usize::try_from(q.max_samples).unwrap_or(usize::MAX),
         timeout: q.timeout.as_std(),
+        max_series: usize::try_from(q.max_series).unwrap_or(usize::MAX),
         ..EngineOptions::default()
     }
 }

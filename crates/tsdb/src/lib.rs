@@ -266,8 +266,9 @@ impl SampleIterator for BlockSamples {
 impl DbQuerier {
     /// Series of every source (blocks overlapping the range, then the head) merged by labels,
     /// each with its sample iterators, sorted by labels.
-    /// The sources of every matching series: block iterators and the head's, per series.
-    /// Sorted by labels when `sorted`; otherwise blocks' series first, then the head's new ones.
+    /// The sources of every matching series when blocks overlap the range: block iterators
+    /// and the head's, per series. Sorted by labels when `sorted`; otherwise blocks' series
+    /// first, then the head's new ones.
     fn gather(
         &self,
         matchers: &[Matcher],
@@ -278,17 +279,7 @@ impl DbQuerier {
         let Some(db) = &self.db else { return Vec::new() };
         let blocks: Vec<Arc<block::Block>> =
             read(&db.blocks).iter().filter(|b| b.meta.min_time <= maxt && mint <= b.meta.max_time).cloned().collect();
-        let head = db.head.select(matchers, sorted && blocks.is_empty());
-        if blocks.is_empty() {
-            // The common case for recent data: no merge by labels at all.
-            return head
-                .into_iter()
-                .map(|s| {
-                    let it = db.samples(&s, mint, maxt);
-                    (s.labels.clone(), vec![it])
-                })
-                .collect();
-        }
+        let head = db.head.select(matchers, false);
         let mut out: Vec<(Labels, Vec<Box<dyn SampleIterator>>)> = Vec::new();
         let mut index: HashMap<Labels, usize> = HashMap::new();
         for b in blocks {
@@ -333,8 +324,27 @@ impl Querier for DbQuerier {
         }
         let mint = hints.range.min.max(self.range.min);
         let maxt = hints.range.max.min(self.range.max);
-        let series = self.gather(matchers, mint, maxt, hints.sorted);
         let labels_only = hints.labels_only;
+        if let Some(db) = self.db.clone() {
+            let blocks_overlap = read(&db.blocks).iter().any(|b| b.meta.min_time <= maxt && mint <= b.meta.max_time);
+            if !blocks_overlap {
+                // Head only: nothing to merge, so each series' samples (a chunk snapshot) and
+                // labels are taken only when the caller reaches it, and memory holds one series
+                // at a time instead of all of them.
+                let head = db.head.select(matchers, hints.sorted);
+                return Ok(Box::new(head.into_iter().filter_map(move |s| {
+                    let mut samples = db.samples(&s, mint, maxt);
+                    let first = samples.next()?;
+                    let samples: Box<dyn SampleIterator> = if labels_only {
+                        Box::new(VecSamples::default())
+                    } else {
+                        Box::new(Prepend::new(first, samples))
+                    };
+                    Some(Ok(Series { labels: s.labels.clone(), samples }))
+                })));
+            }
+        }
+        let series = self.gather(matchers, mint, maxt, hints.sorted);
         Ok(Box::new(series.into_iter().filter_map(move |(labels, sources)| {
             let mut samples: Box<dyn SampleIterator> =
                 if sources.len() == 1 { sources.into_iter().next()? } else { Box::new(MergeSamples::new(sources)) };

@@ -328,6 +328,18 @@ async fn execution_errors_are_422() {
     assert!(v["error"].as_str().unwrap().contains("too many samples"), "{body}");
 }
 
+#[tokio::test]
+async fn more_series_than_query_max_series_is_422() {
+    let mut config = Config::default();
+    config.query.max_series = 1;
+    let s = state_with(store(), config);
+    let (status, body) = get(&s, "/api/v1/query?query=up&time=600").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("more than the limit of 1 (query.max_series)"), "{body}");
+    let (status, body) = get(&s, "/api/v1/query?query=sum(up)&time=600").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 #[test]
 fn query_errors_map_to_prometheus_statuses() {
     for (e, status, typ) in [
