@@ -30,8 +30,18 @@ pub(crate) struct Steps {
 
 impl Steps {
     pub fn new(start: i64, end: i64, step: i64) -> Steps {
-        let n = if end < start { 0 } else { ((end - start) / step) as usize + 1 };
-        Steps { start, step, n }
+        let n = if end < start { 0 } else { (end.abs_diff(start) / step.max(1) as u64) as usize + 1 };
+        Steps { start, step: step.max(1), n }
+    }
+
+    /// The grid, unless it has more steps than a query may hold samples (every step of a
+    /// series is at least one sample): `foo[100y:1ms]` must fail, not allocate.
+    pub fn checked(start: i64, end: i64, step: i64, max_samples: usize) -> Result<Steps, QueryError> {
+        let st = Steps::new(start, end, step);
+        if st.n > max_samples {
+            return Err(QueryError::TooManySamples("query execution"));
+        }
+        Ok(st)
     }
 
     #[inline]
@@ -165,7 +175,7 @@ pub(crate) fn run(
         annos: Annotations::default(),
         ticks: 0,
     };
-    let steps = Steps::new(range.start, range.end, range.step);
+    let steps = Steps::checked(range.start, range.end, range.step, opts.max_samples)?;
     let top = unwrap_parens(expr);
     if !instant {
         match top {
@@ -520,10 +530,14 @@ impl<'a> Ctx<'a> {
         let at = self.at_time(&vs.at);
         let lookback = self.opts.lookback_delta_ms;
         let (first_ref, last_ref) = match at {
-            Some(a) => (a - offset, a - offset),
-            None => (st.start - offset, st.end() - offset),
+            Some(a) => (a.saturating_sub(offset), a.saturating_sub(offset)),
+            None => (st.start.saturating_sub(offset), st.end().saturating_sub(offset)),
         };
-        let set = if st.n == 0 { None } else { Some(self.select(vs, first_ref - lookback + 1, last_ref)?) };
+        let set = if st.n == 0 {
+            None
+        } else {
+            Some(self.select(vs, first_ref.saturating_sub(lookback).saturating_add(1), last_ref)?)
+        };
         Ok(SelectorStream { set, offset, at, lookback, timestamps })
     }
 
@@ -546,10 +560,10 @@ impl<'a> Ctx<'a> {
         let at = self.at_time(&vs.at);
         let range_ms = ms.range.as_millis() as i64;
         let (first_ref, last_ref) = match at {
-            Some(a) => (a - offset, a - offset),
-            None => (st.start - offset, st.end() - offset),
+            Some(a) => (a.saturating_sub(offset), a.saturating_sub(offset)),
+            None => (st.start.saturating_sub(offset), st.end().saturating_sub(offset)),
         };
-        let (min_t, max_t) = (first_ref - range_ms + 1, last_ref);
+        let (min_t, max_t) = (first_ref.saturating_sub(range_ms).saturating_add(1), last_ref);
         let set = self.select(vs, min_t, max_t)?;
         Ok(RangeArg { rows: RowSource::Stream { set, min_t, max_t }, range_ms, offset_ms: offset, at })
     }
@@ -587,8 +601,8 @@ impl<'a> Ctx<'a> {
         let at = self.at_time(&sq.at);
         let range_ms = sq.range.as_millis() as i64;
         let (first_ref, last_ref) = match at {
-            Some(a) => (a - offset, a - offset),
-            None => (st.start - offset, st.end() - offset),
+            Some(a) => (a.saturating_sub(offset), a.saturating_sub(offset)),
+            None => (st.start.saturating_sub(offset), st.end().saturating_sub(offset)),
         };
         let rows = self.subquery_rows(sq, first_ref, last_ref)?;
         let held: usize = rows.iter().map(|r| r.samples.len()).sum();
@@ -606,12 +620,12 @@ impl<'a> Ctx<'a> {
         }
         .max(1);
         // The first step-aligned time after the window's left end (which is excluded).
-        let lo = first_ref - range_ms;
+        let lo = first_ref.saturating_sub(range_ms);
         let mut start = step * (lo / step);
         if start <= lo {
             start += step;
         }
-        let inner = Steps::new(start, last_ref, step);
+        let inner = Steps::checked(start, last_ref, step, self.opts.max_samples)?;
         let rows = match self.eval(&sq.expr, &inner)? {
             Val::Vector(rows) => rows,
             Val::Scalar(v) => vec![Row::new(Labels::empty(), v, false)],
@@ -649,8 +663,8 @@ impl<'a> Ctx<'a> {
     }
 
     fn window_rows(&mut self, mut arg: RangeArg, t: i64) -> Result<Vec<MRow>, QueryError> {
-        let end = arg.at.unwrap_or(t) - arg.offset_ms;
-        let start = end - arg.range_ms;
+        let end = arg.at.unwrap_or(t).saturating_sub(arg.offset_ms);
+        let start = end.saturating_sub(arg.range_ms);
         let mut out = Vec::new();
         while let Some(mut r) = self.next_range_row(&mut arg)? {
             r.samples.retain(|s| s.t > start && s.t <= end);
@@ -680,15 +694,15 @@ impl RangeArg {
         let (k_lo, k_hi) = if self.at.is_some() {
             (0, st.n)
         } else {
-            let k_lo = first_step_at_or_after(st, first.t + self.offset_ms);
-            let k_hi = first_step_at_or_after(st, last.t + self.offset_ms + self.range_ms);
+            let k_lo = first_step_at_or_after(st, first.t.saturating_add(self.offset_ms));
+            let k_hi = first_step_at_or_after(st, last.t.saturating_add(self.offset_ms).saturating_add(self.range_ms));
             (k_lo, k_hi)
         };
         let (mut lo, mut hi) = (0usize, 0usize);
         for (k, slot) in vals.iter_mut().enumerate().take(k_hi).skip(k_lo) {
             let ts = st.ts(k);
-            let end = self.at.unwrap_or(ts) - self.offset_ms;
-            let start = end - self.range_ms;
+            let end = self.at.unwrap_or(ts).saturating_sub(self.offset_ms);
+            let start = end.saturating_sub(self.range_ms);
             // Windows only move forward (steps increase), so two cursors suffice.
             while lo < s.len() && s[lo].t <= start {
                 lo += 1;
@@ -716,7 +730,7 @@ fn first_step_at_or_after(st: &Steps, t: i64) -> usize {
     if t <= st.start {
         return 0;
     }
-    let k = (t - st.start + st.step - 1) / st.step;
+    let k = (t.saturating_sub(st.start).saturating_add(st.step - 1)) / st.step;
     usize::try_from(k).unwrap_or(usize::MAX).min(st.n)
 }
 
@@ -750,7 +764,7 @@ impl SelectorStream {
                     it.advance();
                 }
                 match last {
-                    Some(s) if s.t > r - lookback && !is_stale_nan(s.v) => {
+                    Some(s) if s.t > r.saturating_sub(lookback) && !is_stale_nan(s.v) => {
                         if timestamps {
                             s.t as f64 / 1000.0
                         } else {
@@ -761,14 +775,14 @@ impl SelectorStream {
                 }
             };
             if let Some(a) = self.at {
-                let v = eval_at(a - self.offset, &mut it, &mut last);
+                let v = eval_at(a.saturating_sub(self.offset), &mut it, &mut last);
                 if present(v) {
                     vals.iter_mut().for_each(|x| *x = v);
                     points = st.n;
                 }
             } else {
                 for (k, slot) in vals.iter_mut().enumerate() {
-                    let v = eval_at(st.ts(k) - self.offset, &mut it, &mut last);
+                    let v = eval_at(st.ts(k).saturating_sub(self.offset), &mut it, &mut last);
                     if present(v) {
                         points += 1;
                     }
@@ -840,15 +854,15 @@ impl Peek {
 pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
     match o {
         None => 0,
-        Some(Offset::Pos(d)) => d.as_millis() as i64,
-        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+        Some(Offset::Pos(d)) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Some(Offset::Neg(d)) => i64::try_from(d.as_millis()).map_or(i64::MIN, |m| -m),
     }
 }
 
 fn system_time_ms(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |m| -m),
     }
 }
 

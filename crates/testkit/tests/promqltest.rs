@@ -143,3 +143,49 @@ fn promql_test_files() {
         problems.len()
     );
 }
+
+/// Queries with absurd ranges, steps, offsets and times get a result or an error, never a
+/// panic, an overflow or a huge allocation.
+#[test]
+fn hostile_queries_fail_cleanly() {
+    use periscope_model::{Labels, Sample, TenantId};
+    use periscope_promql::{CancelToken, Engine, EngineOptions};
+    use periscope_testkit::MemStore;
+
+    let mut store = MemStore::new();
+    let labels = Labels::from_pairs([("__name__", "up"), ("job", "a")]).unwrap();
+    for i in 0..100 {
+        store.add(&labels, Sample::new(i * 15_000, 1.0));
+    }
+    let engine = Engine::new(EngineOptions { max_samples: 100_000, ..EngineOptions::default() });
+    let tenant = TenantId::default_tenant();
+    let cancel = CancelToken::new();
+    let mut parsed = 0;
+    for q in [
+        "rate(up[100y:1ms])",
+        "max_over_time(up[1000y])",
+        "up @ 9223372036854775",
+        "up @ -9223372036854775",
+        "up offset 100000y",
+        "up offset -100000y",
+        "sum_over_time(up[5m] @ 9223372036854775 offset -100000y)",
+        "count_over_time(up[1ms:1ms])",
+        "timestamp(up @ -1e15)",
+        "predict_linear(up[5m], 1e308)",
+        "topk(9223372036854775807, up)",
+        "quantile(NaN, up)",
+        "label_replace(up, \"a\", \"$999\", \"job\", \"(.*)\")",
+    ] {
+        let Ok(expr) = Engine::parse(q) else { continue };
+        parsed += 1;
+        let _ = engine.instant(&store, &tenant, &expr, 1_500_000, &cancel);
+        if expr.value_type() != periscope_promql::promql_parser::parser::value::ValueType::Matrix {
+            let _ = engine.range(&store, &tenant, &expr, 0, 3_000_000, 15_000, &cancel);
+        }
+    }
+    assert!(parsed >= 10, "only {parsed} of the hostile queries parse");
+    // Far more steps than samples a query may hold: refused before anything is allocated.
+    let expr = Engine::parse("up").unwrap();
+    let err = engine.range(&store, &tenant, &expr, 0, i64::MAX / 2, 1, &cancel).unwrap_err();
+    assert_eq!(err.error_type(), "execution", "{err}");
+}
