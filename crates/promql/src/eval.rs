@@ -473,6 +473,18 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The series matching `matchers` with samples in `[min_t, max_t]`, unsorted.
+    pub fn select_matchers(
+        &mut self,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+    ) -> Result<periscope_storage::SeriesSet, QueryError> {
+        let range = TimeRange::new(min_t, max_t);
+        let querier = self.store.querier(self.tenant, range)?;
+        Ok(querier.select(matchers, &SelectHints { range, labels_only: false, sorted: false })?)
+    }
+
     fn select(
         &mut self,
         vs: &VectorSelector,
@@ -825,7 +837,7 @@ impl RowStream {
 }
 
 /// A one-sample lookahead over a sample iterator.
-struct Peek {
+pub(crate) struct Peek {
     it: Box<dyn SampleIterator>,
     head: Option<Sample>,
     started: bool,
@@ -833,11 +845,11 @@ struct Peek {
 }
 
 impl Peek {
-    fn new(it: Box<dyn SampleIterator>) -> Peek {
+    pub(crate) fn new(it: Box<dyn SampleIterator>) -> Peek {
         Peek { it, head: None, started: false, consumed: 0 }
     }
 
-    fn peek(&mut self) -> Option<Sample> {
+    pub(crate) fn peek(&mut self) -> Option<Sample> {
         if !self.started {
             self.started = true;
             self.head = self.it.next();
@@ -845,7 +857,7 @@ impl Peek {
         self.head
     }
 
-    fn advance(&mut self) {
+    pub(crate) fn advance(&mut self) {
         self.consumed += 1;
         self.head = self.it.next();
     }

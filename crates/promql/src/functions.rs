@@ -217,7 +217,7 @@ pub(crate) fn eval_call(ctx: &mut Ctx, c: &Call, st: &Steps) -> Result<Val, Quer
                 }
             }
         }
-        "info" => Err(QueryError::Execution("info() is not supported yet".into())),
+        "info" => crate::info::info(ctx, &args, st),
         _ => {
             let f =
                 math_fn(name).ok_or_else(|| QueryError::Execution(format!("function {name:?} is not supported")))?;

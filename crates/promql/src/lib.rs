@@ -21,6 +21,7 @@ mod binary;
 mod error;
 mod eval;
 mod functions;
+mod info;
 mod mathx;
 mod value;
 
