@@ -373,6 +373,10 @@ pub(crate) struct RangeArg {
     pub range_ms: i64,
     pub offset_ms: i64,
     pub at: Option<i64>,
+    /// `anchored` or `smoothed`: windows reach `before` ms further back (the sample in effect
+    /// at the range start) and `after` ms past the range end (to interpolate the end).
+    pub before: i64,
+    pub after: i64,
 }
 
 /// Where the series of a range argument come from.
@@ -545,12 +549,18 @@ impl<'a> Ctx<'a> {
             Some(a) => (a.saturating_sub(offset), a.saturating_sub(offset)),
             None => (st.start.saturating_sub(offset), st.end().saturating_sub(offset)),
         };
+        let smoothed = crate::extended::modifier_of(vs) == Some(crate::extended::Modifier::Smoothed);
+        let ahead = if smoothed { lookback } else { 0 };
         let set = if st.n == 0 {
             None
         } else {
-            Some(self.select(vs, first_ref.saturating_sub(lookback).saturating_add(1), last_ref)?)
+            Some(self.select(
+                vs,
+                first_ref.saturating_sub(lookback).saturating_add(1),
+                last_ref.saturating_add(ahead),
+            )?)
         };
-        Ok(SelectorStream { set, offset, at, lookback, timestamps })
+        Ok(SelectorStream { set, offset, at, lookback, timestamps, smoothed })
     }
 
     /// An instant-vector expression as a stream of rows: selectors and range functions are
@@ -575,9 +585,17 @@ impl<'a> Ctx<'a> {
             Some(a) => (a.saturating_sub(offset), a.saturating_sub(offset)),
             None => (st.start.saturating_sub(offset), st.end().saturating_sub(offset)),
         };
-        let (min_t, max_t) = (first_ref.saturating_sub(range_ms).saturating_add(1), last_ref);
+        let modifier = crate::extended::modifier_of(vs);
+        let lookback = self.opts.lookback_delta_ms;
+        let (before, after) = match modifier {
+            None => (0, 0),
+            Some(crate::extended::Modifier::Anchored) => (lookback, 0),
+            Some(crate::extended::Modifier::Smoothed) => (lookback, lookback),
+        };
+        let min_t = first_ref.saturating_sub(range_ms).saturating_sub(before).saturating_add(1);
+        let max_t = last_ref.saturating_add(after);
         let set = self.select(vs, min_t, max_t)?;
-        Ok(RangeArg { rows: RowSource::Stream { set, min_t, max_t }, range_ms, offset_ms: offset, at })
+        Ok(RangeArg { rows: RowSource::Stream { set, min_t, max_t }, range_ms, offset_ms: offset, at, before, after })
     }
 
     /// The next series of a range argument, its samples counted as held until
@@ -620,7 +638,7 @@ impl<'a> Ctx<'a> {
         let held: usize = rows.iter().map(|r| r.samples.len()).sum();
         // The rows are counted again as they are taken one by one.
         self.release_samples(held);
-        Ok(RangeArg { rows: RowSource::Loaded(rows.into_iter()), range_ms, offset_ms: offset, at })
+        Ok(RangeArg { rows: RowSource::Loaded(rows.into_iter()), range_ms, offset_ms: offset, at, before: 0, after: 0 })
     }
 
     /// The inner evaluation of a subquery covering windows ending at `first_ref..=last_ref`.
@@ -706,8 +724,11 @@ impl RangeArg {
         let (k_lo, k_hi) = if self.at.is_some() {
             (0, st.n)
         } else {
-            let k_lo = first_step_at_or_after(st, first.t.saturating_add(self.offset_ms));
-            let k_hi = first_step_at_or_after(st, last.t.saturating_add(self.offset_ms).saturating_add(self.range_ms));
+            let k_lo = first_step_at_or_after(st, first.t.saturating_add(self.offset_ms).saturating_sub(self.after));
+            let k_hi = first_step_at_or_after(
+                st,
+                last.t.saturating_add(self.offset_ms).saturating_add(self.range_ms).saturating_add(self.before),
+            );
             (k_lo, k_hi)
         };
         let (mut lo, mut hi) = (0usize, 0usize);
@@ -715,14 +736,15 @@ impl RangeArg {
             let ts = st.ts(k);
             let end = self.at.unwrap_or(ts).saturating_sub(self.offset_ms);
             let start = end.saturating_sub(self.range_ms);
+            let (from, to) = (start.saturating_sub(self.before), end.saturating_add(self.after));
             // Windows only move forward (steps increase), so two cursors suffice.
-            while lo < s.len() && s[lo].t <= start {
+            while lo < s.len() && s[lo].t <= from {
                 lo += 1;
             }
             if hi < lo {
                 hi = lo;
             }
-            while hi < s.len() && s[hi].t <= end {
+            while hi < s.len() && s[hi].t <= to {
                 hi += 1;
             }
             if hi > lo {
@@ -753,16 +775,67 @@ pub(crate) struct SelectorStream {
     at: Option<i64>,
     lookback: i64,
     timestamps: bool,
+    /// `smoothed`: the value at each step interpolated between the samples around it.
+    smoothed: bool,
 }
 
 impl SelectorStream {
+    /// A `smoothed` selector's values: the sample at the step, else the line between the
+    /// samples before and after it (within the lookback on either side), else the last value.
+    fn smoothed_row(
+        (at, offset, lookback): (Option<i64>, i64, i64),
+        samples: &[Sample],
+        st: &Steps,
+    ) -> (Vec<f64>, usize) {
+        let mut vals = vec![ABSENT; st.n];
+        let mut points = 0;
+        for (k, slot) in vals.iter_mut().enumerate() {
+            let r = at.unwrap_or(st.ts(k)).saturating_sub(offset);
+            let lo = samples.partition_point(|s| s.t <= r.saturating_sub(lookback));
+            let hi = samples.partition_point(|s| s.t <= r.saturating_add(lookback));
+            let w = &samples[lo..hi];
+            let i = w.partition_point(|s| s.t < r);
+            let v = if i < w.len() && w[i].t == r {
+                w[i].v
+            } else if i > 0 && i < w.len() {
+                let (p, n) = (w[i - 1], w[i]);
+                p.v + (n.v - p.v) * (r - p.t) as f64 / (n.t - p.t) as f64
+            } else if i > 0 {
+                w[i - 1].v
+            } else {
+                continue;
+            };
+            *slot = v;
+            points += 1;
+        }
+        (vals, points)
+    }
+
     /// The next series with at least one value.
     pub fn next(&mut self, ctx: &mut Ctx, st: &Steps) -> Result<Option<Row>, QueryError> {
         let Some(set) = self.set.as_mut() else { return Ok(None) };
         let (lookback, timestamps) = (self.lookback, self.timestamps);
+        let (smoothed, at, offset) = (self.smoothed, self.at, self.offset);
         for series in set.by_ref() {
             ctx.check("expression evaluation")?;
             let series = series?;
+            if smoothed {
+                let mut it = Peek::new(series.samples);
+                let mut samples = Vec::new();
+                while let Some(s) = it.peek() {
+                    if !is_stale_nan(s.v) {
+                        samples.push(s);
+                    }
+                    it.advance();
+                }
+                ctx.samples_loaded += samples.len() as u64;
+                let (vals, points) = Self::smoothed_row((at, offset, lookback), &samples, st);
+                if points > 0 {
+                    ctx.add_samples(points)?;
+                    return Ok(Some(Row::new(series.labels, vals, false)));
+                }
+                continue;
+            }
             let mut it = Peek::new(series.samples);
             let mut vals = vec![ABSENT; st.n];
             let mut last: Option<Sample> = None;
@@ -883,7 +956,7 @@ fn system_time_ms(t: SystemTime) -> i64 {
 pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, QueryError> {
     let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<Matcher>, QueryError> {
         let mut out = Vec::with_capacity(ms.len() + 1);
-        for m in ms {
+        for m in ms.iter().filter(|m| m.name != crate::extended::MODIFIER_LABEL) {
             let op = match &m.op {
                 PMatchOp::Equal => MatchOp::Equal,
                 PMatchOp::NotEqual => MatchOp::NotEqual,

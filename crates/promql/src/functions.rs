@@ -687,6 +687,109 @@ fn window_fn(name: &str) -> Option<WinFn> {
     })
 }
 
+/// The window function of `name` over an `anchored` or `smoothed` selector, or
+/// Prometheus's error for functions that do not take one.
+fn extended_window_fn(name: &str, m: crate::extended::Modifier) -> Result<WinFn, QueryError> {
+    use crate::extended::Modifier::*;
+    Ok(match (name, m) {
+        ("rate", Anchored) => |_, _, w, _| extended_rate(w, true, true, false),
+        ("increase", Anchored) => |_, _, w, _| extended_rate(w, true, false, false),
+        ("delta", Anchored) => |_, _, w, _| extended_rate(w, false, false, false),
+        ("rate", Smoothed) => |_, _, w, _| extended_rate(w, true, true, true),
+        ("increase", Smoothed) => |_, _, w, _| extended_rate(w, true, false, true),
+        ("delta", Smoothed) => |_, _, w, _| extended_rate(w, false, false, true),
+        ("changes", Anchored) => |_, _, w, _| {
+            let s = &w.samples[anchored_first(w)?..];
+            let n = s.windows(2).filter(|p| p[1].v != p[0].v && !(p[1].v.is_nan() && p[0].v.is_nan())).count();
+            Some(n as f64)
+        },
+        ("resets", Anchored) => |_, _, w, _| {
+            let s = &w.samples[anchored_first(w)?..];
+            Some(s.windows(2).filter(|p| p[1].v < p[0].v).count() as f64)
+        },
+        (_, Anchored) => {
+            return Err(QueryError::Execution(format!(
+                "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with {name}"
+            )))
+        }
+        (_, Smoothed) => {
+            return Err(QueryError::Execution(format!(
+                "smoothed modifier can only be used with: delta, increase, rate - not with {name}"
+            )))
+        }
+    })
+}
+
+/// The sample in effect at the range start (the last one at or before it, else the first),
+/// or `None` when nothing lies inside the range.
+fn anchored_first(w: &Window<'_>) -> Option<usize> {
+    let s = w.samples;
+    if s.last()?.t <= w.range_start {
+        return None;
+    }
+    Some(s[..s.len() - 1].partition_point(|x| x.t <= w.range_start).saturating_sub(1))
+}
+
+/// `rate`/`increase`/`delta` over an anchored or smoothed window: the change between the
+/// value in effect (anchored) or interpolated (smoothed) at the range start and at its end,
+/// counter resets corrected, without extrapolation.
+fn extended_rate(w: &Window<'_>, is_counter: bool, is_rate: bool, smoothed: bool) -> Option<f64> {
+    let f = w.samples;
+    let (range_start, range_end) = (w.range_start, w.range_end);
+    let mut last = f.len().checked_sub(1)?;
+    let mut first = f[..last].partition_point(|x| x.t <= range_start).saturating_sub(1);
+    if smoothed {
+        last = f[..last].partition_point(|x| x.t < range_end);
+    }
+    if f[last].t <= range_start {
+        return None;
+    }
+    let interpolate = |p1: Sample, p2: Sample, t: i64| {
+        let mut y1 = p1.v;
+        if is_counter && p2.v < y1 {
+            y1 = 0.0;
+        }
+        y1 + (p2.v - y1) * (t - p1.t) as f64 / (p2.t - p1.t) as f64
+    };
+    let left = if smoothed && f[first].t < range_start && first + 1 < f.len() {
+        interpolate(f[first], f[first + 1], range_start)
+    } else {
+        f[first].v
+    };
+    let right = if smoothed && last > 0 && f[last].t > range_end {
+        interpolate(f[last - 1], f[last], range_end)
+    } else {
+        f[last].v
+    };
+    let mut result = right - left;
+    if is_counter {
+        if f[first].t <= range_start {
+            first += 1;
+        }
+        if f[last].t >= range_end {
+            last = last.checked_sub(1)?;
+        }
+        let mut correction = 0.0;
+        let mut prev = left;
+        if first <= last {
+            for p in &f[first..=last] {
+                if p.v < prev {
+                    correction += prev;
+                }
+                prev = p.v;
+            }
+        }
+        if right < prev {
+            correction += prev;
+        }
+        result += correction;
+    }
+    if is_rate {
+        result /= w.range_ms as f64 / 1000.0;
+    }
+    Some(result)
+}
+
 /// A function over a range vector, yielding its result series one by one (so an
 /// aggregation over it never holds more than one input series).
 pub(crate) struct RangeFnStream {
@@ -708,7 +811,13 @@ impl RangeFnStream {
         mi: usize,
         st: &Steps,
     ) -> Result<RangeFnStream, QueryError> {
-        let f = window_fn(name).ok_or_else(|| QueryError::Execution(format!("function {name:?} is not supported")))?;
+        let mut f =
+            window_fn(name).ok_or_else(|| QueryError::Execution(format!("function {name:?} is not supported")))?;
+        if let Expr::MatrixSelector(ms) = unwrap_parens(args[mi]) {
+            if let Some(m) = crate::extended::modifier_of(&ms.vs) {
+                f = extended_window_fn(name, m)?;
+            }
+        }
         // Scalar parameters, one value per step.
         let mut params: Vec<Vec<f64>> = Vec::new();
         for (i, a) in args.iter().enumerate() {

@@ -20,6 +20,7 @@ mod aggregate;
 mod binary;
 mod error;
 mod eval;
+mod extended;
 mod functions;
 mod info;
 mod mathx;
@@ -117,7 +118,14 @@ impl Engine {
 
     /// Parses and type-checks a query.
     pub fn parse(query: &str) -> Result<Expr, QueryError> {
-        promql_parser::parser::parse(query).map_err(QueryError::Parse)
+        // `anchored`/`smoothed` are not in the parser's grammar: taken out of the text first
+        // and put back on their selectors (see `extended`).
+        let (text, modifiers) = extended::strip_modifiers(query);
+        let mut expr = promql_parser::parser::parse(&text).map_err(QueryError::Parse)?;
+        if !modifiers.is_empty() {
+            extended::mark(&mut expr, &modifiers)?;
+        }
+        Ok(expr)
     }
 
     /// Evaluates `expr` at `t` (ms). A range selector or subquery at the top gives a matrix.
