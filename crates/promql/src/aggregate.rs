@@ -129,7 +129,7 @@ fn reduce(
     let mut acc: Vec<Acc> = Vec::new();
     let mut drop_name: Vec<bool> = Vec::new();
     let mut qvals: Vec<Vec<f64>> = Vec::new();
-    while let Some(row) = stream.next(ctx, st)? {
+    while let Some(row) = stream.next_compact(ctx, st)? {
         let gl = grouping_labels(&row.labels, without, grouping);
         let g = match key_of.get(&gl) {
             Some(&g) => g,
@@ -147,18 +147,20 @@ fn reduce(
         };
         drop_name[g] |= row.drop_name;
         let base = g * n;
-        let (lo, hi) = row.span;
-        for (k, &f) in row.vals.iter().enumerate().take(hi).skip(lo) {
+        let mut points = 0;
+        for (j, &f) in row.vals.iter().enumerate() {
             if !present(f) {
                 continue;
             }
+            points += 1;
+            let k = row.off + j;
             let a = &mut acc[base + k];
             if !a.seen {
                 *a = Acc { seen: true, value: f, mean: f, c: 0.0, count: 1.0, incremental: false };
                 match op {
                     T_STDDEV | T_STDVAR => a.value = if f.is_nan() || f.is_infinite() { f64::NAN } else { 0.0 },
                     T_GROUP => a.value = 1.0,
-                    T_QUANTILE => qvals[base + k].push(f),
+                    T_QUANTILE => qvals[g * n + k].push(f),
                     _ => {}
                 }
                 continue;
@@ -205,11 +207,11 @@ fn reduce(
                     a.mean += delta / a.count;
                     a.value += delta * (f - a.mean);
                 }
-                T_QUANTILE => qvals[base + k].push(f),
+                T_QUANTILE => qvals[g * n + k].push(f),
                 _ => return Err(QueryError::Execution(format!("unsupported aggregation {op}"))),
             }
         }
-        ctx.release_samples(row.points());
+        ctx.release_samples(points);
     }
     let mut out = Vec::with_capacity(group_labels.len());
     for (g, labels) in group_labels.into_iter().enumerate() {

@@ -608,16 +608,13 @@ impl<'a> Ctx<'a> {
                 let Some(series) = set.next() else { return Ok(None) };
                 let mut series = series?;
                 let mut samples = Vec::new();
-                let mut next = series.samples.seek(*min_t);
-                while let Some(s) = next {
-                    if s.t > *max_t {
-                        break;
-                    }
-                    if !is_stale_nan(s.v) {
+                if let Some(s) = series.samples.seek(*min_t) {
+                    if s.t <= *max_t {
                         samples.push(s);
+                        series.samples.collect_until(*max_t, &mut samples);
                     }
-                    next = series.samples.next();
                 }
+                samples.retain(|s| !is_stale_nan(s.v));
                 self.samples_loaded += samples.len() as u64;
                 self.add_samples(samples.len())?;
                 Ok(Some(MRow { labels: series.labels, samples, drop_name: false }))
@@ -708,18 +705,17 @@ impl<'a> Ctx<'a> {
 
 impl RangeArg {
     /// The value of `f` for every step whose window over `row` holds samples (`ABSENT`
-    /// elsewhere); `f` gets the step index and the window and may return `None`.
-    /// Also returns the steps that may hold values and how many do.
+    /// elsewhere), as a [`Compact`] row over the steps that can have values; `f` gets the
+    /// step index and the window and may return `None`. Also returns how many values are set.
     pub fn windows(
         &self,
         row: &MRow,
         st: &Steps,
         mut f: impl FnMut(usize, &Window<'_>) -> Option<f64>,
-    ) -> (Vec<f64>, (usize, usize), usize) {
-        let mut vals = vec![ABSENT; st.n];
+    ) -> (usize, Vec<f64>, usize) {
         let mut count = 0;
         let s = &row.samples;
-        let (Some(first), Some(last)) = (s.first(), s.last()) else { return (vals, (0, 0), 0) };
+        let (Some(first), Some(last)) = (s.first(), s.last()) else { return (0, Vec::new(), 0) };
         // Only steps whose window can hold a sample: end >= first.t and end - range < last.t.
         let (k_lo, k_hi) = if self.at.is_some() {
             (0, st.n)
@@ -729,10 +725,12 @@ impl RangeArg {
                 st,
                 last.t.saturating_add(self.offset_ms).saturating_add(self.range_ms).saturating_add(self.before),
             );
-            (k_lo, k_hi)
+            (k_lo, k_hi.max(k_lo))
         };
+        let mut vals = vec![ABSENT; k_hi - k_lo];
         let (mut lo, mut hi) = (0usize, 0usize);
-        for (k, slot) in vals.iter_mut().enumerate().take(k_hi).skip(k_lo) {
+        for (j, slot) in vals.iter_mut().enumerate() {
+            let k = k_lo + j;
             let ts = st.ts(k);
             let end = self.at.unwrap_or(ts).saturating_sub(self.offset_ms);
             let start = end.saturating_sub(self.range_ms);
@@ -755,7 +753,29 @@ impl RangeArg {
                 }
             }
         }
-        (vals, (k_lo, k_hi), count)
+        (k_lo, vals, count)
+    }
+}
+
+/// A series' values over steps `off..off + vals.len()` only (none elsewhere): how range
+/// functions hand their results to aggregations without a value slot for every step.
+pub(crate) struct Compact {
+    pub labels: Labels,
+    pub drop_name: bool,
+    pub off: usize,
+    pub vals: Vec<f64>,
+}
+
+impl Compact {
+    /// The dense row over `n` steps.
+    pub fn into_row(self, n: usize) -> Row {
+        if self.off == 0 && self.vals.len() == n {
+            return Row::new(self.labels, self.vals, self.drop_name);
+        }
+        let mut vals = vec![ABSENT; n];
+        let end = (self.off + self.vals.len()).min(n);
+        vals[self.off..end].copy_from_slice(&self.vals[..end - self.off]);
+        Row::with_span(self.labels, vals, self.drop_name, (self.off, end))
     }
 }
 
@@ -898,6 +918,19 @@ impl RowStream {
             RowStream::Selector(s) => s.next(ctx, st),
             RowStream::RangeFn(s) => s.next(ctx, st),
         }
+    }
+
+    /// The next series as a [`Compact`] row: range functions give theirs without expanding
+    /// them over every step.
+    pub fn next_compact(&mut self, ctx: &mut Ctx, st: &Steps) -> Result<Option<Compact>, QueryError> {
+        if let RowStream::RangeFn(s) = self {
+            return s.next_compact(ctx, st);
+        }
+        Ok(self.next(ctx, st)?.map(|r| {
+            let (lo, hi) = r.span;
+            let vals = if lo == 0 && hi == r.vals.len() { r.vals } else { r.vals[lo..hi].to_vec() };
+            Compact { labels: r.labels, drop_name: r.drop_name, off: lo, vals }
+        }))
     }
 
     pub fn collect(mut self, ctx: &mut Ctx, st: &Steps) -> Result<Vec<Row>, QueryError> {

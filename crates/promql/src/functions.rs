@@ -2,7 +2,7 @@
 //! (windows of a matrix selector or subquery), and the label and sorting functions.
 
 use crate::aggregate::{check_quantile_param, go_float};
-use crate::eval::{merge_same_labels, present, unwrap_parens, Ctx, RangeArg, Row, Steps, Val, Window, ABSENT};
+use crate::eval::{merge_same_labels, present, unwrap_parens, Compact, Ctx, RangeArg, Row, Steps, Val, Window, ABSENT};
 use crate::mathx::{bucket_fraction, bucket_quantile, kahan_inc, quantile, Bucket};
 use crate::QueryError;
 use periscope_model::{Labels, Sample, METRIC_NAME};
@@ -558,11 +558,11 @@ fn range_function(ctx: &mut Ctx, name: &'static str, args: &[&Expr], mi: usize, 
         let mut range = range_arg(ctx, args[mi], st)?;
         let mut vals = vec![1.0; st.n];
         while let Some(row) = ctx.next_range_row(&mut range)? {
-            let (per, _, _) = range.windows(&row, st, |_, _| Some(1.0));
+            let (off, per, _) = range.windows(&row, st, |_, _| Some(1.0));
             ctx.release_samples(row.samples.len());
-            for (k, x) in per.iter().enumerate() {
+            for (j, x) in per.iter().enumerate() {
                 if present(*x) {
-                    vals[k] = ABSENT;
+                    vals[off + j] = ABSENT;
                 }
             }
         }
@@ -848,14 +848,20 @@ impl RangeFnStream {
         RangeFnStream::new(ctx, c.func.name, &args, mi, st)
     }
 
-    /// The next result series with at least one value; annotations are added at the end.
+    /// The next result series with at least one value, over every step.
     pub(crate) fn next(&mut self, ctx: &mut Ctx, st: &Steps) -> Result<Option<Row>, QueryError> {
+        Ok(self.next_compact(ctx, st)?.map(|c| c.into_row(st.n)))
+    }
+
+    /// The next result series with at least one value, over the steps it can have values
+    /// in; annotations are added at the end.
+    pub(crate) fn next_compact(&mut self, ctx: &mut Ctx, st: &Steps) -> Result<Option<Compact>, QueryError> {
         if self.done {
             return Ok(None);
         }
         while let Some(row) = ctx.next_range_row(&mut self.range)? {
             let (f, params, flags) = (self.f, &self.params, &mut self.flags);
-            let (vals, span, count) = self.range.windows(&row, st, |k, w| f(params, k, w, flags));
+            let (off, vals, count) = self.range.windows(&row, st, |k, w| f(params, k, w, flags));
             ctx.release_samples(row.samples.len());
             if let Some(e) = self.flags.err.take() {
                 return Err(e);
@@ -871,7 +877,7 @@ impl RangeFnStream {
                 }
             }
             ctx.add_samples(count)?;
-            return Ok(Some(Row::with_span(row.labels, vals, row.drop_name || !self.keep_name, span)));
+            return Ok(Some(Compact { labels: row.labels, drop_name: row.drop_name || !self.keep_name, off, vals }));
         }
         self.done = true;
         if let Some(n) = self.non_counter.take() {

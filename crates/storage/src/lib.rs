@@ -146,6 +146,18 @@ pub trait SampleIterator: Send {
             }
         }
     }
+
+    /// Appends the remaining samples up to `max_t` to `out`, consuming the iterator up to and
+    /// including the first later sample (which is dropped). Engines override it to decode in
+    /// bulk instead of one call per sample.
+    fn collect_until(&mut self, max_t: i64, out: &mut Vec<Sample>) {
+        while let Some(s) = self.next() {
+            if s.t > max_t {
+                return;
+            }
+            out.push(s);
+        }
+    }
 }
 
 /// A series returned by a select.

@@ -62,6 +62,16 @@ impl SampleIterator for Prepend {
         }
         self.rest.seek(t)
     }
+
+    fn collect_until(&mut self, max_t: i64, out: &mut Vec<Sample>) {
+        if let Some(s) = self.first.take() {
+            if s.t > max_t {
+                return;
+            }
+            out.push(s);
+        }
+        self.rest.collect_until(max_t, out);
+    }
 }
 
 /// Merges sample iterators sorted by time; on equal timestamps the source listed first wins

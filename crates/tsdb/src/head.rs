@@ -469,6 +469,34 @@ impl SampleIterator for HeadSamples {
         self.pos += 1;
         Some(s)
     }
+
+    fn collect_until(&mut self, max_t: i64, out: &mut Vec<Sample>) {
+        let limit = max_t.min(self.maxt);
+        for s in &self.buf[self.pos.min(self.buf.len())..] {
+            if s.t > limit {
+                self.pos = self.buf.len();
+                self.next_chunk = self.chunks.len();
+                return;
+            }
+            out.push(*s);
+        }
+        self.pos = self.buf.len();
+        let mint = self.mint;
+        while self.next_chunk < self.chunks.len() {
+            let c = &self.chunks[self.next_chunk];
+            self.next_chunk += 1;
+            for (t, v) in XorIter::new(c) {
+                if t < mint {
+                    continue;
+                }
+                if t > limit {
+                    self.next_chunk = self.chunks.len();
+                    return;
+                }
+                out.push(Sample::new(t, v));
+            }
+        }
+    }
 }
 
 /// The samples of `series` in `[mint, maxt]`.
@@ -507,6 +535,44 @@ mod tests {
         // Appending goes on after the split.
         d.append_in_order(500, 1.0, 250);
         assert_eq!(d.last_t, 500);
+    }
+
+    #[test]
+    fn collect_until_matches_one_by_one_iteration() {
+        let samples: Vec<Sample> = (0..300).map(|i| Sample::new(i * 10, i as f64)).collect();
+        let chunks: Vec<Arc<[u8]>> = samples
+            .chunks(120)
+            .map(|part| {
+                let mut app = XorAppender::new();
+                for s in part {
+                    app.append(s.t, s.v);
+                }
+                Arc::from(app.bytes())
+            })
+            .collect();
+        for (mint, maxt, until, skip) in
+            [(0, 2990, 2990, 0), (55, 2500, 1234, 3), (1200, 1300, 5000, 1), (0, 100, 50, 0)]
+        {
+            let mk = || HeadSamples { chunks: chunks.clone(), next_chunk: 0, buf: Vec::new(), pos: 0, mint, maxt };
+            let mut a = mk();
+            let mut expected = Vec::new();
+            for _ in 0..skip {
+                a.next();
+            }
+            while let Some(s) = a.next() {
+                if s.t > until {
+                    break;
+                }
+                expected.push(s);
+            }
+            let mut b = mk();
+            for _ in 0..skip {
+                b.next();
+            }
+            let mut got = Vec::new();
+            b.collect_until(until, &mut got);
+            assert_eq!(got, expected, "mint {mint} maxt {maxt} until {until} skip {skip}");
+        }
     }
 
     #[test]
