@@ -419,6 +419,32 @@ impl<'a> Ctx<'a> {
         self.cur_samples = self.cur_samples.saturating_sub(n);
     }
 
+    /// A selector's offset, ms: its own, or a duration expression over the query's step and
+    /// range carried by a reserved matcher (see `durations`).
+    pub fn selector_offset(&self, vs: &VectorSelector) -> i64 {
+        match reserved(vs, crate::durations::OFFSET_EXPR_LABEL) {
+            Some(e) => self.query_duration_ms(e),
+            None => offset_ms(&vs.offset),
+        }
+    }
+
+    /// A matrix selector's range, ms (see [`selector_offset`](Self::selector_offset)).
+    pub fn matrix_range(&self, ms: &MatrixSelector) -> i64 {
+        match reserved(&ms.vs, crate::durations::RANGE_EXPR_LABEL) {
+            Some(e) => self.query_duration_ms(e),
+            None => i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn query_duration_ms(&self, expr: &str) -> i64 {
+        let step = self.query_step as f64 / 1000.0;
+        let range = (self.query_end - self.query_start) as f64 / 1000.0;
+        crate::durations::eval_with(expr, Some((step, range)))
+            .map(|s| (s * 1000.0).round())
+            .filter(|ms| ms.is_finite() && ms.abs() < 9.0e15)
+            .map_or(0, |ms| ms as i64)
+    }
+
     pub fn at_time(&self, at: &Option<AtModifier>) -> Option<i64> {
         at.as_ref().map(|a| match a {
             AtModifier::Start => self.query_start,
@@ -542,7 +568,7 @@ impl<'a> Ctx<'a> {
         st: &Steps,
         timestamps: bool,
     ) -> Result<SelectorStream, QueryError> {
-        let offset = offset_ms(&vs.offset);
+        let offset = self.selector_offset(vs);
         let at = self.at_time(&vs.at);
         let lookback = self.opts.lookback_delta_ms;
         let (first_ref, last_ref) = match at {
@@ -578,9 +604,9 @@ impl<'a> Ctx<'a> {
     /// A matrix selector's series, streamed, for windows on every step.
     pub fn range_arg_matrix(&mut self, ms: &MatrixSelector, st: &Steps) -> Result<RangeArg, QueryError> {
         let vs = &ms.vs;
-        let offset = offset_ms(&vs.offset);
+        let offset = self.selector_offset(vs);
         let at = self.at_time(&vs.at);
-        let range_ms = ms.range.as_millis() as i64;
+        let range_ms = self.matrix_range(ms);
         let (first_ref, last_ref) = match at {
             Some(a) => (a.saturating_sub(offset), a.saturating_sub(offset)),
             None => (st.start.saturating_sub(offset), st.end().saturating_sub(offset)),
@@ -984,12 +1010,21 @@ fn system_time_ms(t: SystemTime) -> i64 {
     }
 }
 
+/// Matchers named so carry query syntax the parser lacks (see `extended`, `durations`);
+/// they never reach storage.
+pub(crate) const RESERVED_PREFIX: &str = "__periscope_";
+
+/// The value of a reserved matcher of a selector.
+fn reserved<'v>(vs: &'v VectorSelector, name: &str) -> Option<&'v str> {
+    vs.matchers.matchers.iter().find(|m| m.name == name).map(|m| m.value.as_str())
+}
+
 /// The matcher groups of a selector (one, or one per `or` alternative), with the metric
 /// name as a matcher; each group has a matcher that does not match the empty string.
 pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, QueryError> {
     let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<Matcher>, QueryError> {
         let mut out = Vec::with_capacity(ms.len() + 1);
-        for m in ms.iter().filter(|m| m.name != crate::extended::MODIFIER_LABEL) {
+        for m in ms.iter().filter(|m| !m.name.starts_with(RESERVED_PREFIX)) {
             let op = match &m.op {
                 PMatchOp::Equal => MatchOp::Equal,
                 PMatchOp::NotEqual => MatchOp::NotEqual,

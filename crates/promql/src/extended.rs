@@ -7,6 +7,7 @@
 //! before selecting ([`take_modifier`]). Walking the AST left to right meets selectors in text
 //! order, which is what ties the two together.
 
+use crate::durations::skip_string;
 use crate::QueryError;
 use promql_parser::label::{MatchOp as PMatchOp, Matcher as PMatcher};
 use promql_parser::parser::{Expr, VectorSelector};
@@ -194,21 +195,6 @@ pub(crate) fn strip_modifiers(query: &str) -> (String, Vec<(usize, Modifier)>) {
         }
     }
     (String::from_utf8(out).unwrap_or_else(|_| query.to_string()), mods)
-}
-
-fn skip_string(b: &[u8], open: usize, q: u8) -> usize {
-    let mut j = open + 1;
-    while j < b.len() {
-        if b[j] == b'\\' && q != b'`' {
-            j += 2;
-            continue;
-        }
-        if b[j] == q {
-            return j + 1;
-        }
-        j += 1;
-    }
-    j
 }
 
 /// Puts each modifier on the selector it followed in the text.

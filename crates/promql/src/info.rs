@@ -234,11 +234,11 @@ fn reference_shift(ctx: &Ctx, e: &Expr) -> Shift {
     fn walk(ctx: &Ctx, e: &Expr, out: &mut Vec<(Option<i64>, i64)>) -> bool {
         match e {
             Expr::VectorSelector(vs) => {
-                out.push((ctx.at_time(&vs.at), offset_ms(&vs.offset)));
+                out.push((ctx.at_time(&vs.at), ctx.selector_offset(vs)));
                 true
             }
             Expr::MatrixSelector(ms) => {
-                out.push((ctx.at_time(&ms.vs.at), offset_ms(&ms.vs.offset)));
+                out.push((ctx.at_time(&ms.vs.at), ctx.selector_offset(&ms.vs)));
                 true
             }
             Expr::Subquery(sq) => {

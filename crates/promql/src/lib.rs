@@ -18,6 +18,7 @@
 
 mod aggregate;
 mod binary;
+mod durations;
 mod error;
 mod eval;
 mod extended;
@@ -118,9 +119,11 @@ impl Engine {
 
     /// Parses and type-checks a query.
     pub fn parse(query: &str) -> Result<Expr, QueryError> {
-        // `anchored`/`smoothed` are not in the parser's grammar: taken out of the text first
-        // and put back on their selectors (see `extended`).
-        let (text, modifiers) = extended::strip_modifiers(query);
+        // Constant duration arithmetic is folded (see `durations`); `anchored`/`smoothed` are
+        // not in the parser's grammar: taken out of the text first and put back on their
+        // selectors (see `extended`).
+        let folded = durations::defer_query_durations(&durations::fold_constant_durations(query));
+        let (text, modifiers) = extended::strip_modifiers(&folded);
         let mut expr = promql_parser::parser::parse(&text).map_err(QueryError::Parse)?;
         if !modifiers.is_empty() {
             extended::mark(&mut expr, &modifiers)?;
