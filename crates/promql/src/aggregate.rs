@@ -50,14 +50,16 @@ pub(crate) fn eval_aggregate(ctx: &mut Ctx, a: &AggregateExpr, st: &Steps) -> Re
                 group_of.push(*key_of.entry(gl).or_insert(n));
             }
             let p = param.unwrap_or_else(|| vec![f64::NAN; st.n]);
-            let out = select_k(ctx, op, &p, input, &group_of, key_of.len(), st)?;
+            let at = a.param.as_deref().map(|e| ctx.pos(e)).unwrap_or_default();
+            let out = select_k(ctx, op, &p, &at, input, &group_of, key_of.len(), st)?;
             ctx.release_samples(input_points);
             out
         }
         _ => {
             let q = if op == T_QUANTILE {
                 let p = param.unwrap_or_else(|| vec![f64::NAN; st.n]);
-                check_quantile_param(ctx, &p);
+                let at = a.param.as_deref().map(|e| ctx.pos(e)).unwrap_or_default();
+                check_quantile_param(ctx, &p, &at);
                 Some(p)
             } else {
                 None
@@ -70,10 +72,11 @@ pub(crate) fn eval_aggregate(ctx: &mut Ctx, a: &AggregateExpr, st: &Steps) -> Re
     Ok(Val::Vector(out))
 }
 
-pub(crate) fn check_quantile_param(ctx: &mut Ctx, p: &[f64]) {
+/// Warns once per bad quantile; `at` is the ` (line:col)` of the parameter.
+pub(crate) fn check_quantile_param(ctx: &mut Ctx, p: &[f64], at: &str) {
     for &q in p {
         if q.is_nan() || !(0.0..=1.0).contains(&q) {
-            ctx.annos.warn(format!("quantile value should be between 0 and 1, got {}", go_float(q)));
+            ctx.annos.warn(format!("quantile value should be between 0 and 1, got {}{at}", go_float(q)));
         }
     }
 }
@@ -247,10 +250,12 @@ fn reduce(
 }
 
 /// topk, bottomk, limitk and limit_ratio: series themselves, up to k per group and step.
+#[allow(clippy::too_many_arguments)]
 fn select_k(
     ctx: &mut Ctx,
     op: u16,
     param: &[f64],
+    at: &str,
     input: Vec<Row>,
     group_of: &[usize],
     ngroups: usize,
@@ -267,10 +272,10 @@ fn select_k(
             return Err(QueryError::Execution("Ratio value is NaN".into()));
         }
         if max > 1.0 {
-            ctx.annos.warn(format!("ratio value should be between -1 and 1, got {}, capping to 1", go_float(max)));
+            ctx.annos.warn(format!("ratio value should be between -1 and 1, got {}, capping to 1{at}", go_float(max)));
         }
         if min < -1.0 {
-            ctx.annos.warn(format!("ratio value should be between -1 and 1, got {}, capping to -1", go_float(min)));
+            ctx.annos.warn(format!("ratio value should be between -1 and 1, got {}, capping to -1{at}", go_float(min)));
         }
     } else {
         if max < 1.0 && !any_nan {

@@ -150,8 +150,11 @@ pub(crate) struct Ctx<'a> {
     pub samples_loaded: u64,
     pub annos: Annotations,
     ticks: u32,
+    /// ` (line:col)` of the query's nodes by address, for annotations.
+    positions: HashMap<usize, String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     opts: &EngineOptions,
     store: &dyn Queryable,
@@ -160,6 +163,7 @@ pub(crate) fn run(
     range: Range,
     instant: bool,
     cancel: &CancelToken,
+    source: &str,
 ) -> Result<QueryOutput, QueryError> {
     let mut ctx = Ctx {
         opts,
@@ -174,6 +178,7 @@ pub(crate) fn run(
         samples_loaded: 0,
         annos: Annotations::default(),
         ticks: 0,
+        positions: crate::positions::positions(expr, source),
     };
     let steps = Steps::checked(range.start, range.end, range.step, opts.max_samples)?;
     let top = unwrap_parens(expr);
@@ -406,6 +411,11 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
+    /// ` (line:col)` of `e` in the query text, as annotations end; empty when unknown.
+    pub fn pos(&self, e: &Expr) -> String {
+        self.positions.get(&(e as *const Expr as usize)).cloned().unwrap_or_default()
+    }
+
     /// Accounts `n` more samples held in memory.
     pub fn add_samples(&mut self, n: usize) -> Result<(), QueryError> {
         self.cur_samples += n;
@@ -481,7 +491,7 @@ impl<'a> Ctx<'a> {
             },
             Expr::Binary(b) => binary::eval_binary(self, b, st),
             Expr::Aggregate(a) => aggregate::eval_aggregate(self, a, st),
-            Expr::Call(c) => functions::eval_call(self, c, st),
+            Expr::Call(c) => functions::eval_call(self, e, c, st),
             Expr::Extension(_) => Err(QueryError::Execution("unsupported expression".into())),
         }
     }

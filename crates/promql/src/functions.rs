@@ -10,7 +10,7 @@ use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{Call, Expr};
 use std::collections::HashMap;
 
-pub(crate) fn eval_call(ctx: &mut Ctx, c: &Call, st: &Steps) -> Result<Val, QueryError> {
+pub(crate) fn eval_call(ctx: &mut Ctx, node: &Expr, c: &Call, st: &Steps) -> Result<Val, QueryError> {
     let name = c.func.name;
     let args: Vec<&Expr> = c.args.args.iter().map(|b| b.as_ref()).collect();
     let is_range_arg = |e: &Expr| matches!(unwrap_parens(e), Expr::MatrixSelector(_) | Expr::Subquery(_));
@@ -91,7 +91,7 @@ pub(crate) fn eval_call(ctx: &mut Ctx, c: &Call, st: &Steps) -> Result<Val, Quer
         }
         "sort" | "sort_desc" => {
             let mut rows = ctx.eval_vector(args[0], st)?;
-            warn_sort_in_range(ctx);
+            warn_sort_in_range(ctx, node);
             if st.n == 1 {
                 let desc = name == "sort_desc";
                 rows.sort_by(|a, b| {
@@ -109,7 +109,7 @@ pub(crate) fn eval_call(ctx: &mut Ctx, c: &Call, st: &Steps) -> Result<Val, Quer
         }
         "sort_by_label" | "sort_by_label_desc" => {
             let mut rows = ctx.eval_vector(args[0], st)?;
-            warn_sort_in_range(ctx);
+            warn_sort_in_range(ctx, node);
             let names: Vec<String> = args[1..].iter().map(|a| string_arg(a)).collect::<Result<_, _>>()?;
             let desc = name == "sort_by_label_desc";
             rows.sort_by(|a, b| {
@@ -133,13 +133,15 @@ pub(crate) fn eval_call(ctx: &mut Ctx, c: &Call, st: &Steps) -> Result<Val, Quer
         }
         "histogram_quantile" => {
             let q = ctx.eval_scalar(args[0], st)?;
-            check_quantile_param(ctx, &q);
+            let at = ctx.pos(args[0]);
+            check_quantile_param(ctx, &q, &at);
             let rows = ctx.eval_vector(args[1], st)?;
-            classic_histogram(ctx, rows, st, |ctx, k, buckets, name| {
+            let at = ctx.pos(args[1]);
+            classic_histogram(ctx, rows, st, &at, |ctx, k, buckets, name| {
                 let (v, fix) = bucket_quantile(q[k], buckets);
                 if fix.forced_monotonic {
                     ctx.annos.info(format!(
-                        "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
+                        "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}{at}"
                     ));
                 }
                 v
@@ -151,13 +153,15 @@ pub(crate) fn eval_call(ctx: &mut Ctx, c: &Call, st: &Steps) -> Result<Val, Quer
             let mut qs = Vec::new();
             for a in &args[2..] {
                 let q = ctx.eval_scalar(a, st)?;
-                check_quantile_param(ctx, &q);
+                let at = ctx.pos(a);
+                check_quantile_param(ctx, &q, &at);
                 qs.push(q);
             }
+            let at = ctx.pos(args[0]);
             let mut out = Vec::new();
             for q in &qs {
                 let Val::Vector(part) =
-                    classic_histogram(ctx, rows.clone(), st, |_, k, buckets, _| bucket_quantile(q[k], buckets).0)?
+                    classic_histogram(ctx, rows.clone(), st, &at, |_, k, buckets, _| bucket_quantile(q[k], buckets).0)?
                 else {
                     continue;
                 };
@@ -175,7 +179,8 @@ pub(crate) fn eval_call(ctx: &mut Ctx, c: &Call, st: &Steps) -> Result<Val, Quer
             let lo = ctx.eval_scalar(args[0], st)?;
             let hi = ctx.eval_scalar(args[1], st)?;
             let rows = ctx.eval_vector(args[2], st)?;
-            classic_histogram(ctx, rows, st, |_, k, buckets, _| bucket_fraction(lo[k], hi[k], buckets))
+            let at = ctx.pos(args[2]);
+            classic_histogram(ctx, rows, st, &at, |_, k, buckets, _| bucket_fraction(lo[k], hi[k], buckets))
         }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
             // Native histograms only; float series give nothing.
@@ -236,9 +241,10 @@ fn go_float_to_i64(v: f64) -> i64 {
     }
 }
 
-fn warn_sort_in_range(ctx: &mut Ctx) {
+fn warn_sort_in_range(ctx: &mut Ctx, node: &Expr) {
     if ctx.query_step != 0 {
-        ctx.annos.warn("sort is ineffective for range queries since results are always ordered by labels".into());
+        let at = ctx.pos(node);
+        ctx.annos.warn(format!("sort is ineffective for range queries since results are always ordered by labels{at}"));
     }
 }
 
@@ -430,6 +436,7 @@ fn classic_histogram(
     ctx: &mut Ctx,
     rows: Vec<Row>,
     st: &Steps,
+    at: &str,
     mut f: impl FnMut(&mut Ctx, usize, &mut Vec<Bucket>, &str) -> f64,
 ) -> Result<Val, QueryError> {
     let mut groups: Vec<(Labels, Vec<(usize, f64)>)> = Vec::new();
@@ -441,7 +448,7 @@ fn classic_histogram(
             None => {
                 let name = r.labels.get(METRIC_NAME).unwrap_or("");
                 ctx.annos.warn(format!(
-                    "bucket label \"le\" is missing or has a malformed value of {le:?} for metric name {name:?}"
+                    "bucket label \"le\" is missing or has a malformed value of {le:?} for metric name {name:?}{at}"
                 ));
                 continue;
             }
@@ -801,6 +808,8 @@ pub(crate) struct RangeFnStream {
     flags: Flags,
     non_counter: Option<String>,
     done: bool,
+    /// ` (line:col)` of the first argument, for annotations.
+    first_arg_at: String,
 }
 
 impl RangeFnStream {
@@ -835,6 +844,7 @@ impl RangeFnStream {
             flags: Flags::default(),
             non_counter: None,
             done: false,
+            first_arg_at: args.first().map(|a| ctx.pos(a)).unwrap_or_default(),
         })
     }
 
@@ -881,12 +891,15 @@ impl RangeFnStream {
         }
         self.done = true;
         if let Some(n) = self.non_counter.take() {
-            ctx.annos
-                .info(format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"));
+            let at = &self.first_arg_at;
+            ctx.annos.info(format!(
+                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}{at}"
+            ));
         }
         if self.flags.bad_quantile {
             if let Some(q) = self.params[0].iter().find(|q| q.is_nan() || !(0.0..=1.0).contains(*q)) {
-                ctx.annos.warn(format!("quantile value should be between 0 and 1, got {}", go_float(*q)));
+                let at = &self.first_arg_at;
+                ctx.annos.warn(format!("quantile value should be between 0 and 1, got {}{at}", go_float(*q)));
             }
         }
         Ok(None)

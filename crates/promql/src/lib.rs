@@ -25,6 +25,7 @@ mod extended;
 mod functions;
 mod info;
 mod mathx;
+mod positions;
 mod value;
 
 pub use error::QueryError;
@@ -140,7 +141,21 @@ impl Engine {
         t: i64,
         cancel: &CancelToken,
     ) -> Result<QueryOutput, QueryError> {
-        eval::run(&self.opts, store, tenant, expr, eval::Range { start: t, end: t, step: 1 }, true, cancel)
+        self.instant_with_source(store, tenant, expr, "", t, cancel)
+    }
+
+    /// [`instant`](Self::instant) for `expr` parsed from `source`, whose annotations then end
+    /// with the `(line:col)` of the part of the query they are about, as Prometheus's do.
+    pub fn instant_with_source(
+        &self,
+        store: &dyn Queryable,
+        tenant: &TenantId,
+        expr: &Expr,
+        source: &str,
+        t: i64,
+        cancel: &CancelToken,
+    ) -> Result<QueryOutput, QueryError> {
+        eval::run(&self.opts, store, tenant, expr, eval::Range { start: t, end: t, step: 1 }, true, cancel, source)
     }
 
     /// Evaluates `expr` at `start`, `start + step`, ... up to `end` (ms); the result is a
@@ -156,6 +171,23 @@ impl Engine {
         step: i64,
         cancel: &CancelToken,
     ) -> Result<QueryOutput, QueryError> {
+        self.range_with_source(store, tenant, expr, "", start, end, step, cancel)
+    }
+
+    /// [`range`](Self::range) for `expr` parsed from `source` (see
+    /// [`instant_with_source`](Self::instant_with_source)).
+    #[allow(clippy::too_many_arguments)]
+    pub fn range_with_source(
+        &self,
+        store: &dyn Queryable,
+        tenant: &TenantId,
+        expr: &Expr,
+        source: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        cancel: &CancelToken,
+    ) -> Result<QueryOutput, QueryError> {
         if step <= 0 {
             return Err(QueryError::BadData(
                 "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
@@ -164,6 +196,6 @@ impl Engine {
         if end < start {
             return Err(QueryError::BadData("end timestamp must not be before start time".into()));
         }
-        eval::run(&self.opts, store, tenant, expr, eval::Range { start, end, step }, false, cancel)
+        eval::run(&self.opts, store, tenant, expr, eval::Range { start, end, step }, false, cancel, source)
     }
 }

@@ -28,8 +28,10 @@ pub(super) async fn instant(
     let limit = parse_limit(params.get("limit")).map_err(|e| PromError::invalid_param("limit", e))?;
     let t = time_param(&params, "time", now_ms())?;
     let engine = engine_for(&state, &params)?;
-    let expr = Engine::parse(params.get("query")).map_err(|e| PromError::invalid_param("query", e))?;
-    execute(&state, limit, move |store, cancel| engine.instant(store, &tenant, &expr, t, cancel)).await
+    let text = params.get("query").to_string();
+    let expr = Engine::parse(&text).map_err(|e| PromError::invalid_param("query", e))?;
+    execute(&state, limit, move |store, cancel| engine.instant_with_source(store, &tenant, &expr, &text, t, cancel))
+        .await
 }
 
 /// `GET|POST /api/v1/query_range`: `query`, `start`, `end`, `step`, `timeout`, `limit`,
@@ -72,7 +74,11 @@ pub(super) async fn range(
         ));
     }
     let step_ms = step / 1_000_000;
-    execute(&state, limit, move |store, cancel| engine.range(store, &tenant, &expr, start, end, step_ms, cancel)).await
+    let text = params.get("query").to_string();
+    execute(&state, limit, move |store, cancel| {
+        engine.range_with_source(store, &tenant, &expr, &text, start, end, step_ms, cancel)
+    })
+    .await
 }
 
 /// `GET|POST /api/v1/query_exemplars`: `query`, `start`, `end`. The exemplars of every series

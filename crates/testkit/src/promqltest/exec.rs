@@ -170,7 +170,16 @@ impl Runner {
         };
         match ev.kind {
             EvalKind::Range { start, end, step } => {
-                let out = match self.engine.range(store, &self.tenant, &expr, start, end, step, &CancelToken::new()) {
+                let out = match self.engine.range_with_source(
+                    store,
+                    &self.tenant,
+                    &expr,
+                    &ev.query,
+                    start,
+                    end,
+                    step,
+                    &CancelToken::new(),
+                ) {
                     Err(e) if ev.fail => return check_failure(ev, &e.to_string()),
                     Err(e) => return Err(format!("range query failed: {e}")),
                     Ok(out) => out,
@@ -197,7 +206,7 @@ impl Runner {
 
     /// One instant query at `t` and, unless excluded, its range-mode twin.
     fn run_instant(&self, store: &MemStore, ev: &EvalCmd, expr: &Expr, t: i64, what: &str) -> Result<(), String> {
-        let out = match self.engine.instant(store, &self.tenant, expr, t, &CancelToken::new()) {
+        let out = match self.engine.instant_with_source(store, &self.tenant, expr, &ev.query, t, &CancelToken::new()) {
             Err(e) if ev.fail => return check_failure(ev, &e.to_string()).map_err(|r| format!("{what}{r}")),
             Err(e) => return Err(format!("{what}query failed: {e}")),
             Ok(out) => out,
@@ -215,7 +224,7 @@ impl Runner {
         let step = 60_000;
         let range = self
             .engine
-            .range(store, &self.tenant, expr, t - step, t + step, step, &CancelToken::new())
+            .range_with_source(store, &self.tenant, expr, &ev.query, t - step, t + step, step, &CancelToken::new())
             .map_err(|e| format!("{what}range mode: query failed: {e}"))?;
         if ev.ordered {
             return Ok(());
