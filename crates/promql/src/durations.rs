@@ -68,6 +68,90 @@ pub(crate) fn fold_constant_durations(query: &str) -> String {
     out
 }
 
+/// A reserved matcher added to the label selector of every `info()` call, so that the
+/// parser accepts selectors whose matchers all match the empty string (`{data=~".*"}`,
+/// which Prometheus allows there); `info()` drops it.
+pub(crate) const INFO_SELECTOR_LABEL: &str = "__periscope_info_selector__";
+
+/// Adds [`INFO_SELECTOR_LABEL`] to the `{...}` of each `info(v, {...})`.
+pub(crate) fn mark_info_selectors(query: &str) -> String {
+    if !query.to_ascii_lowercase().contains("info") {
+        return query.to_string();
+    }
+    let b = query.as_bytes();
+    let mut inserts: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'"' | b'\'' | b'`') => i = skip_string(b, i, q),
+            b'{' => i = skip_to(b, i, b'}'),
+            c if c.is_ascii_alphabetic() => {
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':') {
+                    i += 1;
+                }
+                let open = skip_ws(b, i);
+                if !query[start..i].eq_ignore_ascii_case("info") || b.get(open) != Some(&b'(') {
+                    continue;
+                }
+                // Skip the first argument to the comma at depth 0, then find the selector's `{`.
+                let mut j = open + 1;
+                let mut depth = 0i32;
+                while j < b.len() {
+                    match b[j] {
+                        q @ (b'"' | b'\'' | b'`') => {
+                            j = skip_string(b, j, q);
+                            continue;
+                        }
+                        b'{' => {
+                            j = skip_to(b, j, b'}');
+                            continue;
+                        }
+                        b'(' | b'[' => depth += 1,
+                        b')' | b']' => {
+                            if depth == 0 {
+                                break;
+                            }
+                            depth -= 1;
+                        }
+                        b',' if depth == 0 => break,
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                if b.get(j) == Some(&b',') {
+                    let mut k = skip_ws(b, j + 1);
+                    while k < b.len() && (b[k].is_ascii_alphanumeric() || b[k] == b'_' || b[k] == b':') {
+                        k += 1;
+                    }
+                    let k = skip_ws(b, k);
+                    if b.get(k) == Some(&b'{') {
+                        let close = skip_to(b, k, b'}');
+                        if close > k + 1 {
+                            inserts.push(close - 1);
+                        }
+                    }
+                }
+                i = open + 1;
+            }
+            _ => i += 1,
+        }
+    }
+    if inserts.is_empty() {
+        return query.to_string();
+    }
+    let mut out = String::with_capacity(query.len() + 48 * inserts.len());
+    let mut copied = 0;
+    for at in inserts {
+        let sep = if query[..at].trim_end().ends_with('{') || query[..at].trim_end().ends_with(',') { "" } else { "," };
+        out.push_str(&query[copied..at]);
+        out.push_str(&format!("{sep}{INFO_SELECTOR_LABEL}=\"1\""));
+        copied = at;
+    }
+    out.push_str(&query[copied..]);
+    out
+}
+
 /// Reserved matchers that carry a duration expression depending on the query (`step()`,
 /// `range()`) from the text to the evaluator, on the selector it belongs to.
 pub(crate) const RANGE_EXPR_LABEL: &str = "__periscope_range_expr__";
@@ -452,5 +536,19 @@ mod tests {
             r#"m{a="b",__periscope_offset_expr__="-min_of(step(), 1s)"} offset 1ms+8000"#
         );
         assert_eq!(defer_query_durations("m offset 5m"), "m offset 5m");
+    }
+
+    #[test]
+    fn info_selectors_get_a_matcher_the_parser_accepts() {
+        assert_eq!(
+            mark_info_selectors(r#"info(m, {data=~".*"})"#),
+            r#"info(m, {data=~".*",__periscope_info_selector__="1"})"#
+        );
+        assert_eq!(
+            mark_info_selectors(r#"info(rate(m{a="x,y"}[5m]), {})"#),
+            r#"info(rate(m{a="x,y"}[5m]), {__periscope_info_selector__="1"})"#
+        );
+        assert_eq!(mark_info_selectors("info(m)"), "info(m)");
+        assert_eq!(mark_info_selectors("build_info"), "build_info");
     }
 }

@@ -31,7 +31,7 @@ pub(crate) fn info(ctx: &mut Ctx, args: &[&Expr], st: &Steps) -> Result<Val, Que
             if let Some(n) = &vs.name {
                 name_matchers.push(Matcher::equal(METRIC_NAME, n.clone()));
             }
-            for m in &vs.matchers.matchers {
+            for m in vs.matchers.matchers.iter().filter(|m| !m.name.starts_with(crate::eval::RESERVED_PREFIX)) {
                 let op = match &m.op {
                     PMatchOp::Equal => MatchOp::Equal,
                     PMatchOp::NotEqual => MatchOp::NotEqual,

@@ -123,7 +123,9 @@ impl Engine {
         // Constant duration arithmetic is folded (see `durations`); `anchored`/`smoothed` are
         // not in the parser's grammar: taken out of the text first and put back on their
         // selectors (see `extended`).
-        let folded = durations::defer_query_durations(&durations::fold_constant_durations(query));
+        let folded = durations::defer_query_durations(&durations::fold_constant_durations(
+            &durations::mark_info_selectors(query),
+        ));
         let (text, modifiers) = extended::strip_modifiers(&folded);
         let mut expr = promql_parser::parser::parse(&text).map_err(QueryError::Parse)?;
         if !modifiers.is_empty() {
