@@ -297,6 +297,7 @@ pub(crate) fn skip_ws(b: &[u8], mut j: usize) -> usize {
     j
 }
 
+/// The index after the string starting at `open` (its end of text when unterminated).
 pub(crate) fn skip_string(b: &[u8], open: usize, q: u8) -> usize {
     let mut j = open + 1;
     while j < b.len() {
@@ -309,7 +310,7 @@ pub(crate) fn skip_string(b: &[u8], open: usize, q: u8) -> usize {
         }
         j += 1;
     }
-    j
+    j.min(b.len())
 }
 
 /// The index after the delimiter closing `b[open]`, skipping strings and nested groups.

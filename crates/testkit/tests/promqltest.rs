@@ -189,3 +189,79 @@ fn hostile_queries_fail_cleanly() {
     let err = engine.range(&store, &tenant, &expr, 0, i64::MAX / 2, 1, &cancel).unwrap_err();
     assert_eq!(err.error_type(), "execution", "{err}");
 }
+
+mod fuzz {
+    use periscope_model::{Labels, Sample, TenantId};
+    use periscope_promql::{CancelToken, Engine, EngineOptions};
+    use periscope_testkit::MemStore;
+    use proptest::prelude::*;
+
+    const SEEDS: &[&str] = &[
+        r#"sum by (job) (rate(http_requests_total{job=~"a.*"}[5m] offset 1m))"#,
+        r#"histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m] smoothed)))"#,
+        r#"info(up, {data=~".*"}) or label_replace(up, "a", "$1", "job", "(.*)")"#,
+        r#"max_over_time(up[26m+4m:20*500ms] @ start()) / on(job) group_left(x) vector(1)"#,
+        r#"up offset -min_of(step(), 1s)^0 + count_values("v", topk(2, up))"#,
+        r#"{"my.metric", a="b"} unless quantile without (x) (0.5, up) > bool 1"#,
+    ];
+
+    fn store() -> MemStore {
+        let mut s = MemStore::new();
+        for (i, job) in ["a", "b"].iter().enumerate() {
+            let labels = Labels::from_pairs([("__name__", "up".to_string()), ("job", job.to_string())]).unwrap();
+            for k in 0..40 {
+                s.add(&labels, Sample::new(k * 15_000, (k as usize * (i + 1)) as f64));
+            }
+        }
+        s
+    }
+
+    /// Parses `q` and, if it parses, evaluates it as an instant and a range query: any result
+    /// or error is fine, a panic is not.
+    fn exercise(store: &MemStore, q: &str) {
+        let engine = Engine::new(EngineOptions { max_samples: 50_000, ..EngineOptions::default() });
+        let tenant = TenantId::default_tenant();
+        let cancel = CancelToken::new();
+        if let Ok(expr) = Engine::parse(q) {
+            let _ = engine.instant_with_source(store, &tenant, &expr, q, 300_000, &cancel);
+            let _ = engine.range_with_source(store, &tenant, &expr, q, 0, 600_000, 30_000, &cancel);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Any text of PromQL-ish characters.
+        #[test]
+        fn arbitrary_text_never_panics(q in r#"[a-z_{}\[\]()"'`=~!,:@+\-*/%^<> .0-9\\#\n]{0,60}"#) {
+            exercise(&store(), &q);
+        }
+
+        /// Valid queries with bytes inserted, deleted or replaced.
+        #[test]
+        fn mutated_queries_never_panic(
+            seed in 0..SEEDS.len(),
+            edits in proptest::collection::vec((0usize..200, 0u8..4, proptest::char::range(' ', '~')), 1..6),
+        ) {
+            let mut q: Vec<char> = SEEDS[seed].chars().collect();
+            for (pos, op, c) in edits {
+                let at = pos % (q.len() + 1);
+                match op {
+                    0 => q.insert(at, c),
+                    1 if at < q.len() => { q.remove(at); }
+                    2 if at < q.len() => q[at] = c,
+                    _ => q.insert(at, ['"', '[', '(', '{', '\\'][pos % 5]),
+                }
+            }
+            let q: String = q.into_iter().collect();
+            exercise(&store(), &q);
+        }
+    }
+
+    #[test]
+    fn seeds_parse() {
+        for q in SEEDS {
+            assert!(Engine::parse(q).is_ok(), "{q} does not parse");
+        }
+    }
+}
