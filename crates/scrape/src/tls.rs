@@ -18,7 +18,8 @@
 //!   handshake signature with the presented leaf key, as Go's `InsecureSkipVerify`.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
 
 use periscope_config::{TlsConfig, TlsVersion};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -43,32 +44,48 @@ pub(crate) struct TlsSettings {
 
 /// A job's TLS client configuration, built from its [`TlsSettings`] on first use by any of its
 /// targets and then shared by all of them (Prometheus builds one HTTP client per scrape pool).
-/// A build that fails is tried again at the target's next scrape; a success is kept until
-/// the job's configuration changes.
+/// The files are checked at every scrape (modification time and size, as cheap as a `stat`):
+/// when one changed — a rotated certificate — the configuration is built again from them, as
+/// Prometheus re-reads its TLS files. A build that fails is tried again at the next scrape.
 #[derive(Debug)]
 pub(crate) struct TlsClient {
     settings: TlsSettings,
-    built: OnceLock<Arc<ClientConfig>>,
+    built: Mutex<Option<(Arc<ClientConfig>, FilesStamp)>>,
 }
+
+/// Modification time and length of each TLS file (`None`: not readable).
+type FilesStamp = Vec<Option<(SystemTime, u64)>>;
 
 impl TlsClient {
     pub fn new(settings: TlsSettings) -> TlsClient {
-        TlsClient { settings, built: OnceLock::new() }
+        TlsClient { settings, built: Mutex::new(None) }
     }
 
-    /// The configuration if already built (never blocks).
+    fn stamp(&self) -> FilesStamp {
+        self.settings
+            .files()
+            .map(|p| std::fs::metadata(p).ok().and_then(|m| Some((m.modified().ok()?, m.len()))))
+            .collect()
+    }
+
+    /// The configuration if built and its files did not change since.
     pub fn get(&self) -> Option<Arc<ClientConfig>> {
-        self.built.get().map(Arc::clone)
+        let built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        let (config, stamp) = built.as_ref()?;
+        (*stamp == self.stamp()).then(|| Arc::clone(config))
     }
 
-    /// The configuration, building it (reading files: blocking) when not built yet. Two
-    /// targets building at once both read the files; the first result is kept.
+    /// The configuration, built (reading files: blocking) when not built yet or when a file
+    /// changed. Two targets building at once both read the files; the last result is kept.
     pub fn get_or_build(&self) -> Result<Arc<ClientConfig>, ScrapeError> {
         if let Some(c) = self.get() {
             return Ok(c);
         }
+        // The stamp before reading: a file that changes while it is read is read again.
+        let stamp = self.stamp();
         let config = self.settings.build()?;
-        Ok(Arc::clone(self.built.get_or_init(|| config)))
+        *self.built.lock().unwrap_or_else(|p| p.into_inner()) = Some((Arc::clone(&config), stamp));
+        Ok(config)
     }
 
     /// See [`TlsSettings::server_name`].
@@ -104,6 +121,11 @@ fn system_roots() -> Arc<RootCertStore> {
 }
 
 impl TlsSettings {
+    /// The files the configuration is read from.
+    fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        self.ca_file.iter().chain(self.client_auth.iter().flat_map(|(c, k)| [c, k]))
+    }
+
     /// The settings of a job; `None` means the defaults (system roots, verification on).
     pub fn from_config(cfg: Option<&TlsConfig>) -> TlsSettings {
         let Some(c) = cfg else { return TlsSettings::default() };
@@ -342,6 +364,32 @@ mod tests {
         assert_eq!(s.server_name("127.0.0.1").unwrap().to_str(), "scrape.test");
         let e = settings("server_name: 'bad name'").server_name("h").unwrap_err().to_string();
         assert!(e.starts_with("tls_config.server_name: \"bad name\": "), "{e}");
+    }
+
+    #[test]
+    fn rotated_files_are_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let pem = |name: &str| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            params.distinguished_name.push(rcgen::DnType::CommonName, name);
+            params.self_signed(&key).unwrap().pem()
+        };
+        std::fs::write(&ca, pem("first")).unwrap();
+        let client = TlsClient::new(settings(&format!("ca_file: {}", ca.display())));
+        assert!(client.get().is_none());
+        let first = client.get_or_build().unwrap();
+        assert!(Arc::ptr_eq(&first, &client.get().unwrap()), "unchanged files: the same configuration");
+        // A rotated CA file (another size) is noticed at the next scrape and read again.
+        std::fs::write(&ca, pem("second, rotated")).unwrap();
+        assert!(client.get().is_none(), "a changed file makes the configuration stale");
+        let second = client.get_or_build().unwrap();
+        assert!(!Arc::ptr_eq(&first, &second));
+        // A broken rotation fails the scrape (and is retried), as Prometheus's does.
+        std::fs::write(&ca, "garbage").unwrap();
+        assert!(client.get_or_build().is_err());
     }
 
     #[test]
