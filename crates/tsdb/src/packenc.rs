@@ -255,3 +255,89 @@ mod tests {
         }
     }
 }
+
+/// Size analysis of real blocks (run by hand):
+/// `PERISCOPE_ANALYZE_BLOCKS=<blocks dir> cargo test -p periscope-tsdb --release analyze -- --ignored --nocapture`
+#[cfg(test)]
+mod analysis {
+    use super::*;
+    use crate::chunkenc::XorAppender;
+
+    fn uv(v: u64) -> usize {
+        let mut b = Vec::new();
+        put_uvarint(&mut b, v);
+        b.len()
+    }
+
+    /// Bytes of `packed(m)` with exceptions: values wider than `w` keep their low bits in the
+    /// array, their high bits and gap-coded index in an exception list.
+    fn pfor_size(vals: &[u64]) -> usize {
+        (0..=64u32)
+            .map(|w| {
+                let main = (vals.len() * w as usize).div_ceil(8);
+                let mut exc = 0usize;
+                let mut n = 0usize;
+                let mut last = 0usize;
+                for (i, &v) in vals.iter().enumerate() {
+                    if w < 64 && v >> w != 0 {
+                        exc += uv((i - last) as u64) + uv(v >> w);
+                        last = i;
+                        n += 1;
+                    }
+                }
+                1 + main + uv(n as u64) + exc
+            })
+            .min()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    #[ignore]
+    fn analyze() {
+        let Some(dir) = std::env::var_os("PERISCOPE_ANALYZE_BLOCKS") else { return };
+        let (mut samples, mut current, mut packed_ts, mut packed_vals, mut pfor_vals, mut xor_only) =
+            (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
+        let all = periscope_model::Matcher::new(periscope_model::MatchOp::Regex, "__name__", ".+").unwrap();
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let Ok(b) = crate::block::Block::open(&e.path()) else { continue };
+            for id in crate::postings::select(&b, std::slice::from_ref(&all)) {
+                let Some((_, metas)) = b.series(id) else { continue };
+                for m in metas {
+                    let Some(s) = b.chunk(m.offset) else { continue };
+                    samples += s.len();
+                    let mut x = XorAppender::new();
+                    for p in &s {
+                        x.append(p.t, p.v);
+                    }
+                    let xor = x.bytes().len();
+                    let Some(p) = encode(&s) else {
+                        current += xor + 1;
+                        xor_only += xor + 1;
+                        continue;
+                    };
+                    current += xor.min(p.len()) + 1;
+                    // Split of the packed form: timestamps vs values, and values with exceptions.
+                    let values: Vec<f64> = s.iter().map(|x| x.v).collect();
+                    let (_, ints) = scaled(&values).unwrap();
+                    let deltas: Vec<i64> = ints.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+                    let d1: Vec<u64> = deltas.iter().map(|d| zigzag(*d)).collect();
+                    let d2: Vec<u64> = deltas.windows(2).map(|w| zigzag(w[1].wrapping_sub(w[0]))).collect();
+                    let plain = |v: &[u64]| 1 + (v.len() * width(v) as usize).div_ceil(8);
+                    let vals_plain = plain(&d1).min(if d2.is_empty() { usize::MAX } else { plain(&d2) });
+                    let vals_pfor = pfor_size(&d1).min(if d2.is_empty() { usize::MAX } else { pfor_size(&d2) });
+                    packed_vals += vals_plain;
+                    pfor_vals += vals_pfor;
+                    packed_ts += p.len() - vals_plain;
+                }
+            }
+        }
+        eprintln!(
+            "samples {samples}: current chunks {:.3} B/sample; packed timestamps+headers {:.3}, values {:.3}, values with exceptions {:.3}; xor-only chunks {:.3}",
+            current as f64 / samples as f64,
+            packed_ts as f64 / samples as f64,
+            packed_vals as f64 / samples as f64,
+            pfor_vals as f64 / samples as f64,
+            xor_only as f64 / samples as f64
+        );
+    }
+}
