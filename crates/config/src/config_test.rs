@@ -61,7 +61,11 @@ const BAD: &[(&str, &str)] = &[
     ("yaml_syntax.yaml", "line 3 column"),
     ("zero_request_body.yaml", "server.max_request_body_bytes: must be greater than 0"),
     ("query_timeout_zero.yaml", "query.timeout: must be greater than 0s"),
-    ("cert_without_key.yaml", "scrape_configs[0].tls_config: cert_file and key_file must be set together"),
+    (
+        "cert_without_key.yaml",
+        "scrape_configs[0].tls_config: exactly one of key or key_file must be configured when a client certificate is configured",
+    ),
+    ("ca_and_ca_file.yaml", "scrape_configs[0].tls_config.ca: at most one of ca and ca_file must be configured"),
     ("tls_max_below_min.yaml", "scrape_configs[0].tls_config.max_version: must not be lower than min_version (TLS13)"),
     ("tls_max_version_too_old.yaml", "scrape_configs[0].tls_config.max_version: TLS11 is not supported (Periscope speaks TLS12 and TLS13)"),
     ("tls_unknown_version.yaml", "scrape_configs[0].tls_config.min_version: unknown variant `TLS14`, expected one of `TLS10`, `TLS11`, `TLS12`, `TLS13`"),

@@ -170,9 +170,18 @@ impl Default for Authorization {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
+    /// CA certificates inline (PEM), instead of `ca_file`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub ca: String,
     /// CA certificates to verify the target with (PEM); the system roots when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// Client certificate inline (PEM), instead of `cert_file`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub cert: String,
+    /// Client key inline (PEM), instead of `key_file`; printed as `<secret>`.
+    #[serde(skip_serializing_if = "Secret::is_empty")]
+    pub key: Secret,
     /// Client certificate (PEM), with `key_file`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cert_file: Option<PathBuf>,
@@ -234,8 +243,22 @@ impl TlsConfig {
     /// are read when a target's client is built, as Prometheus does (a missing file fails
     /// that target's scrapes, not the configuration).
     fn validate(&self, at: &str, errs: &mut Errors) {
-        if self.cert_file.is_some() != self.key_file.is_some() {
-            errs.add(at, "cert_file and key_file must be set together");
+        for (inline, file, name) in [
+            (!self.ca.is_empty(), self.ca_file.is_some(), "ca"),
+            (!self.cert.is_empty(), self.cert_file.is_some(), "cert"),
+            (!self.key.is_empty(), self.key_file.is_some(), "key"),
+        ] {
+            if inline && file {
+                errs.add(format!("{at}.{name}"), format!("at most one of {name} and {name}_file must be configured"));
+            }
+        }
+        let cert = !self.cert.is_empty() || self.cert_file.is_some();
+        let key = !self.key.is_empty() || self.key_file.is_some();
+        if cert && !key {
+            errs.add(at, "exactly one of key or key_file must be configured when a client certificate is configured");
+        }
+        if key && !cert {
+            errs.add(at, "exactly one of cert or cert_file must be configured when a client key is configured");
         }
         if let Some(max) = self.max_version {
             if max < TlsVersion::Tls12 {

@@ -5,7 +5,8 @@
 //! - Crypto is `ring`, passed explicitly to every config (no process-wide default provider is
 //!   installed); TLS 1.2 and 1.3 only, narrowed by `min_version`/`max_version`. ALPN offers
 //!   `http/1.1` alone: the HTTP code above is the same hyper HTTP/1.1 connection as for `http`.
-//! - Roots: every `CERTIFICATE` of `ca_file` (at least one, as Go's `AppendCertsFromPEM`), else
+//! - PEM comes from files (`ca_file`, `cert_file`, `key_file`) or inline (`ca`, `cert`, `key`).
+//! - Roots: every `CERTIFICATE` of `ca`/`ca_file` (at least one, as Go's `AppendCertsFromPEM`), else
 //!   the system's store (`rustls-native-certs`: `SSL_CERT_FILE`/`SSL_CERT_DIR`, else the
 //!   distribution's bundle, as Go's `SystemCertPool`), loaded once per process and shared.
 //! - [`TlsSettings::build`] reads the files (blocking: call it from the blocking pool). Every
@@ -33,13 +34,47 @@ use crate::ScrapeError;
 /// A job's `tls_config`, as the scrape loops need it (shared by its targets).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct TlsSettings {
-    ca_file: Option<PathBuf>,
-    /// Client certificate and key files (validated: both or neither).
-    client_auth: Option<(PathBuf, PathBuf)>,
+    ca: Option<Pem>,
+    /// Client certificate and key (validated: both or neither).
+    client_auth: Option<(Pem, Pem)>,
     server_name: String,
     insecure_skip_verify: bool,
     min_version: Option<TlsVersion>,
     max_version: Option<TlsVersion>,
+}
+
+/// Where a PEM comes from: a file (`ca_file`, ...) or the config itself (`ca`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pem {
+    File(PathBuf),
+    Inline(String),
+}
+
+impl Pem {
+    /// From a config's `<key>` (inline) and `<key>_file` pair; inline wins if both were set
+    /// (validation refuses that).
+    fn of(inline: &str, file: &Option<PathBuf>) -> Option<Pem> {
+        if !inline.is_empty() {
+            return Some(Pem::Inline(inline.to_string()));
+        }
+        file.clone().map(Pem::File)
+    }
+
+    /// The bytes, and the config key and place to name in errors (`ca_file` and the path, or
+    /// `ca` and "inline PEM").
+    fn load(&self, key: &'static str) -> Result<(Vec<u8>, &'static str, String), ScrapeError> {
+        match self {
+            Pem::File(path) => {
+                let file_key = match key {
+                    "ca" => "ca_file",
+                    "cert" => "cert_file",
+                    _ => "key_file",
+                };
+                Ok((read(file_key, path)?, file_key, path.display().to_string()))
+            }
+            Pem::Inline(pem) => Ok((pem.clone().into_bytes(), key, "inline PEM".to_string())),
+        }
+    }
 }
 
 /// A job's TLS client configuration, built from its [`TlsSettings`] on first use by any of its
@@ -123,15 +158,18 @@ fn system_roots() -> Arc<RootCertStore> {
 impl TlsSettings {
     /// The files the configuration is read from.
     fn files(&self) -> impl Iterator<Item = &PathBuf> {
-        self.ca_file.iter().chain(self.client_auth.iter().flat_map(|(c, k)| [c, k]))
+        self.ca.iter().chain(self.client_auth.iter().flat_map(|(c, k)| [c, k])).filter_map(|p| match p {
+            Pem::File(path) => Some(path),
+            Pem::Inline(_) => None,
+        })
     }
 
     /// The settings of a job; `None` means the defaults (system roots, verification on).
     pub fn from_config(cfg: Option<&TlsConfig>) -> TlsSettings {
         let Some(c) = cfg else { return TlsSettings::default() };
         TlsSettings {
-            ca_file: c.ca_file.clone(),
-            client_auth: c.cert_file.clone().zip(c.key_file.clone()),
+            ca: Pem::of(&c.ca, &c.ca_file),
+            client_auth: Pem::of(&c.cert, &c.cert_file).zip(Pem::of(c.key.expose(), &c.key_file)),
             server_name: c.server_name.clone(),
             insecure_skip_verify: c.insecure_skip_verify,
             min_version: c.min_version,
@@ -170,20 +208,20 @@ impl TlsSettings {
                 algorithms: provider.signature_verification_algorithms,
             }))
         } else {
-            let roots = match &self.ca_file {
-                Some(path) => Arc::new(read_roots(path)?),
+            let roots = match &self.ca {
+                Some(pem) => Arc::new(read_roots(pem)?),
                 None => system_roots(),
             };
             builder.with_root_certificates(roots)
         };
         let mut config = match &self.client_auth {
             None => builder.with_no_client_auth(),
-            Some((cert_file, key_file)) => {
-                let chain = read_cert_chain(cert_file)?;
-                let key = read_key(key_file)?;
+            Some((cert, key)) => {
+                let (chain, cert_name, cert_at) = read_certs(cert, "cert")?;
+                let (key, key_name, key_at) = read_key(key)?;
                 builder.with_client_auth_cert(chain, key).map_err(|e| ScrapeError::TlsSetting {
-                    key: "key_file",
-                    message: format!("cannot use {} with cert_file {}: {e}", key_file.display(), cert_file.display()),
+                    key: key_name,
+                    message: format!("cannot use {key_at} with {cert_name} {cert_at}: {e}"),
                 })?
             }
         };
@@ -207,42 +245,43 @@ fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, ScrapeError> {
     std::fs::read(path).map_err(|source| ScrapeError::TlsFile { key, path: path.to_path_buf(), source })
 }
 
-fn invalid(key: &'static str, path: &Path, what: impl std::fmt::Display) -> ScrapeError {
-    ScrapeError::TlsSetting { key, message: format!("{}: {what}", path.display()) }
+fn invalid(key: &'static str, at: &str, what: impl std::fmt::Display) -> ScrapeError {
+    ScrapeError::TlsSetting { key, message: format!("{at}: {what}") }
 }
 
-/// Every `CERTIFICATE` block of `path`, in order.
-fn read_certs(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, ScrapeError> {
-    let pem = read(key, path)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
+/// Every `CERTIFICATE` block, in order; with the config key and place errors name.
+fn read_certs(
+    pem: &Pem,
+    key: &'static str,
+) -> Result<(Vec<CertificateDer<'static>>, &'static str, String), ScrapeError> {
+    let (bytes, key, at) = pem.load(key)?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(key, path, format!("invalid PEM: {e}")))?;
+        .map_err(|e| invalid(key, &at, format!("invalid PEM: {e}")))?;
     if certs.is_empty() {
-        return Err(invalid(key, path, "no PEM certificate found"));
+        return Err(invalid(key, &at, "no PEM certificate found"));
     }
-    Ok(certs)
+    Ok((certs, key, at))
 }
 
-fn read_roots(path: &Path) -> Result<RootCertStore, ScrapeError> {
+fn read_roots(pem: &Pem) -> Result<RootCertStore, ScrapeError> {
     let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(read_certs("ca_file", path)?);
+    let (certs, key, at) = read_certs(pem, "ca")?;
+    let (added, _) = roots.add_parsable_certificates(certs);
     if added == 0 {
-        return Err(invalid("ca_file", path, "no usable CA certificate found"));
+        return Err(invalid(key, &at, "no usable CA certificate found"));
     }
     Ok(roots)
 }
 
-fn read_cert_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, ScrapeError> {
-    read_certs("cert_file", path)
-}
-
-/// The first private key of `path` (PKCS#8, PKCS#1 or SEC1), as Go's `X509KeyPair`.
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, ScrapeError> {
-    let pem = read("key_file", path)?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
-        rustls::pki_types::pem::Error::NoItemsFound => invalid("key_file", path, "no PEM private key found"),
-        e => invalid("key_file", path, format!("invalid PEM: {e}")),
-    })
+/// The first private key (PKCS#8, PKCS#1 or SEC1), as Go's `X509KeyPair`.
+fn read_key(pem: &Pem) -> Result<(PrivateKeyDer<'static>, &'static str, String), ScrapeError> {
+    let (bytes, key, at) = pem.load("key")?;
+    let k = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => invalid(key, &at, "no PEM private key found"),
+        e => invalid(key, &at, format!("invalid PEM: {e}")),
+    })?;
+    Ok((k, key, at))
 }
 
 /// `insecure_skip_verify: true`: any certificate is accepted, the handshake signature is still
@@ -364,6 +403,27 @@ mod tests {
         assert_eq!(s.server_name("127.0.0.1").unwrap().to_str(), "scrape.test");
         let e = settings("server_name: 'bad name'").server_name("h").unwrap_err().to_string();
         assert!(e.starts_with("tls_config.server_name: \"bad name\": "), "{e}");
+    }
+
+    #[test]
+    fn inline_pem_builds_and_errors_name_the_key() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["node.test".to_string()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        let yaml = serde_yaml::to_string(&serde_yaml::Mapping::from_iter([
+            ("ca".into(), cert.pem().into()),
+            ("cert".into(), cert.pem().into()),
+            ("key".into(), key.serialize_pem().into()),
+        ]))
+        .unwrap();
+        let s = settings(&yaml);
+        assert_eq!(s.files().count(), 0, "inline PEM has no file to watch");
+        s.build().unwrap();
+        let e = build_error(&settings("ca: not pem"));
+        assert_eq!(e, "tls_config.ca: inline PEM: no PEM certificate found");
+        let e = build_error(&settings(&format!("{{cert: {:?}, key: 'nope'}}", cert.pem())));
+        assert_eq!(e, "tls_config.key: inline PEM: no PEM private key found");
     }
 
     #[test]
