@@ -22,6 +22,9 @@ use periscope_model::Sample;
 
 /// Largest decimal scale tried.
 const MAX_SCALE: u32 = 9;
+/// Most samples in one chunk (the format counts them in 16 bits for XOR chunks; packed
+/// chunks keep the same limit), which also bounds what a corrupt count can allocate.
+pub(crate) const MAX_SAMPLES: usize = 65_535;
 /// Integers beyond ±2^53 do not round-trip through f64.
 const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
 
@@ -144,9 +147,11 @@ fn read_packed(c: &mut Cur<'_>, m: usize) -> Option<Vec<u64>> {
 pub(crate) fn decode(bytes: &[u8]) -> Option<Vec<Sample>> {
     let mut c = Cur::at(bytes, 0);
     let n = c.uvarint()? as usize;
-    // Every sample costs at least a bit of the packed fields beyond the first two, so a count
-    // far beyond the bytes present is corruption.
-    if n == 0 || n > 8 * bytes.len() + 2 {
+    // A count beyond the format's limit is corruption. (Samples may cost no bits at all — a
+    // constant series at regular times packs to zero-width fields — so the count cannot be
+    // bounded by the bytes present: that bound refused such chunks once they had more samples
+    // than eight per byte, e.g. 120 constant samples 100 ms apart, and lost them.)
+    if n == 0 || n > MAX_SAMPLES {
         return None;
     }
     let mut ts = Vec::with_capacity(n);
@@ -225,6 +230,12 @@ mod tests {
         assert!(encode(&[Sample::new(0, -0.0)]).is_none());
         assert!(encode(&[Sample::new(0, 1e300)]).is_none());
         round_trip(&[Sample::new(-5, -3.0)]).unwrap();
+        // Regression: constant values at regular times pack to zero-width fields; long
+        // chunks of them (or short ones at small times and steps) must still decode.
+        let constant: Vec<Sample> = (0..480).map(|i| Sample::new(1_700_000_000_000 + i * 100, 1.0)).collect();
+        assert!(round_trip(&constant).unwrap() < 20);
+        let small: Vec<Sample> = (0..120).map(|i| Sample::new(i * 100, 0.0)).collect();
+        round_trip(&small).unwrap();
         round_trip(&[Sample::new(i64::MIN + 1, 1.0), Sample::new(i64::MAX, 2.0)]).unwrap();
     }
 
