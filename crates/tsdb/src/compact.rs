@@ -347,6 +347,9 @@ fn delete_block_dir(dir: &Path) {
 
 /// Series of several blocks merged by labels, for compaction; chunks of one series from
 /// different blocks are concatenated, or re-encoded when their times overlap.
+/// Most samples in one chunk of a merged block (the head and level-1 blocks keep 120).
+const MERGED_CHUNK_SAMPLES: usize = 480;
+
 struct MergedSeries {
     blocks: Vec<Arc<Block>>,
     block_range: i64,
@@ -390,7 +393,19 @@ impl Iterator for MergedSeries {
             samples.dedup_by_key(|s| s.t);
             split_chunks(&samples, self.block_range).into_iter().map(|c| ChunkData { samples: c.to_vec() }).collect()
         } else {
-            chunks.into_iter().map(|samples| ChunkData { samples }).collect()
+            // Merged blocks hold longer chunks than the head's 120 samples: every chunk costs
+            // its header, length, checksum and index entry (~30 bytes), so joining the sources'
+            // chunks up to MERGED_CHUNK_SAMPLES takes most of that off each sample.
+            let mut joined: Vec<ChunkData> = Vec::new();
+            for samples in chunks {
+                match joined.last_mut() {
+                    Some(last) if last.samples.len() + samples.len() <= MERGED_CHUNK_SAMPLES => {
+                        last.samples.extend(samples)
+                    }
+                    _ => joined.push(ChunkData { samples }),
+                }
+            }
+            joined
         };
         Some((labels, chunks))
     }

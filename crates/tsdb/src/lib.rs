@@ -264,8 +264,6 @@ impl SampleIterator for BlockSamples {
 }
 
 impl DbQuerier {
-    /// Series of every source (blocks overlapping the range, then the head) merged by labels,
-    /// each with its sample iterators, sorted by labels.
     /// The sources of every matching series when blocks overlap the range: block iterators
     /// and the head's, per series. Sorted by labels when `sorted`; otherwise blocks' series
     /// first, then the head's new ones.
