@@ -30,7 +30,7 @@ const FORMAT_VERSION: u32 = 1;
 const INDEX_VERSION: u32 = 2;
 /// Version of `chunks`: 1 = Gorilla XOR chunks; 2 = an encoding byte before each chunk
 /// ([`ENC_XOR`] or [`ENC_PACKED`]).
-const CHUNKS_VERSION: u32 = 2;
+const CHUNKS_VERSION: u32 = 3;
 const ENC_XOR: u8 = 0;
 const ENC_PACKED: u8 = 1;
 /// Offsets of the three tables, the checksum and the magic.
@@ -59,13 +59,14 @@ pub(crate) struct ChunkData {
     pub samples: Vec<Sample>,
 }
 
-/// The smaller of the packed and the XOR encoding of `samples`, with its encoding byte.
-fn encode_chunk(samples: &[Sample], out: &mut Vec<u8>) {
+/// The smaller of the packed and the XOR encoding of `samples`, with its encoding byte;
+/// exception lists in the packed form from chunks format 3 on.
+fn encode_chunk(samples: &[Sample], out: &mut Vec<u8>, chunks_version: u32) {
     let mut xor = XorAppender::new();
     for s in samples {
         xor.append(s.t, s.v);
     }
-    match packenc::encode(samples) {
+    match packenc::encode(samples, chunks_version >= 3) {
         Some(p) if p.len() < xor.bytes().len() => {
             out.push(ENC_PACKED);
             out.extend_from_slice(&p);
@@ -171,7 +172,7 @@ fn write_block_version(
                 }
                 encoded.extend_from_slice(xor.bytes());
             } else {
-                encode_chunk(&c.samples, &mut encoded);
+                encode_chunk(&c.samples, &mut encoded, chunks_version);
             }
             buf.clear();
             put_uvarint(&mut buf, encoded.len() as u64);
@@ -373,7 +374,7 @@ impl Block {
             return Err(bad("chunks file has a bad header"));
         }
         let chunks_version = u64_at(&chunks, 0).map(|v| (v >> 32) as u32).ok_or(bad("chunks file has a bad header"))?;
-        if chunks_version != 1 && chunks_version != CHUNKS_VERSION {
+        if !(1..=CHUNKS_VERSION).contains(&chunks_version) {
             return Err(bad("unknown chunks format version"));
         }
         let n = index.len();
@@ -602,19 +603,24 @@ mod tests {
             .collect()
     }
 
-    /// Blocks of the first formats (index v1, plain XOR chunks v1) still read.
+    /// Blocks of the earlier formats (index v1 with XOR chunks v1; chunks v2 without exception
+    /// lists) still read.
     #[test]
     fn reads_both_format_versions() {
         let dir = tempfile::tempdir().unwrap();
         let want: Vec<(Labels, Vec<Sample>)> =
             series().into_iter().map(|(l, c)| (l, c.into_iter().flat_map(|c| c.samples).collect())).collect();
         write_block_version(dir.path(), "v1", 1, vec![], series().into_iter(), 1, 1).unwrap();
+        write_block_version(dir.path(), "c2", 1, vec![], series().into_iter(), 2, 2).unwrap();
         write_block(dir.path(), "v2", 1, vec![], series().into_iter()).unwrap();
         let v1 = Block::open(&dir.path().join("v1")).unwrap();
+        let c2 = Block::open(&dir.path().join("c2")).unwrap();
         let v2 = Block::open(&dir.path().join("v2")).unwrap();
         assert_eq!((v1.index_version, v1.chunks_version), (1, 1));
-        assert_eq!((v2.index_version, v2.chunks_version), (2, 2));
+        assert_eq!((c2.index_version, c2.chunks_version), (2, 2));
+        assert_eq!((v2.index_version, v2.chunks_version), (2, 3));
         assert_eq!(read_back(&v1), want);
+        assert_eq!(read_back(&c2), want);
         assert_eq!(read_back(&v2), want);
         // The packed encoding pays off on these regular, decimal series.
         assert!(v2.size_bytes() < v1.size_bytes(), "{} vs {}", v2.size_bytes(), v1.size_bytes());

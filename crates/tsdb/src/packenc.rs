@@ -32,16 +32,50 @@ fn width(vals: &[u64]) -> u8 {
     vals.iter().map(|v| 64 - v.leading_zeros() as u8).max().unwrap_or(0)
 }
 
-fn put_packed(buf: &mut Vec<u8>, vals: &[u64]) {
-    let w = width(vals);
-    buf.push(w);
+/// Bytes of an unsigned varint.
+fn uvarint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// How to pack `vals`: the width, and whether values wider than it go to an exception list
+/// (chunks format 3), chosen for the fewest bytes; with that byte count (for exception lists
+/// an upper bound: every gap is costed at its largest varint).
+fn plan(vals: &[u64], exceptions: bool) -> (u8, bool, usize) {
+    let widest = width(vals);
+    let plain = 1 + (vals.len() * widest as usize).div_ceil(8);
+    if !exceptions || widest == 0 {
+        return (widest, false, plain);
+    }
+    // Values by bit length, so every width is costed in O(64).
+    let mut by_len = [0usize; 65];
+    for &v in vals {
+        by_len[64 - v.leading_zeros() as usize] += 1;
+    }
+    let gap_cost = uvarint_len(vals.len() as u64);
+    let mut best = (widest, false, plain);
+    for w in 0..widest {
+        let (mut count, mut cost) = (0usize, 0usize);
+        for (len, &n) in by_len.iter().enumerate().skip(w as usize + 1) {
+            count += n;
+            cost += n * (gap_cost + (len - w as usize).div_ceil(7));
+        }
+        let total = 1 + uvarint_len(count as u64) + (vals.len() * w as usize).div_ceil(8) + cost;
+        if total < best.2 {
+            best = (w, true, total);
+        }
+    }
+    best
+}
+
+fn put_bits(buf: &mut Vec<u8>, vals: &[u64], w: u8) {
     if w == 0 {
         return;
     }
+    let mask: u64 = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
     let mut acc: u128 = 0;
     let mut bits = 0u32;
     for &v in vals {
-        acc |= (v as u128) << bits;
+        acc |= ((v & mask) as u128) << bits;
         bits += w as u32;
         while bits >= 8 {
             buf.push(acc as u8);
@@ -51,6 +85,28 @@ fn put_packed(buf: &mut Vec<u8>, vals: &[u64]) {
     }
     if bits > 0 {
         buf.push(acc as u8);
+    }
+}
+
+/// Writes `packed(m)`: the width byte (with bit 7 set when an exception list follows, its
+/// count as a varint), the low `width` bits of every value, then per exception the gap to
+/// the previous exception's index and the value's bits above `width`.
+fn put_packed(buf: &mut Vec<u8>, vals: &[u64], exceptions: bool) {
+    let (w, with_exceptions, _) = plan(vals, exceptions);
+    if !with_exceptions {
+        buf.push(w);
+        put_bits(buf, vals, w);
+        return;
+    }
+    buf.push(0x80 | w);
+    let wide: Vec<(usize, u64)> = vals.iter().enumerate().filter(|(_, v)| *v >> w != 0).map(|(i, v)| (i, *v)).collect();
+    put_uvarint(buf, wide.len() as u64);
+    put_bits(buf, vals, w);
+    let mut last = 0;
+    for (i, v) in wide {
+        put_uvarint(buf, (i - last) as u64);
+        put_uvarint(buf, v >> w);
+        last = i;
     }
 }
 
@@ -78,8 +134,9 @@ fn scaled(values: &[f64]) -> Option<(u32, Vec<i64>)> {
 }
 
 /// Encodes samples (sorted, unique timestamps, at least one) in the packed encoding, or `None`
-/// when the values cannot be represented exactly.
-pub(crate) fn encode(samples: &[Sample]) -> Option<Vec<u8>> {
+/// when the values cannot be represented exactly. `exceptions` allows the exception lists of
+/// chunks format 3.
+pub(crate) fn encode(samples: &[Sample], exceptions: bool) -> Option<Vec<u8>> {
     let first = samples.first()?;
     let values: Vec<f64> = samples.iter().map(|s| s.v).collect();
     let (k, ints) = scaled(&values)?;
@@ -94,7 +151,7 @@ pub(crate) fn encode(samples: &[Sample]) -> Option<Vec<u8>> {
                 .windows(3)
                 .map(|w| zigzag(w[2].t.wrapping_sub(w[1].t).wrapping_sub(w[1].t.wrapping_sub(w[0].t))))
                 .collect();
-            put_packed(&mut buf, &dods);
+            put_packed(&mut buf, &dods, exceptions);
         }
     }
     buf.push(k as u8);
@@ -103,42 +160,70 @@ pub(crate) fn encode(samples: &[Sample]) -> Option<Vec<u8>> {
         let deltas: Vec<i64> = ints.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
         let d1: Vec<u64> = deltas.iter().map(|d| zigzag(*d)).collect();
         let d2: Vec<u64> = deltas.windows(2).map(|w| zigzag(w[1].wrapping_sub(w[0]))).collect();
-        if !d2.is_empty() && (width(&d2) as usize * d2.len()) < (width(&d1) as usize * d1.len()) {
+        let first_len = {
+            let mut b = Vec::new();
+            put_varint(&mut b, deltas[0]);
+            b.len()
+        };
+        if !d2.is_empty() && plan(&d2, exceptions).2 + first_len < plan(&d1, exceptions).2 {
             buf.push(2);
             put_varint(&mut buf, deltas[0]);
-            put_packed(&mut buf, &d2);
+            put_packed(&mut buf, &d2, exceptions);
         } else {
             buf.push(1);
-            put_packed(&mut buf, &d1);
+            put_packed(&mut buf, &d1, exceptions);
         }
     }
     Some(buf)
 }
 
-/// Reads a `packed(m)` field.
+/// Reads a `packed(m)` field (with an exception list when bit 7 of the width is set).
 fn read_packed(c: &mut Cur<'_>, m: usize) -> Option<Vec<u64>> {
-    let w = c.u8()? as u32;
-    if w > 64 {
+    let b = c.u8()?;
+    let with_exceptions = b & 0x80 != 0;
+    let w = (b & 0x7f) as u32;
+    if w > 64 || (with_exceptions && w >= 64) {
         return None;
     }
-    if w == 0 {
-        return Some(vec![0; m]);
+    let count = if with_exceptions { c.uvarint()? as usize } else { 0 };
+    if count > m {
+        return None;
     }
-    let nbytes = (m * w as usize).div_ceil(8);
-    let bytes = c.bytes(nbytes)?;
-    let mut out = Vec::with_capacity(m);
-    let mut acc: u128 = 0;
-    let mut bits = 0u32;
-    let mut it = bytes.iter();
-    let mask: u128 = if w == 64 { u64::MAX as u128 } else { (1u128 << w) - 1 };
-    for _ in 0..m {
-        while bits < w {
-            acc |= (*it.next()? as u128) << bits;
-            bits += 8;
+    let mut out = if w == 0 {
+        vec![0; m]
+    } else {
+        let nbytes = (m * w as usize).div_ceil(8);
+        let bytes = c.bytes(nbytes)?;
+        let mut out = Vec::with_capacity(m);
+        let mut acc: u128 = 0;
+        let mut bits = 0u32;
+        let mut it = bytes.iter();
+        let mask: u128 = if w == 64 { u64::MAX as u128 } else { (1u128 << w) - 1 };
+        for _ in 0..m {
+            while bits < w {
+                acc |= (*it.next()? as u128) << bits;
+                bits += 8;
+            }
+            out.push((acc & mask) as u64);
+            acc >>= w;
+            bits -= w;
         }
-        out.push((acc & mask) as u64);
-        acc >>= w;
-        bits -= w;
+        out
+    };
+    let mut last = 0usize;
+    for k in 0..count {
+        let gap = c.uvarint()? as usize;
+        let i = last.checked_add(gap)?;
+        // Indexes strictly increase (the first may be 0) and stay inside the field.
+        if i >= m || (k > 0 && gap == 0) {
+            return None;
+        }
+        let high = c.uvarint()?;
+        if high == 0 || high.leading_zeros() < w {
+            return None;
+        }
+        out[i] |= high << w;
+        last = i;
     }
     Some(out)
 }
@@ -206,13 +291,40 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Round-trips both with and without exception lists; the size with them.
     fn round_trip(samples: &[Sample]) -> Option<usize> {
-        let enc = encode(samples)?;
-        let dec = decode(&enc).unwrap();
         let want: Vec<(i64, u64)> = samples.iter().map(|s| (s.t, s.v.to_bits())).collect();
-        let got: Vec<(i64, u64)> = dec.iter().map(|s| (s.t, s.v.to_bits())).collect();
-        assert_eq!(got, want);
-        Some(enc.len())
+        let mut len = 0;
+        for exceptions in [false, true] {
+            let enc = encode(samples, exceptions)?;
+            let dec = decode(&enc).unwrap();
+            let got: Vec<(i64, u64)> = dec.iter().map(|s| (s.t, s.v.to_bits())).collect();
+            assert_eq!(got, want, "exceptions {exceptions}");
+            len = enc.len();
+        }
+        Some(len)
+    }
+
+    #[test]
+    fn outliers_go_to_the_exception_list() {
+        // Small steps with two big jumps: packed at a narrow width plus two exceptions.
+        let mut v = 0i64;
+        let samples: Vec<Sample> = (0..360)
+            .map(|i| {
+                v += if i == 100 || i == 300 { 1_000_000 } else { i % 7 };
+                Sample::new(1_700_000_000_000 + i * 60_000, v as f64)
+            })
+            .collect();
+        let plain = encode(&samples, false).unwrap().len();
+        let with = round_trip(&samples).unwrap();
+        assert!(with * 2 < plain, "{with} vs {plain}");
+        // Exception lists that lie are refused, not trusted.
+        let enc = encode(&samples, true).unwrap();
+        for i in 0..enc.len() {
+            let mut bad = enc.clone();
+            bad[i] ^= 0x80;
+            let _ = decode(&bad);
+        }
     }
 
     #[test]
@@ -224,11 +336,13 @@ mod tests {
         let cpu: Vec<Sample> =
             (0..120).map(|i| Sample::new(i * 15_000, (i * 37 % 11) as f64 / 100.0 + i as f64)).collect();
         round_trip(&cpu).unwrap();
-        assert!(encode(&[Sample::new(0, 0.1 + 0.2)]).is_none() || round_trip(&[Sample::new(0, 0.1 + 0.2)]).is_some());
-        assert!(encode(&[Sample::new(0, f64::NAN)]).is_none());
-        assert!(encode(&[Sample::new(0, periscope_model::STALE_NAN)]).is_none());
-        assert!(encode(&[Sample::new(0, -0.0)]).is_none());
-        assert!(encode(&[Sample::new(0, 1e300)]).is_none());
+        assert!(
+            encode(&[Sample::new(0, 0.1 + 0.2)], true).is_none() || round_trip(&[Sample::new(0, 0.1 + 0.2)]).is_some()
+        );
+        assert!(encode(&[Sample::new(0, f64::NAN)], true).is_none());
+        assert!(encode(&[Sample::new(0, periscope_model::STALE_NAN)], true).is_none());
+        assert!(encode(&[Sample::new(0, -0.0)], true).is_none());
+        assert!(encode(&[Sample::new(0, 1e300)], true).is_none());
         round_trip(&[Sample::new(-5, -3.0)]).unwrap();
         // Regression: constant values at regular times pack to zero-width fields; long
         // chunks of them (or short ones at small times and steps) must still decode.
@@ -308,6 +422,7 @@ mod analysis {
         let Some(dir) = std::env::var_os("PERISCOPE_ANALYZE_BLOCKS") else { return };
         let (mut samples, mut current, mut packed_ts, mut packed_vals, mut pfor_vals, mut xor_only) =
             (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
+        let mut format3 = 0usize;
         let all = periscope_model::Matcher::new(periscope_model::MatchOp::Regex, "__name__", ".+").unwrap();
         for e in std::fs::read_dir(&dir).unwrap().flatten() {
             let Ok(b) = crate::block::Block::open(&e.path()) else { continue };
@@ -321,12 +436,14 @@ mod analysis {
                         x.append(p.t, p.v);
                     }
                     let xor = x.bytes().len();
-                    let Some(p) = encode(&s) else {
+                    let Some(p) = encode(&s, false) else {
                         current += xor + 1;
+                        format3 += xor + 1;
                         xor_only += xor + 1;
                         continue;
                     };
                     current += xor.min(p.len()) + 1;
+                    format3 += xor.min(encode(&s, true).map_or(usize::MAX, |e| e.len())) + 1;
                     // Split of the packed form: timestamps vs values, and values with exceptions.
                     let values: Vec<f64> = s.iter().map(|x| x.v).collect();
                     let (_, ints) = scaled(&values).unwrap();
@@ -342,6 +459,7 @@ mod analysis {
                 }
             }
         }
+        eprintln!("chunks format 3 (exception lists): {:.3} B/sample", format3 as f64 / samples as f64);
         eprintln!(
             "samples {samples}: current chunks {:.3} B/sample; packed timestamps+headers {:.3}, values {:.3}, values with exceptions {:.3}; xor-only chunks {:.3}",
             current as f64 / samples as f64,
