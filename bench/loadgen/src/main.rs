@@ -290,6 +290,7 @@ fn main() {
                         .map(|&i| SeriesSamples {
                             labels: gens[i].labels.clone(),
                             samples: vec![Sample::new(t, gens[i].value)],
+                            histograms: vec![],
                             exemplars: vec![],
                         })
                         .collect(),

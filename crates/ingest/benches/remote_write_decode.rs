@@ -26,6 +26,7 @@ fn request(series: usize, labels: usize, samples: usize) -> MetricBatch {
                 samples: (0..samples)
                     .map(|s| Sample::new(1_700_000_000_000 + 15_000 * s as i64, (i * s) as f64 * 0.5))
                     .collect(),
+                histograms: Vec::new(),
                 exemplars: Vec::new(),
             }
         })

@@ -180,7 +180,12 @@ impl Output<'_> {
             return Err(IngestError::ExpvarTooManySeries { max: self.max_series });
         }
         self.seen_series.insert(labels.clone());
-        self.batch.series.push(SeriesSamples { labels, samples: vec![Sample::new(self.t, v)], exemplars: Vec::new() });
+        self.batch.series.push(SeriesSamples {
+            labels,
+            samples: vec![Sample::new(self.t, v)],
+            histograms: Vec::new(),
+            exemplars: Vec::new(),
+        });
         if !self.seen_families.contains(family) {
             self.seen_families.insert(family.to_owned());
             self.batch.metadata.push(MetricMetadata {

@@ -249,7 +249,7 @@ fn decode_series<'a>(
     }
     report.samples += scratch.samples.len();
     report.exemplars += exemplars.len();
-    batch.series.push(SeriesSamples { labels, samples: scratch.samples.to_vec(), exemplars });
+    batch.series.push(SeriesSamples { labels, samples: scratch.samples.to_vec(), histograms: Vec::new(), exemplars });
     Ok(())
 }
 

@@ -99,11 +99,13 @@ fn sample_batch() -> MetricBatch {
                     Sample::new(i64::MIN, f64::INFINITY),
                     Sample::new(i64::MAX, f64::NEG_INFINITY),
                 ],
+                histograms: Vec::new(),
                 exemplars: vec![Exemplar { labels: labels(&[("trace_id", "abc")]), t: 1_700_000_000_001, v: 0.25 }],
             },
             SeriesSamples {
                 labels: labels(&[("__name__", "up")]),
                 samples: vec![Sample::new(7, 1.0)],
+                histograms: Vec::new(),
                 exemplars: vec![],
             },
         ],
@@ -142,6 +144,7 @@ fn golden_bytes_match_protobuf_encoding() {
         series: vec![SeriesSamples {
             labels: labels(&[("__name__", "up")]),
             samples: vec![Sample::new(1000, 1.0)],
+            histograms: Vec::new(),
             exemplars: vec![],
         }],
         metadata: vec![],
@@ -530,7 +533,12 @@ fn arb_metadata() -> impl Strategy<Value = MetricMetadata> {
 fn arb_batch() -> impl Strategy<Value = MetricBatch> {
     let series =
         (arb_labels(), proptest::collection::vec(arb_sample(), 1..6), proptest::collection::vec(arb_exemplar(), 0..2))
-            .prop_map(|(labels, samples, exemplars)| SeriesSamples { labels, samples, exemplars });
+            .prop_map(|(labels, samples, exemplars)| SeriesSamples {
+                labels,
+                samples,
+                histograms: Vec::new(),
+                exemplars,
+            });
     (proptest::collection::vec(series, 0..6), proptest::collection::vec(arb_metadata(), 0..3))
         .prop_map(|(series, metadata)| MetricBatch { series, metadata })
 }

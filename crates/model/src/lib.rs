@@ -10,12 +10,17 @@
 //! Nothing here does I/O.
 
 mod error;
+mod histogram;
 mod labels;
 mod matcher;
 mod metric;
 mod tenant;
 
 pub use error::{error_chain, Classify, ErrorClass};
+pub use histogram::{
+    bucket_indexes, exponential_bound, BoundaryRule, Bucket, CounterResetHint, FloatHistogram, HistogramSample, Span,
+    CUSTOM_BUCKETS_SCHEMA, MAX_SCHEMA, MIN_SCHEMA,
+};
 pub use labels::{
     is_legacy_metric_name, validate_label_name, validate_metric_name, Label, LabelError, Labels, LabelsBuilder,
     METRIC_NAME,

@@ -1,6 +1,6 @@
 //! Metric samples, exemplars, metadata and the batch every metrics decoder produces.
 
-use crate::Labels;
+use crate::{HistogramSample, Labels};
 
 /// The bit pattern of Prometheus's stale marker, a NaN no arithmetic produces.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -94,11 +94,12 @@ pub struct MetricMetadata {
     pub unit: String,
 }
 
-/// The samples and exemplars of one series in a batch.
-#[derive(Debug, Clone, PartialEq)]
+/// The samples, native histogram samples and exemplars of one series in a batch.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SeriesSamples {
     pub labels: Labels,
     pub samples: Vec<Sample>,
+    pub histograms: Vec<HistogramSample>,
     pub exemplars: Vec<Exemplar>,
 }
 
@@ -110,9 +111,14 @@ pub struct MetricBatch {
 }
 
 impl MetricBatch {
-    /// Total number of samples.
+    /// Total number of samples, float and histogram.
     pub fn sample_count(&self) -> usize {
-        self.series.iter().map(|s| s.samples.len()).sum()
+        self.series.iter().map(|s| s.samples.len() + s.histograms.len()).sum()
+    }
+
+    /// Number of histogram samples.
+    pub fn histogram_count(&self) -> usize {
+        self.series.iter().map(|s| s.histograms.len()).sum()
     }
 
     /// Total number of exemplars.

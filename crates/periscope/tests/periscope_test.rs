@@ -162,6 +162,7 @@ fn series(name: &str, id: usize, t: i64, v: f64) -> SeriesSamples {
     SeriesSamples {
         labels: Labels::from_pairs([("__name__", name.to_string()), ("id", id.to_string())]).unwrap(),
         samples: vec![Sample::new(t, v)],
+        histograms: Vec::new(),
         exemplars: vec![],
     }
 }
@@ -1096,7 +1097,7 @@ fn promql_over_http_and_promtool() {
         } else {
             vec![]
         };
-        batch.series.push(SeriesSamples { labels, samples, exemplars });
+        batch.series.push(SeriesSamples { labels, samples, histograms: Vec::new(), exemplars });
     }
     assert_eq!(remote_write(&server.addr, &batch).unwrap().0, 204);
     let t = end / 1000;

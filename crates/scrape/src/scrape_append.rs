@@ -128,6 +128,7 @@ impl BatchBuilder {
                 self.series.push(SeriesSamples {
                     labels: labels.clone(),
                     samples: vec![sample],
+                    histograms: Vec::new(),
                     exemplars: Vec::new(),
                 });
             }

@@ -12,7 +12,9 @@ mod merge;
 pub use error::StoreError;
 pub use merge::{MergeSamples, Prepend, VecSamples};
 
-use periscope_model::{Exemplar, Labels, Matcher, MetricBatch, MetricMetadata, Sample, TenantId, TimeRange};
+use periscope_model::{
+    Exemplar, HistogramSample, Labels, Matcher, MetricBatch, MetricMetadata, Sample, TenantId, TimeRange,
+};
 use std::sync::Arc;
 
 /// Why a sample, exemplar or series was refused while the rest of its batch was stored.
@@ -160,10 +162,32 @@ pub trait SampleIterator: Send {
     }
 }
 
-/// A series returned by a select.
+/// Native histogram samples of one series in increasing time order.
+pub type HistogramIter = Box<dyn Iterator<Item = HistogramSample> + Send>;
+
+/// No histogram samples (what a float-only series carries).
+pub fn no_histograms() -> HistogramIter {
+    Box::new(std::iter::empty())
+}
+
+/// Merges histogram sources of one series (blocks and head) by time; of samples with equal
+/// timestamps the first source's is kept.
+pub fn merge_histograms(sources: Vec<HistogramIter>) -> HistogramIter {
+    if sources.len() <= 1 {
+        return sources.into_iter().next().unwrap_or_else(no_histograms);
+    }
+    let mut all: Vec<HistogramSample> = sources.into_iter().flatten().collect();
+    all.sort_by_key(|s| s.t);
+    all.dedup_by_key(|s| s.t);
+    Box::new(all.into_iter())
+}
+
+/// A series returned by a select: its float samples and its native histogram samples (a
+/// series may change between the two over time; never both at one timestamp).
 pub struct Series {
     pub labels: Labels,
     pub samples: Box<dyn SampleIterator>,
+    pub histograms: HistogramIter,
 }
 
 impl std::fmt::Debug for Series {

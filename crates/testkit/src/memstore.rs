@@ -7,7 +7,7 @@
 //! never sees later changes and adding after a query copies nothing once the querier is gone.
 
 use periscope_model::{Labels, Matcher, MetricMetadata, Sample, TenantId, TimeRange};
-use periscope_storage::{Querier, Queryable, SelectHints, Series, SeriesSet, StoreError, VecSamples};
+use periscope_storage::{no_histograms, Querier, Queryable, SelectHints, Series, SeriesSet, StoreError, VecSamples};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -105,7 +105,11 @@ impl Querier for MemQuerier {
                 let to = samples.partition_point(|s| s.t <= max);
                 samples[from..to].to_vec()
             };
-            out.push(Ok(Series { labels: labels.clone(), samples: Box::new(VecSamples::new(picked)) }));
+            out.push(Ok(Series {
+                labels: labels.clone(),
+                samples: Box::new(VecSamples::new(picked)),
+                histograms: no_histograms(),
+            }));
         }
         Ok(Box::new(out.into_iter()))
     }

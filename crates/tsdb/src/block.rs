@@ -14,7 +14,7 @@ use crate::chunkenc::{XorAppender, XorIter};
 use crate::packenc;
 use crate::postings::{union, PostingsSource};
 use memmap2::Mmap;
-use periscope_model::{Label, Labels, MatchOp, Matcher, Sample};
+use periscope_model::{HistogramSample, Label, Labels, MatchOp, Matcher, Sample};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -33,6 +33,8 @@ const INDEX_VERSION: u32 = 2;
 const CHUNKS_VERSION: u32 = 3;
 const ENC_XOR: u8 = 0;
 const ENC_PACKED: u8 = 1;
+/// A native histogram chunk (`histenc`), from chunks format 3 on.
+const ENC_HISTOGRAM: u8 = 2;
 /// Offsets of the three tables, the checksum and the magic.
 const TOC_LEN: usize = 8 * 3 + 4 + 4;
 
@@ -53,10 +55,32 @@ pub struct BlockMeta {
     pub sources: Vec<String>,
 }
 
-/// A chunk to write: its samples, sorted by time without repeated timestamps, never empty.
+/// A chunk to write or read: its samples, sorted by time without repeated timestamps.
 #[derive(Debug, Clone)]
-pub(crate) struct ChunkData {
-    pub samples: Vec<Sample>,
+pub(crate) enum ChunkData {
+    Floats(Vec<Sample>),
+    Histograms(Vec<HistogramSample>),
+}
+
+impl ChunkData {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            ChunkData::Floats(s) => s.len(),
+            ChunkData::Histograms(s) => s.len(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first and last timestamps.
+    pub(crate) fn time_range(&self) -> Option<(i64, i64)> {
+        match self {
+            ChunkData::Floats(s) => Some((s.first()?.t, s.last()?.t)),
+            ChunkData::Histograms(s) => Some((s.first()?.t, s.last()?.t)),
+        }
+    }
 }
 
 /// The smaller of the packed and the XOR encoding of `samples`, with its encoding byte;
@@ -156,23 +180,30 @@ fn write_block_version(
     let mut buf = Vec::new();
     let mut encoded = Vec::new();
     for (labels, list) in series {
-        let list: Vec<ChunkData> = list.into_iter().filter(|c| !c.samples.is_empty()).collect();
+        let list: Vec<ChunkData> = list.into_iter().filter(|c| !c.is_empty()).collect();
         if list.is_empty() {
             continue;
         }
         let mut metas = Vec::with_capacity(list.len());
         for c in list {
-            let (Some(first), Some(last)) = (c.samples.first(), c.samples.last()) else { continue };
-            let (mint, maxt) = (first.t, last.t);
+            let Some((mint, maxt)) = c.time_range() else { continue };
             encoded.clear();
-            if chunks_version == 1 {
-                let mut xor = XorAppender::new();
-                for s in &c.samples {
-                    xor.append(s.t, s.v);
+            match &c {
+                ChunkData::Floats(samples) if chunks_version == 1 => {
+                    let mut xor = XorAppender::new();
+                    for s in samples {
+                        xor.append(s.t, s.v);
+                    }
+                    encoded.extend_from_slice(xor.bytes());
                 }
-                encoded.extend_from_slice(xor.bytes());
-            } else {
-                encode_chunk(&c.samples, &mut encoded, chunks_version);
+                ChunkData::Floats(samples) => encode_chunk(samples, &mut encoded, chunks_version),
+                ChunkData::Histograms(_) if chunks_version < 3 => {
+                    return Err(BlockError::Malformed { path: tmp, reason: "histogram chunks need chunks format 3" });
+                }
+                ChunkData::Histograms(samples) => {
+                    encoded.push(ENC_HISTOGRAM);
+                    encoded.extend_from_slice(&crate::histenc::encode(samples));
+                }
             }
             buf.clear();
             put_uvarint(&mut buf, encoded.len() as u64);
@@ -183,7 +214,7 @@ fn write_block_version(
             min_time = min_time.min(mint);
             max_time = max_time.max(maxt);
             num_chunks += 1;
-            num_samples += c.samples.len() as u64;
+            num_samples += c.len() as u64;
         }
         entries.push(SeriesEntry { labels, chunks: metas });
     }
@@ -519,8 +550,31 @@ impl Block {
         Some((Labels::from_sorted_unchecked(labels), metas))
     }
 
-    /// The samples of the chunk at `offset`, checksum verified; `None` if it is damaged.
+    /// The float samples of the chunk at `offset`, checksum verified; `None` if it is damaged
+    /// or holds histograms.
     pub(crate) fn chunk(&self, offset: u64) -> Option<Vec<Sample>> {
+        match self.read_chunk(offset)? {
+            ChunkData::Floats(s) => Some(s),
+            ChunkData::Histograms(_) => None,
+        }
+    }
+
+    /// Whether the chunk at `offset` holds histograms (read without decoding it).
+    pub(crate) fn is_histogram_chunk(&self, offset: u64) -> bool {
+        let mut c = Cur::at(&self.chunks, offset as usize);
+        self.chunks_version >= 3 && c.uvarint().is_some() && c.u8() == Some(ENC_HISTOGRAM)
+    }
+
+    /// The histogram samples of the chunk at `offset`, when it is a healthy histogram chunk.
+    pub(crate) fn histogram_chunk(&self, offset: u64) -> Option<Vec<HistogramSample>> {
+        match self.read_chunk(offset)? {
+            ChunkData::Histograms(s) => Some(s),
+            ChunkData::Floats(_) => None,
+        }
+    }
+
+    /// The samples of the chunk at `offset`, checksum verified; `None` if it is damaged.
+    pub(crate) fn read_chunk(&self, offset: u64) -> Option<ChunkData> {
         let mut c = Cur::at(&self.chunks, offset as usize);
         let len = c.uvarint()? as usize;
         let bytes = c.bytes(len)?;
@@ -534,11 +588,14 @@ impl Block {
             (!it.err()).then_some(v)
         };
         if self.chunks_version == 1 {
-            return xor(bytes);
+            return xor(bytes).map(ChunkData::Floats);
         }
         match bytes.split_first()? {
-            (&ENC_XOR, rest) => xor(rest),
-            (&ENC_PACKED, rest) => packenc::decode(rest),
+            (&ENC_XOR, rest) => xor(rest).map(ChunkData::Floats),
+            (&ENC_PACKED, rest) => packenc::decode(rest).map(ChunkData::Floats),
+            (&ENC_HISTOGRAM, rest) if self.chunks_version >= 3 => {
+                crate::histenc::decode(rest).map(ChunkData::Histograms)
+            }
             _ => None,
         }
     }
@@ -586,10 +643,7 @@ mod tests {
             .map(|i| {
                 let labels = Labels::from_pairs([("__name__", "m".to_string()), ("i", format!("{i:02}"))]).unwrap();
                 let samples: Vec<Sample> = (0..100).map(|j| Sample::new(j * 1000, (i * j) as f64 * 0.5)).collect();
-                (
-                    labels,
-                    vec![ChunkData { samples: samples[..60].to_vec() }, ChunkData { samples: samples[60..].to_vec() }],
-                )
+                (labels, vec![ChunkData::Floats(samples[..60].to_vec()), ChunkData::Floats(samples[60..].to_vec())])
             })
             .collect()
     }
@@ -608,8 +662,16 @@ mod tests {
     #[test]
     fn reads_both_format_versions() {
         let dir = tempfile::tempdir().unwrap();
-        let want: Vec<(Labels, Vec<Sample>)> =
-            series().into_iter().map(|(l, c)| (l, c.into_iter().flat_map(|c| c.samples).collect())).collect();
+        let want: Vec<(Labels, Vec<Sample>)> = series()
+            .into_iter()
+            .map(|(l, c)| {
+                let samples = c.into_iter().flat_map(|c| match c {
+                    ChunkData::Floats(s) => s,
+                    ChunkData::Histograms(_) => Vec::new(),
+                });
+                (l, samples.collect())
+            })
+            .collect();
         write_block_version(dir.path(), "v1", 1, vec![], series().into_iter(), 1, 1).unwrap();
         write_block_version(dir.path(), "c2", 1, vec![], series().into_iter(), 2, 2).unwrap();
         write_block(dir.path(), "v2", 1, vec![], series().into_iter()).unwrap();
@@ -625,6 +687,47 @@ mod tests {
         // The packed encoding pays off on these regular, decimal series.
         assert!(v2.size_bytes() < v1.size_bytes(), "{} vs {}", v2.size_bytes(), v1.size_bytes());
         assert_eq!(v2.meta.num_samples, 2000);
+    }
+
+    #[test]
+    fn histogram_chunks_sit_beside_float_chunks() {
+        use periscope_model::{FloatHistogram, Span};
+        let dir = tempfile::tempdir().unwrap();
+        let labels = Labels::from_pairs([("__name__", "h".to_string())]).unwrap();
+        let hist: Vec<HistogramSample> = (0..10)
+            .map(|i| HistogramSample {
+                t: 100_000 + i * 1000,
+                h: std::sync::Arc::new(FloatHistogram {
+                    count: i as f64,
+                    sum: i as f64 * 2.5,
+                    positive_spans: vec![Span { offset: 1, length: 1 }],
+                    positive_buckets: vec![i as f64],
+                    ..Default::default()
+                }),
+            })
+            .collect();
+        let floats: Vec<Sample> = (0..5).map(|j| Sample::new(j * 1000, j as f64)).collect();
+        let series = vec![(labels, vec![ChunkData::Floats(floats.clone()), ChunkData::Histograms(hist.clone())])];
+        write_block(dir.path(), "b", 1, vec![], series.into_iter()).unwrap();
+        let b = Block::open(&dir.path().join("b")).unwrap();
+        assert_eq!(b.meta.num_samples, 15);
+        assert_eq!((b.meta.min_time, b.meta.max_time), (0, 109_000));
+        let (_, metas) = b.series(0).unwrap();
+        assert_eq!(metas.len(), 2);
+        assert!(!b.is_histogram_chunk(metas[0].offset));
+        assert!(b.is_histogram_chunk(metas[1].offset));
+        assert_eq!(b.chunk(metas[0].offset), Some(floats));
+        assert_eq!(b.chunk(metas[1].offset), None);
+        assert_eq!(b.histogram_chunk(metas[1].offset), Some(hist));
+        // Older chunk formats cannot hold histograms: writing one is an error, not a loss.
+        let series = vec![(
+            Labels::from_pairs([("__name__", "h".to_string())]).unwrap(),
+            vec![ChunkData::Histograms(vec![HistogramSample {
+                t: 1,
+                h: std::sync::Arc::new(FloatHistogram::default()),
+            }])],
+        )];
+        assert!(write_block_version(dir.path(), "old", 1, vec![], series.into_iter(), 2, 2).is_err());
     }
 
     #[test]

@@ -59,6 +59,11 @@ impl<'a> Cur<'a> {
         self.uvarint().map(unzigzag)
     }
 
+    /// Bytes left after the cursor.
+    pub(crate) fn remaining(&self) -> usize {
+        self.b.len().saturating_sub(self.pos)
+    }
+
     pub(crate) fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
         let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
         self.pos += n;

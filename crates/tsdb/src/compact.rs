@@ -19,9 +19,11 @@
 use crate::block::{sync_dir, write_block, Block, BlockError, ChunkData, ChunkMeta};
 use crate::db::Db;
 use crate::error::TsdbError;
-use crate::head::{decode, lock, read, split_chunks, write, ClosedChunk};
+use crate::head::{
+    decode, encode_hist_chunks, lock, read, split_chunks, split_runs, write, ClosedChunk, SAMPLES_PER_CHUNK,
+};
 use crate::record;
-use periscope_model::{Labels, Sample};
+use periscope_model::{HistogramSample, Labels, Sample};
 use periscope_wal::{FsyncMode, Wal, WalOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -39,7 +41,14 @@ pub(crate) fn new_block_id() -> String {
 }
 
 fn chunk_data(c: &ClosedChunk) -> ChunkData {
-    ChunkData { samples: decode(&c.bytes).collect() }
+    ChunkData::Floats(decode(&c.bytes).collect())
+}
+
+/// Histogram samples as block chunks of at most 120 samples within block ranges.
+fn histogram_chunk_data(samples: &[HistogramSample], block_range: i64) -> impl Iterator<Item = ChunkData> + '_ {
+    split_runs(samples, |s| s.t, block_range, SAMPLES_PER_CHUNK as usize)
+        .into_iter()
+        .map(|c| ChunkData::Histograms(c.to_vec()))
 }
 
 /// The checkpoint directories in `wal_dir`, sorted by the last segment they cover.
@@ -103,13 +112,16 @@ impl Db {
         }
         let start = min_t.div_euclid(range) * range;
         let end = start.saturating_add(range);
-        let mut series: Vec<(Labels, Vec<ClosedChunk>)> = {
+        let mut series: Vec<(Labels, Vec<ClosedChunk>, Vec<HistogramSample>)> = {
             let _g = lock(&self.append_lock);
             head.min_valid_t.fetch_max(end, Ordering::AcqRel);
             head.all_series()
                 .iter()
-                .map(|s| (s.labels.clone(), lock(&s.data).peek_before(end, range)))
-                .filter(|(_, c)| !c.is_empty())
+                .map(|s| {
+                    let d = lock(&s.data);
+                    (s.labels.clone(), d.peek_before(end, range), d.histograms_before(end))
+                })
+                .filter(|(_, c, h)| !c.is_empty() || !h.is_empty())
                 .collect()
         };
         series.sort_by(|a, b| a.0.cmp(&b.0));
@@ -117,7 +129,11 @@ impl Db {
             let block = self.write_new_block(
                 1,
                 Vec::new(),
-                series.into_iter().map(|(l, c)| (l, c.iter().map(chunk_data).collect())),
+                series.into_iter().map(|(l, c, h)| {
+                    let mut chunks: Vec<ChunkData> = c.iter().map(chunk_data).collect();
+                    chunks.extend(histogram_chunk_data(&h, range));
+                    (l, chunks)
+                }),
             )?;
             let meta = &block.meta;
             tracing::info!(tenant = %self.tenant, block = %meta.id, min_time = meta.min_time, max_time = meta.max_time,
@@ -131,16 +147,7 @@ impl Db {
                 lock(&s.data).take_before(end, range);
             }
             let dropped = head.gc();
-            let new_min = head
-                .all_series()
-                .iter()
-                .filter_map(|s| {
-                    let d = lock(&s.data);
-                    let a = d.closed.first().map(|c| c.mint).or(d.open.as_ref().map(|o| o.mint));
-                    let b = d.ooo.first().map(|s| s.t);
-                    a.into_iter().chain(b).min()
-                })
-                .min();
+            let new_min = head.all_series().iter().filter_map(|s| lock(&s.data).min_t()).min();
             // The newest time stays: the out-of-order window is measured from it.
             head.min_t.store(new_min.unwrap_or(i64::MAX), Ordering::Relaxed);
             tracing::debug!(tenant = %self.tenant, dropped_series = dropped, "truncated head");
@@ -180,13 +187,15 @@ impl Db {
         let (seg, series, metadata, exemplars) = {
             let _g = lock(&self.append_lock);
             let seg = self.wal.cut().map_err(wal_err)?;
-            let series: Vec<(u64, Labels, Vec<ClosedChunk>, Vec<Sample>)> = self
+            let range = self.opts.block_range_ms;
+            let series: Vec<(u64, Labels, Vec<ClosedChunk>, Vec<ClosedChunk>)> = self
                 .head
                 .all_series()
                 .iter()
                 .map(|s| {
                     let d = lock(&s.data);
-                    (s.sref, s.labels.clone(), d.peek_before(i64::MAX, self.opts.block_range_ms), d.ooo.clone())
+                    let hist = encode_hist_chunks(&d.histograms_before(i64::MAX), range);
+                    (s.sref, s.labels.clone(), d.peek_before(i64::MAX, range), hist)
                 })
                 .collect();
             let metadata: Vec<_> = read(&self.head.metadata).values().cloned().collect();
@@ -218,6 +227,11 @@ impl Db {
                     let chunks: Vec<(u64, Vec<ClosedChunk>)> =
                         part.iter().map(|(r, _, c, _)| (*r, c.clone())).collect();
                     record::encode_chunks(b, &chunks);
+                    let hist: Vec<(u64, Vec<ClosedChunk>)> =
+                        part.iter().filter(|p| !p.3.is_empty()).map(|(r, _, _, h)| (*r, h.clone())).collect();
+                    if !hist.is_empty() {
+                        record::encode_histogram_chunks(b, &hist);
+                    }
                 })
                 .map_err(wal_err)?;
             }
@@ -372,11 +386,17 @@ impl Iterator for MergedSeries {
     fn next(&mut self) -> Option<Self::Item> {
         let labels = self.heads.iter().flatten().map(|(l, _)| l).min()?.clone();
         let mut chunks: Vec<Vec<Sample>> = Vec::new();
+        let mut histograms: Vec<HistogramSample> = Vec::new();
         for i in 0..self.blocks.len() {
             if self.heads[i].as_ref().is_some_and(|(l, _)| *l == labels) {
                 if let Some((_, metas)) = self.heads[i].take() {
-                    chunks
-                        .extend(metas.iter().filter_map(|m| self.blocks[i].chunk(m.offset)).filter(|c| !c.is_empty()));
+                    for m in &metas {
+                        match self.blocks[i].read_chunk(m.offset) {
+                            Some(ChunkData::Floats(c)) if !c.is_empty() => chunks.push(c),
+                            Some(ChunkData::Histograms(h)) => histograms.extend(h),
+                            _ => {}
+                        }
+                    }
                 }
                 self.heads[i] = self.blocks[i].series(self.next[i]);
                 self.next[i] += 1;
@@ -387,26 +407,29 @@ impl Iterator for MergedSeries {
             (Some(a), Some(b)) => b.t <= a.t,
             _ => false,
         });
-        let chunks: Vec<ChunkData> = if overlapping {
+        let mut chunks: Vec<ChunkData> = if overlapping {
             let mut samples: Vec<Sample> = chunks.concat();
             samples.sort_by_key(|s| s.t);
             samples.dedup_by_key(|s| s.t);
-            split_chunks(&samples, self.block_range).into_iter().map(|c| ChunkData { samples: c.to_vec() }).collect()
+            split_chunks(&samples, self.block_range).into_iter().map(|c| ChunkData::Floats(c.to_vec())).collect()
         } else {
             // Merged blocks hold longer chunks than the head's 120 samples: every chunk costs
             // its header, length, checksum and index entry (~30 bytes), so joining the sources'
             // chunks up to MERGED_CHUNK_SAMPLES takes most of that off each sample.
-            let mut joined: Vec<ChunkData> = Vec::new();
+            let mut joined: Vec<Vec<Sample>> = Vec::new();
             for samples in chunks {
                 match joined.last_mut() {
-                    Some(last) if last.samples.len() + samples.len() <= MERGED_CHUNK_SAMPLES => {
-                        last.samples.extend(samples)
-                    }
-                    _ => joined.push(ChunkData { samples }),
+                    Some(last) if last.len() + samples.len() <= MERGED_CHUNK_SAMPLES => last.extend(samples),
+                    _ => joined.push(samples),
                 }
             }
-            joined
+            joined.into_iter().map(ChunkData::Floats).collect()
         };
+        if !histograms.is_empty() {
+            histograms.sort_by_key(|s| s.t);
+            histograms.dedup_by_key(|s| s.t);
+            chunks.extend(histogram_chunk_data(&histograms, self.block_range));
+        }
         Some((labels, chunks))
     }
 }

@@ -9,7 +9,7 @@ use crate::block::Block;
 use crate::compact::list_checkpoints;
 use crate::error::TsdbError;
 use crate::head::{lock, read, series_samples, write, Head, MemSeries};
-use crate::record::{self, Decoder, RefExemplar, RefSample, Section};
+use crate::record::{self, Decoder, RefExemplar, RefHistogram, RefSample, Section};
 use crate::{TsdbOptions, TsdbStats};
 use periscope_model::{MetricBatch, TenantId};
 use periscope_storage::{AppendReport, RejectReason};
@@ -37,6 +37,7 @@ pub(crate) struct Db {
 #[derive(Default)]
 pub(crate) struct Scratch {
     samples: Vec<RefSample>,
+    histograms: Vec<RefHistogram>,
     exemplars: Vec<RefExemplar>,
     new_series: Vec<Arc<MemSeries>>,
 }
@@ -143,6 +144,7 @@ impl Db {
         let mut guard = lock(&self.append_lock);
         let scratch = &mut *guard;
         scratch.samples.clear();
+        scratch.histograms.clear();
         scratch.exemplars.clear();
         scratch.new_series.clear();
         let mut report = AppendReport::default();
@@ -158,7 +160,8 @@ impl Db {
                 Some(s) => s,
                 None => {
                     if limits.max_series > 0 && head.num_series.load(Ordering::Relaxed) >= limits.max_series {
-                        report.reject(RejectReason::SeriesLimit, ss.samples.len() as u64, || {
+                        let n = (ss.samples.len() + ss.histograms.len()) as u64;
+                        report.reject(RejectReason::SeriesLimit, n, || {
                             format!("series {} (limit {})", ss.labels, limits.max_series)
                         });
                         continue;
@@ -184,7 +187,7 @@ impl Db {
                     scratch.samples.push(RefSample { sref: series.sref, t: s.t, v: s.v });
                     None
                 } else if s.t == d.last_t {
-                    if d.last_v_bits == s.v.to_bits() {
+                    if !d.last_is_hist && d.last_v_bits == s.v.to_bits() {
                         report.duplicates_ignored += 1;
                         None
                     } else {
@@ -214,6 +217,34 @@ impl Db {
                     }
                 }
             }
+            for hs in &ss.histograms {
+                // Out-of-order histograms are not supported yet: refused as out of order.
+                let reason = if hs.t > max_future {
+                    Some(RejectReason::TooFarInFuture)
+                } else if hs.t < min_valid {
+                    Some(RejectReason::TooOld)
+                } else if hs.t > d.last_t {
+                    d.append_histogram(hs.t, hs.h.clone(), block_range);
+                    scratch.histograms.push(RefHistogram { sref: series.sref, t: hs.t, h: hs.h.clone() });
+                    None
+                } else if hs.t == d.last_t {
+                    if d.last_histogram().is_some_and(|h| h.bit_eq(&hs.h)) {
+                        report.duplicates_ignored += 1;
+                        None
+                    } else {
+                        Some(RejectReason::DuplicateTimestamp)
+                    }
+                } else {
+                    Some(RejectReason::OutOfOrder)
+                };
+                match reason {
+                    Some(r) => report.reject(r, 1, || format!("series {} timestamp {} (histogram)", ss.labels, hs.t)),
+                    None => {
+                        batch_max = batch_max.max(hs.t);
+                        batch_min = batch_min.min(hs.t);
+                    }
+                }
+            }
             for e in &ss.exemplars {
                 if e.t < d.last_exemplar_t {
                     report.reject(RejectReason::ExemplarOutOfOrder, 1, || {
@@ -236,6 +267,9 @@ impl Db {
             }
             if !scratch.samples.is_empty() {
                 record::encode_samples(buf, &scratch.samples);
+            }
+            if !scratch.histograms.is_empty() {
+                record::encode_histograms(buf, &scratch.histograms);
             }
             if !scratch.exemplars.is_empty() {
                 record::encode_exemplars(buf, &scratch.exemplars);
@@ -261,7 +295,7 @@ impl Db {
             head.note_time(batch_min);
             head.note_time(batch_max);
         }
-        report.samples_appended = scratch.samples.len() as u64;
+        report.samples_appended = (scratch.samples.len() + scratch.histograms.len()) as u64;
         report.exemplars_appended = scratch.exemplars.len() as u64;
         if !scratch.exemplars.is_empty() {
             let mut ring = lock(&head.exemplars);
@@ -285,6 +319,11 @@ impl Db {
     /// Samples of a series in a range.
     pub(crate) fn samples(&self, s: &MemSeries, mint: i64, maxt: i64) -> Box<dyn periscope_storage::SampleIterator> {
         series_samples(s, mint, maxt)
+    }
+
+    /// Histogram samples of a series in a range.
+    pub(crate) fn histograms(&self, s: &MemSeries, mint: i64, maxt: i64) -> periscope_storage::HistogramIter {
+        crate::head::series_histograms(s, mint, maxt)
     }
 }
 
@@ -349,6 +388,26 @@ fn apply_replayed(
                 head.note_time(rs.t);
             }
         }
+        Section::Histograms(list) => {
+            for rh in list {
+                let Some(series) = head.by_ref(rh.sref) else {
+                    *unknown_refs += 1;
+                    continue;
+                };
+                if rh.t < min_valid {
+                    continue;
+                }
+                let mut d = lock(&series.data);
+                if rh.t > d.last_t {
+                    d.append_histogram(rh.t, rh.h, block_range);
+                    *samples += 1;
+                    head.note_time(rh.t);
+                }
+            }
+        }
+        Section::HistogramChunks(list) => {
+            restore_chunks(head, list, min_valid, unknown_refs, samples, true);
+        }
         Section::Exemplars(list) => {
             let mut ring = lock(&head.exemplars);
             for e in list {
@@ -360,25 +419,44 @@ fn apply_replayed(
             }
         }
         Section::Chunks(list) => {
-            for (sref, chunks) in list {
-                let Some(series) = head.by_ref(sref) else {
-                    *unknown_refs += 1;
-                    continue;
-                };
-                let chunks: Vec<_> = chunks.into_iter().filter(|c| c.maxt >= min_valid).collect();
-                if let (Some(first), Some(last)) = (chunks.first(), chunks.last()) {
-                    head.note_time(first.mint);
-                    head.note_time(last.maxt);
-                }
-                *samples += chunks.iter().map(|c| crate::chunkenc::XorIter::new(&c.bytes).len() as u64).sum::<u64>();
-                lock(&series.data).restore(chunks);
-            }
+            restore_chunks(head, list, min_valid, unknown_refs, samples, false);
         }
         Section::Metadata(list) => {
             let mut md = write(&head.metadata);
             for m in list {
                 md.insert(m.metric_family.clone(), m);
             }
+        }
+    }
+}
+
+/// Restores whole chunks of a checkpoint (float chunks, or histogram chunks when
+/// `histograms`) into the head, dropping those that end before `min_valid`.
+fn restore_chunks(
+    head: &Head,
+    list: Vec<(u64, Vec<crate::head::ClosedChunk>)>,
+    min_valid: i64,
+    unknown_refs: &mut u64,
+    samples: &mut u64,
+    histograms: bool,
+) {
+    for (sref, chunks) in list {
+        let Some(series) = head.by_ref(sref) else {
+            *unknown_refs += 1;
+            continue;
+        };
+        let chunks: Vec<_> = chunks.into_iter().filter(|c| c.maxt >= min_valid).collect();
+        if let (Some(first), Some(last)) = (chunks.first(), chunks.last()) {
+            head.note_time(first.mint);
+            head.note_time(last.maxt);
+        }
+        let mut d = lock(&series.data);
+        if histograms {
+            *samples += chunks.iter().map(|c| crate::head::decode_hist(&c.bytes).len() as u64).sum::<u64>();
+            d.restore_histograms(chunks);
+        } else {
+            *samples += chunks.iter().map(|c| crate::chunkenc::XorIter::new(&c.bytes).len() as u64).sum::<u64>();
+            d.restore(chunks);
         }
     }
 }

@@ -13,7 +13,7 @@
 
 use crate::chunkenc::{XorAppender, XorIter};
 use crate::postings::MemPostings;
-use periscope_model::{Exemplar, Labels, Matcher, MetricMetadata, Sample};
+use periscope_model::{Exemplar, FloatHistogram, HistogramSample, Labels, Matcher, MetricMetadata, Sample};
 use periscope_storage::{MergeSamples, SampleIterator, VecSamples};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -57,6 +57,103 @@ pub(crate) struct SeriesData {
     /// Out-of-order samples, sorted by time, unique timestamps.
     pub ooo: Vec<Sample>,
     pub last_exemplar_t: i64,
+    /// Native histogram samples, in their own chunks (a series may switch between floats and
+    /// histograms; `last_t` covers both).
+    pub hist: Option<Box<HistLane>>,
+    /// Whether the sample at `last_t` is a histogram.
+    pub last_is_hist: bool,
+}
+
+/// A series' native histograms: closed chunks (`histenc`) and the newest samples, decoded
+/// until their chunk is closed.
+#[derive(Debug, Default)]
+pub(crate) struct HistLane {
+    pub closed: Vec<ClosedChunk>,
+    pub open: Vec<HistogramSample>,
+}
+
+impl HistLane {
+    fn close_open(&mut self) {
+        if let (Some(first), Some(last)) = (self.open.first(), self.open.last()) {
+            let (mint, maxt) = (first.t, last.t);
+            self.closed.push(ClosedChunk { mint, maxt, bytes: Arc::from(crate::histenc::encode(&self.open)) });
+            self.open.clear();
+        }
+    }
+
+    /// Every sample older than `end`, in time order.
+    fn before(&self, end: i64) -> Vec<HistogramSample> {
+        let mut out: Vec<HistogramSample> = Vec::new();
+        for c in self.closed.iter().filter(|c| c.mint < end) {
+            out.extend(decode_hist(&c.bytes).into_iter().filter(|s| s.t < end));
+        }
+        out.extend(self.open.iter().filter(|s| s.t < end).cloned());
+        out
+    }
+
+    /// Drops every sample older than `end`.
+    fn drop_before(&mut self, end: i64) {
+        let mut kept = Vec::with_capacity(self.closed.len());
+        for c in self.closed.drain(..) {
+            if c.maxt < end {
+                continue;
+            }
+            if c.mint < end {
+                let rest: Vec<HistogramSample> = decode_hist(&c.bytes).into_iter().filter(|s| s.t >= end).collect();
+                if let (Some(first), Some(last)) = (rest.first(), rest.last()) {
+                    let (mint, maxt) = (first.t, last.t);
+                    kept.push(ClosedChunk { mint, maxt, bytes: Arc::from(crate::histenc::encode(&rest)) });
+                }
+            } else {
+                kept.push(c);
+            }
+        }
+        self.closed = kept;
+        self.open.retain(|s| s.t >= end);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.closed.is_empty() && self.open.is_empty()
+    }
+
+    fn min_t(&self) -> Option<i64> {
+        self.closed.first().map(|c| c.mint).or(self.open.first().map(|s| s.t))
+    }
+}
+
+/// The samples of a histogram chunk; a damaged chunk (which the engine never writes) reads
+/// as empty.
+pub(crate) fn decode_hist(bytes: &[u8]) -> Vec<HistogramSample> {
+    crate::histenc::decode(bytes).unwrap_or_default()
+}
+
+/// Splits histogram samples sorted by time into encoded chunks of at most
+/// [`SAMPLES_PER_CHUNK`] samples that never cross a multiple of `block_range`.
+pub(crate) fn encode_hist_chunks(samples: &[HistogramSample], block_range: i64) -> Vec<ClosedChunk> {
+    split_runs(samples, |s| s.t, block_range, SAMPLES_PER_CHUNK as usize)
+        .into_iter()
+        .filter_map(|part| {
+            let (first, last) = (part.first()?, part.last()?);
+            Some(ClosedChunk { mint: first.t, maxt: last.t, bytes: Arc::from(crate::histenc::encode(part)) })
+        })
+        .collect()
+}
+
+/// Splits items sorted by time into runs of at most `max` that never cross a multiple of
+/// `block_range`.
+pub(crate) fn split_runs<T>(items: &[T], time: impl Fn(&T) -> i64, block_range: i64, max: usize) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=items.len() {
+        let cut = i == items.len()
+            || i - start >= max
+            || time(&items[i]).div_euclid(block_range) != time(&items[start]).div_euclid(block_range);
+        if cut {
+            out.push(&items[start..i]);
+            start = i;
+        }
+    }
+    out
 }
 
 impl SeriesData {
@@ -68,7 +165,86 @@ impl SeriesData {
             last_v_bits: 0,
             ooo: Vec::new(),
             last_exemplar_t: i64::MIN,
+            hist: None,
+            last_is_hist: false,
         }
+    }
+
+    /// Appends an in-order histogram sample (`t > last_t`); closes the open histogram chunk
+    /// when full or when `t` enters a new block range.
+    pub(crate) fn append_histogram(&mut self, t: i64, h: Arc<FloatHistogram>, block_range: i64) {
+        let lane = self.hist.get_or_insert_with(Default::default);
+        let cut = lane.open.first().is_some_and(|f| {
+            lane.open.len() >= SAMPLES_PER_CHUNK as usize || t.div_euclid(block_range) != f.t.div_euclid(block_range)
+        });
+        if cut {
+            lane.close_open();
+        }
+        lane.open.push(HistogramSample { t, h });
+        self.last_t = t;
+        self.last_is_hist = true;
+    }
+
+    /// The newest histogram when it is the series' newest sample.
+    pub(crate) fn last_histogram(&self) -> Option<&FloatHistogram> {
+        if !self.last_is_hist {
+            return None;
+        }
+        self.hist.as_ref()?.open.last().map(|s| &*s.h)
+    }
+
+    /// Histogram samples older than `end`, in time order.
+    pub(crate) fn histograms_before(&self, end: i64) -> Vec<HistogramSample> {
+        self.hist.as_ref().map(|l| l.before(end)).unwrap_or_default()
+    }
+
+    /// Replaces the series' histograms by `chunks` (oldest first), the last one decoded for
+    /// appending when it has room. Used when restoring from a checkpoint.
+    pub(crate) fn restore_histograms(&mut self, mut chunks: Vec<ClosedChunk>) {
+        let mut lane = HistLane::default();
+        if let Some(last) = chunks.last() {
+            let samples = decode_hist(&last.bytes);
+            if samples.len() < SAMPLES_PER_CHUNK as usize {
+                chunks.pop();
+                lane.open = samples;
+            }
+        }
+        lane.closed = chunks;
+        let newest = lane.open.last().map(|s| s.t).or(lane.closed.last().map(|c| c.maxt));
+        if let Some(t) = newest {
+            if t > self.last_t {
+                self.last_t = t;
+                // The newest histogram must be decoded for duplicate checks.
+                if lane.open.is_empty() {
+                    if let Some(c) = lane.closed.pop() {
+                        lane.open = decode_hist(&c.bytes);
+                    }
+                }
+                self.last_is_hist = true;
+            }
+        }
+        self.hist = (!lane.is_empty()).then(|| Box::new(lane));
+    }
+
+    /// Histogram chunks overlapping `[mint, maxt]` and the open samples there, for a reader.
+    pub(crate) fn histogram_snapshot(&self, mint: i64, maxt: i64) -> (Vec<Arc<[u8]>>, Vec<HistogramSample>) {
+        let Some(lane) = &self.hist else { return (Vec::new(), Vec::new()) };
+        let chunks = lane.closed.iter().filter(|c| c.mint <= maxt && mint <= c.maxt).map(|c| c.bytes.clone()).collect();
+        let open = lane.open.iter().filter(|s| mint <= s.t && s.t <= maxt).cloned().collect();
+        (chunks, open)
+    }
+
+    /// Whether the series holds no sample of either kind.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.closed.is_empty() && self.open.is_none() && self.ooo.is_empty() && self.hist.is_none()
+    }
+
+    /// The oldest timestamp held, of either kind.
+    pub(crate) fn min_t(&self) -> Option<i64> {
+        let a = self.closed.first().map(|c| c.mint).or(self.open.as_ref().map(|o| o.mint));
+        let b = self.ooo.first().map(|s| s.t);
+        let c = self.hist.as_ref().and_then(|l| l.min_t());
+        a.into_iter().chain(b).chain(c).min()
     }
 
     /// Appends an in-order sample (`t > last_t`); cuts the open chunk when full or when `t`
@@ -87,6 +263,7 @@ impl SeriesData {
         open.app.append(t, v);
         self.last_t = t;
         self.last_v_bits = v.to_bits();
+        self.last_is_hist = false;
     }
 
     pub(crate) fn close_open(&mut self) {
@@ -194,6 +371,13 @@ impl SeriesData {
         }
         let n = self.ooo.partition_point(|s| s.t < end);
         self.ooo.drain(..n);
+        if let Some(lane) = &mut self.hist {
+            lane.drop_before(end);
+            if lane.is_empty() {
+                self.hist = None;
+                self.last_is_hist = false;
+            }
+        }
         taken
     }
 
@@ -221,7 +405,18 @@ impl SeriesData {
         self.closed.iter().map(|c| c.bytes.len()).sum::<usize>()
             + self.open.as_ref().map_or(0, |o| o.app.bytes().len())
             + self.ooo.len() * std::mem::size_of::<Sample>()
+            + self.hist.as_ref().map_or(0, |l| {
+                l.closed.iter().map(|c| c.bytes.len()).sum::<usize>()
+                    + l.open.iter().map(|s| histogram_bytes(&s.h)).sum::<usize>()
+            })
     }
+}
+
+/// Approximate bytes of a decoded histogram.
+fn histogram_bytes(h: &FloatHistogram) -> usize {
+    std::mem::size_of::<FloatHistogram>()
+        + 8 * (h.positive_buckets.len() + h.negative_buckets.len() + h.custom_values.len())
+        + 8 * (h.positive_spans.len() + h.negative_spans.len())
 }
 
 /// The samples of an encoded chunk.
@@ -232,18 +427,7 @@ pub(crate) fn decode(bytes: &[u8]) -> impl Iterator<Item = Sample> + '_ {
 /// Splits samples sorted by time, without repeated timestamps, into runs of at most
 /// [`SAMPLES_PER_CHUNK`] samples that never cross a multiple of `block_range`.
 pub(crate) fn split_chunks(samples: &[Sample], block_range: i64) -> Vec<&[Sample]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for i in 1..=samples.len() {
-        let cut = i == samples.len()
-            || i - start >= SAMPLES_PER_CHUNK as usize
-            || samples[i].t.div_euclid(block_range) != samples[start].t.div_euclid(block_range);
-        if cut {
-            out.push(&samples[start..i]);
-            start = i;
-        }
-    }
-    out
+    split_runs(samples, |s| s.t, block_range, SAMPLES_PER_CHUNK as usize)
 }
 
 /// Encodes samples sorted by time, without repeated timestamps, into closed chunks that never
@@ -401,14 +585,7 @@ impl Head {
     /// Drops series that hold no sample any more (everything went into blocks). Called under
     /// the database's append lock, so no append uses a series while it is dropped.
     pub(crate) fn gc(&self) -> usize {
-        let empty: Vec<Arc<MemSeries>> = self
-            .all_series()
-            .into_iter()
-            .filter(|s| {
-                let d = lock(&s.data);
-                d.closed.is_empty() && d.open.is_none() && d.ooo.is_empty()
-            })
-            .collect();
+        let empty: Vec<Arc<MemSeries>> = self.all_series().into_iter().filter(|s| lock(&s.data).is_empty()).collect();
         for s in &empty {
             s.removed.store(true, Ordering::Release);
             let hash = s.labels.stable_hash();
@@ -497,6 +674,20 @@ impl SampleIterator for HeadSamples {
             }
         }
     }
+}
+
+/// The histogram samples of `series` in `[mint, maxt]`, decoded a chunk at a time.
+pub(crate) fn series_histograms(series: &MemSeries, mint: i64, maxt: i64) -> periscope_storage::HistogramIter {
+    let (chunks, open) = lock(&series.data).histogram_snapshot(mint, maxt);
+    if chunks.is_empty() && open.is_empty() {
+        return periscope_storage::no_histograms();
+    }
+    Box::new(
+        chunks
+            .into_iter()
+            .flat_map(move |c| decode_hist(&c).into_iter().filter(move |s| mint <= s.t && s.t <= maxt))
+            .chain(open),
+    )
 }
 
 /// The samples of `series` in `[mint, maxt]`.

@@ -56,8 +56,7 @@ impl Db {
                 1,
                 Vec::new(),
                 list.into_iter().map(|(l, s)| {
-                    let chunks =
-                        split_chunks(&s, range).into_iter().map(|c| ChunkData { samples: c.to_vec() }).collect();
+                    let chunks = split_chunks(&s, range).into_iter().map(|c| ChunkData::Floats(c.to_vec())).collect();
                     (l, chunks)
                 }),
             )?;

@@ -18,6 +18,7 @@ mod compact;
 mod db;
 mod error;
 mod head;
+mod histenc;
 mod import;
 mod options;
 mod packenc;
@@ -32,8 +33,9 @@ use db::Db;
 use head::{lock, read, write};
 use periscope_model::{Exemplar, Labels, Matcher, MetricBatch, MetricMetadata, TenantId, TimeRange};
 use periscope_storage::{
-    matchers_select_something, AppendReport, Appendable, MergeSamples, MetricStore, Prepend, Querier, Queryable,
-    RejectReason, SampleIterator, SelectHints, Series, SeriesExemplars, SeriesSet, StoreError, VecSamples,
+    matchers_select_something, merge_histograms, no_histograms, AppendReport, Appendable, HistogramIter, MergeSamples,
+    MetricStore, Prepend, Querier, Queryable, RejectReason, SampleIterator, SelectHints, Series, SeriesExemplars,
+    SeriesSet, StoreError, VecSamples,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -267,52 +269,87 @@ impl DbQuerier {
     /// The sources of every matching series when blocks overlap the range: block iterators
     /// and the head's, per series. Sorted by labels when `sorted`; otherwise blocks' series
     /// first, then the head's new ones.
-    fn gather(
-        &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-        sorted: bool,
-    ) -> Vec<(Labels, Vec<Box<dyn SampleIterator>>)> {
+    fn gather(&self, matchers: &[Matcher], mint: i64, maxt: i64, sorted: bool) -> Vec<Sources> {
         let Some(db) = &self.db else { return Vec::new() };
         let blocks: Vec<Arc<block::Block>> =
             read(&db.blocks).iter().filter(|b| b.meta.min_time <= maxt && mint <= b.meta.max_time).cloned().collect();
         let head = db.head.select(matchers, false);
-        let mut out: Vec<(Labels, Vec<Box<dyn SampleIterator>>)> = Vec::new();
+        let mut out: Vec<Sources> = Vec::new();
         let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut slot = |out: &mut Vec<Sources>, labels: &Labels| -> usize {
+            *index.entry(labels.clone()).or_insert_with(|| {
+                out.push(Sources { labels: labels.clone(), floats: Vec::new(), histograms: Vec::new() });
+                out.len() - 1
+            })
+        };
         for b in blocks {
             for id in postings::select(&*b, matchers) {
                 let Some((labels, metas)) = b.series(id) else { continue };
-                let metas: Vec<block::ChunkMeta> =
-                    metas.into_iter().filter(|m| m.mint <= maxt && mint <= m.maxt).collect();
-                if metas.is_empty() {
+                let (hmetas, metas): (Vec<block::ChunkMeta>, Vec<block::ChunkMeta>) = metas
+                    .into_iter()
+                    .filter(|m| m.mint <= maxt && mint <= m.maxt)
+                    .partition(|m| b.is_histogram_chunk(m.offset));
+                if metas.is_empty() && hmetas.is_empty() {
                     continue;
                 }
-                let it = BlockSamples { block: b.clone(), metas, next_chunk: 0, buf: Vec::new(), pos: 0, mint, maxt };
-                match index.get(&labels) {
-                    Some(&i) => out[i].1.push(Box::new(it)),
-                    None => {
-                        index.insert(labels.clone(), out.len());
-                        out.push((labels, vec![Box::new(it)]));
-                    }
+                let i = slot(&mut out, &labels);
+                if !metas.is_empty() {
+                    let it =
+                        BlockSamples { block: b.clone(), metas, next_chunk: 0, buf: Vec::new(), pos: 0, mint, maxt };
+                    out[i].floats.push(Box::new(it));
+                }
+                if !hmetas.is_empty() {
+                    let block = b.clone();
+                    out[i].histograms.push(Box::new(hmetas.into_iter().flat_map(move |m| {
+                        block
+                            .histogram_chunk(m.offset)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter(move |s| mint <= s.t && s.t <= maxt)
+                    })));
                 }
             }
         }
         for s in head {
-            let it = db.samples(&s, mint, maxt);
-            match index.get(&s.labels) {
-                Some(&i) => out[i].1.push(it),
-                None => {
-                    index.insert(s.labels.clone(), out.len());
-                    out.push((s.labels.clone(), vec![it]));
-                }
-            }
+            let i = slot(&mut out, &s.labels);
+            out[i].floats.push(db.samples(&s, mint, maxt));
+            out[i].histograms.push(db.histograms(&s, mint, maxt));
         }
         if sorted {
-            out.sort_by(|a, b| a.0.cmp(&b.0));
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
         }
         out
     }
+}
+
+/// The sources of one series' samples: blocks' and the head's.
+struct Sources {
+    labels: Labels,
+    floats: Vec<Box<dyn SampleIterator>>,
+    histograms: Vec<HistogramIter>,
+}
+
+/// A selected series, or `None` when it has no sample of either kind in the range (such
+/// series are not part of a result, as in Prometheus).
+fn nonempty_series(
+    labels: Labels,
+    mut samples: Box<dyn SampleIterator>,
+    histograms: HistogramIter,
+    labels_only: bool,
+) -> Option<Series> {
+    let first = samples.next();
+    let mut histograms = histograms.peekable();
+    if first.is_none() && histograms.peek().is_none() {
+        return None;
+    }
+    if labels_only {
+        return Some(Series { labels, samples: Box::new(VecSamples::default()), histograms: no_histograms() });
+    }
+    let samples: Box<dyn SampleIterator> = match first {
+        Some(first) => Box::new(Prepend::new(first, samples)),
+        None => Box::new(VecSamples::default()),
+    };
+    Some(Series { labels, samples, histograms: Box::new(histograms) })
 }
 
 impl Querier for DbQuerier {
@@ -331,26 +368,20 @@ impl Querier for DbQuerier {
                 // at a time instead of all of them.
                 let head = db.head.select(matchers, hints.sorted);
                 return Ok(Box::new(head.into_iter().filter_map(move |s| {
-                    let mut samples = db.samples(&s, mint, maxt);
-                    let first = samples.next()?;
-                    let samples: Box<dyn SampleIterator> = if labels_only {
-                        Box::new(VecSamples::default())
-                    } else {
-                        Box::new(Prepend::new(first, samples))
-                    };
-                    Some(Ok(Series { labels: s.labels.clone(), samples }))
+                    let samples = db.samples(&s, mint, maxt);
+                    let histograms = db.histograms(&s, mint, maxt);
+                    nonempty_series(s.labels.clone(), samples, histograms, labels_only).map(Ok)
                 })));
             }
         }
         let series = self.gather(matchers, mint, maxt, hints.sorted);
-        Ok(Box::new(series.into_iter().filter_map(move |(labels, sources)| {
-            let mut samples: Box<dyn SampleIterator> =
-                if sources.len() == 1 { sources.into_iter().next()? } else { Box::new(MergeSamples::new(sources)) };
-            // Series without samples in the range are not part of the result, as in Prometheus.
-            let first = samples.next()?;
-            let samples: Box<dyn SampleIterator> =
-                if labels_only { Box::new(VecSamples::default()) } else { Box::new(Prepend::new(first, samples)) };
-            Some(Ok(Series { labels, samples }))
+        Ok(Box::new(series.into_iter().filter_map(move |src| {
+            let samples: Box<dyn SampleIterator> = if src.floats.len() == 1 {
+                src.floats.into_iter().next()?
+            } else {
+                Box::new(MergeSamples::new(src.floats))
+            };
+            nonempty_series(src.labels, samples, merge_histograms(src.histograms), labels_only).map(Ok)
         })))
     }
 

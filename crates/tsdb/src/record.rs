@@ -13,6 +13,10 @@ pub(crate) const SECTION_CHUNKS: u8 = 5;
 /// Samples whose values are written as integers when they are whole numbers (section 2 wrote
 /// every value as 8 raw bytes; it is still read).
 pub(crate) const SECTION_SAMPLES_V2: u8 = 6;
+/// Native histogram samples.
+pub(crate) const SECTION_HISTOGRAMS: u8 = 7;
+/// Whole histogram chunks of series (checkpoints only).
+pub(crate) const SECTION_HISTOGRAM_CHUNKS: u8 = 8;
 
 /// Largest magnitude written as an integer: beyond 2^53 not every integer is a float.
 const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0;
@@ -26,6 +30,16 @@ pub(crate) enum Section {
     Metadata(Vec<MetricMetadata>),
     /// Whole head chunks of series (checkpoints only): ref and its chunks, oldest first.
     Chunks(Vec<(u64, Vec<crate::head::ClosedChunk>)>),
+    Histograms(Vec<RefHistogram>),
+    /// Whole histogram chunks of series (checkpoints only), as `Chunks`.
+    HistogramChunks(Vec<(u64, Vec<crate::head::ClosedChunk>)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RefHistogram {
+    pub sref: u64,
+    pub t: i64,
+    pub h: std::sync::Arc<periscope_model::FloatHistogram>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -118,9 +132,29 @@ pub(crate) fn encode_metadata(buf: &mut Vec<u8>, metadata: &[MetricMetadata]) {
     }
 }
 
-/// Encodes a chunks section (checkpoints).
+/// Encodes a histogram samples section: each histogram whole (no reference to another).
+pub(crate) fn encode_histograms(buf: &mut Vec<u8>, samples: &[RefHistogram]) {
+    buf.push(SECTION_HISTOGRAMS);
+    put_uvarint(buf, samples.len() as u64);
+    for s in samples {
+        put_uvarint(buf, s.sref);
+        put_varint(buf, s.t);
+        crate::histenc::put_histogram(buf, &s.h, None);
+    }
+}
+
+/// Encodes a chunks section (checkpoints) of float chunks.
 pub(crate) fn encode_chunks(buf: &mut Vec<u8>, series: &[(u64, Vec<crate::head::ClosedChunk>)]) {
-    buf.push(SECTION_CHUNKS);
+    encode_chunks_section(buf, SECTION_CHUNKS, series)
+}
+
+/// Encodes a chunks section (checkpoints) of histogram chunks.
+pub(crate) fn encode_histogram_chunks(buf: &mut Vec<u8>, series: &[(u64, Vec<crate::head::ClosedChunk>)]) {
+    encode_chunks_section(buf, SECTION_HISTOGRAM_CHUNKS, series)
+}
+
+fn encode_chunks_section(buf: &mut Vec<u8>, section: u8, series: &[(u64, Vec<crate::head::ClosedChunk>)]) {
+    buf.push(section);
     put_uvarint(buf, series.len() as u64);
     for (r, chunks) in series {
         put_uvarint(buf, *r);
@@ -275,7 +309,20 @@ impl<'a> Decoder<'a> {
                 }
                 Section::Metadata(v)
             }
-            SECTION_CHUNKS => {
+            SECTION_HISTOGRAMS => {
+                let n = self.count(6)?;
+                let mut v = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let sref = self.uvarint()?;
+                    let t = self.varint()?;
+                    let mut c = crate::bytes::Cur::at(self.buf, self.pos);
+                    let h = crate::histenc::read_histogram(&mut c, None).ok_or(RecordError("malformed histogram"))?;
+                    self.pos = c.pos;
+                    v.push(RefHistogram { sref, t, h: std::sync::Arc::new(h) });
+                }
+                Section::Histograms(v)
+            }
+            SECTION_CHUNKS | SECTION_HISTOGRAM_CHUNKS => {
                 let n = self.count(2)?;
                 let mut v = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -291,7 +338,11 @@ impl<'a> Decoder<'a> {
                     }
                     v.push((r, chunks));
                 }
-                Section::Chunks(v)
+                if ty == SECTION_CHUNKS {
+                    Section::Chunks(v)
+                } else {
+                    Section::HistogramChunks(v)
+                }
             }
             _ => return Err(RecordError("unknown section type")),
         }))

@@ -25,6 +25,7 @@ fn batch(series: Vec<(Labels, Vec<(i64, f64)>)>) -> MetricBatch {
             .map(|(labels, s)| SeriesSamples {
                 labels,
                 samples: s.into_iter().map(|(t, v)| Sample::new(t, v)).collect(),
+                histograms: Vec::new(),
                 exemplars: vec![],
             })
             .collect(),
@@ -412,4 +413,93 @@ fn import_writes_blocks_that_queries_and_compaction_see() {
     drop(db);
     let db = Tsdb::open(dir.path(), opts_small_blocks()).unwrap();
     assert_eq!(read_all(&db, &t, &[name_is("m")])[0].1.len(), 31);
+}
+
+fn histogram(i: i64) -> periscope_model::FloatHistogram {
+    use periscope_model::{FloatHistogram, Span};
+    // The layout grows every 37 samples, as a real histogram's buckets fill in.
+    let n = 2 + (i / 37) as u32;
+    let positive_buckets: Vec<f64> = (0..n).map(|b| (i * (b as i64 + 1)) as f64).collect();
+    FloatHistogram {
+        schema: 2,
+        zero_threshold: 1e-128,
+        zero_count: 1.0,
+        count: positive_buckets.iter().sum::<f64>() + 1.0,
+        sum: i as f64 * 0.25,
+        positive_spans: vec![Span { offset: -1, length: n }],
+        positive_buckets,
+        ..Default::default()
+    }
+}
+
+fn read_histograms(db: &Tsdb, tenant: &TenantId, matchers: &[Matcher]) -> BTreeMap<String, Vec<(i64, f64, f64)>> {
+    let q = db.querier(tenant, TimeRange::all()).unwrap();
+    q.select(matchers, &SelectHints::range(TimeRange::all()))
+        .unwrap()
+        .map(|s| {
+            let s = s.unwrap();
+            let v = s.histograms.map(|h| (h.t, h.h.count, h.h.sum)).collect();
+            (s.labels.to_string(), v)
+        })
+        .collect()
+}
+
+/// Native histograms go through every stage floats go through: the head, the WAL, blocks,
+/// checkpoints, merged blocks and restarts; duplicates and older samples follow the float
+/// rules, and a series may switch between floats and histograms.
+#[test]
+fn native_histograms_survive_blocks_checkpoints_compaction_and_restarts() {
+    use periscope_model::HistogramSample;
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    let opts = opts_small_blocks();
+    let db = Tsdb::open(dir.path(), opts.clone()).unwrap();
+    let mut want: BTreeMap<String, Vec<(i64, f64, f64)>> = BTreeMap::new();
+    let append_step = |db: &Tsdb, step: i64, want: &mut BTreeMap<String, Vec<(i64, f64, f64)>>| {
+        let mut b = batch(vec![]);
+        for i in 0..3 {
+            let l = labels("h", &i.to_string());
+            let h = histogram(step * (i + 1));
+            want.entry(l.to_string()).or_default().push((step * 100, h.count, h.sum));
+            b.series.push(SeriesSamples {
+                labels: l,
+                histograms: vec![HistogramSample { t: step * 100, h: Arc::new(h) }],
+                ..Default::default()
+            });
+        }
+        let r = db.append_at(&t, &b, 0).unwrap();
+        assert_eq!(r.samples_appended, 3);
+    };
+    for step in 0..=50 {
+        append_step(&db, step, &mut want);
+    }
+    // Mid-way, before any maintenance: replay from the WAL alone.
+    drop(db);
+    let db = Tsdb::open(dir.path(), opts.clone()).unwrap();
+    assert_eq!(read_histograms(&db, &t, &[name_is("h")]), want);
+    for step in 51..100 {
+        append_step(&db, step, &mut want);
+    }
+    // The same sample again is a duplicate and ignored; another histogram at the newest
+    // timestamp is refused, as is an older one and a float at the newest timestamp.
+    let last = HistogramSample { t: 9900, h: Arc::new(histogram(99)) };
+    let other = HistogramSample { t: 9900, h: Arc::new(histogram(5)) };
+    let older = HistogramSample { t: 9800, h: Arc::new(histogram(5)) };
+    let mut b = batch(vec![(labels("h", "0"), vec![(9900, 1.0)])]);
+    b.series[0].histograms = vec![last, other, older];
+    let r = db.append_at(&t, &b, 0).unwrap();
+    assert_eq!(r.duplicates_ignored, 1);
+    assert_eq!(r.rejected, vec![(RejectReason::OutOfOrder, 1), (RejectReason::DuplicateTimestamp, 2)]);
+
+    let written = db.maintain().unwrap();
+    assert!(written >= 8, "{written} blocks written");
+    assert!(db.blocks(&t).iter().any(|b| b.2 >= 2), "no compacted block");
+    assert_eq!(read_histograms(&db, &t, &[name_is("h")]), want);
+    // The series switches to floats; both kinds are read back.
+    db.append_at(&t, &batch(vec![(labels("h", "0"), vec![(10_000, 7.0)])]), 0).unwrap();
+    drop(db);
+    let db = Tsdb::open(dir.path(), opts).unwrap();
+    assert_eq!(read_histograms(&db, &t, &[name_is("h")]), want);
+    let floats: Vec<_> = read_all(&db, &t, &[name_is("h")]).into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    assert_eq!(floats, vec![(labels("h", "0").to_string(), vec![(10_000, 7f64.to_bits())])]);
 }

@@ -140,7 +140,7 @@ impl Output {
         }
         let i = self.series.len();
         self.index.insert(labels.clone(), i);
-        self.series.push(SeriesSamples { labels, samples: Vec::new(), exemplars: Vec::new() });
+        self.series.push(SeriesSamples { labels, samples: Vec::new(), histograms: Vec::new(), exemplars: Vec::new() });
         i
     }
 

@@ -49,7 +49,7 @@ impl Querier for MemQuerier {
             .map(|(l, s)| {
                 let samples: Vec<Sample> = s.iter().copied().filter(|s| range.contains(s.t)).collect();
                 let it: Box<dyn SampleIterator> = Box::new(VecSamples::new(samples));
-                Series { labels: l.clone(), samples: it }
+                Series { labels: l.clone(), samples: it, histograms: periscope_storage::no_histograms() }
             })
             .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
