@@ -87,8 +87,36 @@ fn render(batch: &periscope_model::MetricBatch) -> Vec<String> {
             })
         })
         .collect();
+    for s in &batch.series {
+        for h in &s.histograms {
+            out.push(format!("{} {} @{}", s.labels, render_histogram(&h.h), h.t));
+        }
+    }
     out.sort();
     out
+}
+
+/// A native histogram as `{{schema:S count:C sum:S buckets:[(lo,hi]:n ...]}}`, brackets
+/// showing which ends belong to each bucket.
+fn render_histogram(h: &periscope_model::FloatHistogram) -> String {
+    use periscope_model::BoundaryRule;
+    if h.is_stale() {
+        return "stale".into();
+    }
+    let buckets: Vec<String> = h
+        .buckets()
+        .iter()
+        .map(|b| {
+            let (l, r) = match b.rule {
+                BoundaryRule::OpenLeft => ("(", "]"),
+                BoundaryRule::OpenRight => ("[", ")"),
+                BoundaryRule::OpenBoth => ("(", ")"),
+                BoundaryRule::ClosedBoth => ("[", "]"),
+            };
+            format!("{l}{:?},{:?}{r}:{}", b.lower, b.upper, b.count)
+        })
+        .collect();
+    format!("{{{{schema:{} count:{} sum:{} buckets:[{}]}}}}", h.schema, h.count, h.sum, buckets.join(" "))
 }
 
 #[track_caller]
@@ -232,7 +260,8 @@ fn peer_metrics_json_translates_to_the_documented_names() {
     for name in ["my.counter", "my.histogram", "my.exponential.histogram"] {
         assert!(msg.contains(&format!("invalid temporality and type combination for metric \"{name}\"")), "{msg}");
     }
-    // The same content with CUMULATIVE temporality: everything but the exponential histogram.
+    // The same content with CUMULATIVE temporality: everything, the exponential histogram as a
+    // native histogram (OTLP bucket 2 of scale 0, (4, 8], is Prometheus's bucket 3).
     let mut doc: Value = serde_json::from_slice(&peer_file("metrics.json")).unwrap();
     for m in doc["resourceMetrics"][0]["scopeMetrics"][0]["metrics"].as_array_mut().unwrap() {
         for kind in ["sum", "histogram", "exponentialHistogram"] {
@@ -252,10 +281,20 @@ fn peer_metrics_json_translates_to_the_documented_names() {
             r#"{__name__="my_histogram_bucket", job="my.service", le="+Inf", my_histogram_attr="some value"} 2 @1544712660300"#,
             r#"{__name__="my_histogram_count", job="my.service", my_histogram_attr="some value"} 2 @1544712660300"#,
             r#"{__name__="my_histogram_sum", job="my.service", my_histogram_attr="some value"} 2 @1544712660300"#,
+            r#"{__name__="my_exponential_histogram", job="my.service", my_exponential_histogram_attr="some value"} {{schema:0 count:3 sum:10 buckets:[[-1e-128,1e-128]:1 (4.0,8.0]:2]}} @1544712660300"#,
         ],
     );
-    assert_eq!((report.rejected_points, report.exponential_histogram_points), (1, 1));
-    assert!(report.error_message().contains("exponential histogram \"my.exponential.histogram\" not supported"));
+    assert_eq!((report.rejected_points, report.exponential_histogram_points), (0, 0));
+    let (batch, _) = translate(&req, &opts());
+    let e = batch.series.iter().find(|s| !s.histograms.is_empty()).unwrap();
+    let h = &e.histograms[0].h;
+    assert_eq!((h.zero_threshold, h.zero_count), (1e-128, 1.0));
+    assert_eq!(h.positive_spans, vec![periscope_model::Span { offset: 3, length: 1 }]);
+    assert_eq!(h.validate(), Ok(()));
+    assert!(batch
+        .metadata
+        .iter()
+        .any(|m| m.metric_family == "my_exponential_histogram" && m.metric_type == MetricType::Histogram));
 }
 
 /// Rewrites every JSON object and string of a document.
@@ -506,10 +545,27 @@ fn summaries_and_exponential_histograms() {
         }),
         ..Default::default()
     };
+    let point = |t: u64, scale: i32, offset: i32, counts: &[u64], negative: &[u64]| ExponentialHistogramDataPoint {
+        time_unix_nano: t * 1_000_000,
+        count: counts.iter().chain(negative).sum(),
+        sum: Some(1.5),
+        scale,
+        positive: Buckets { offset, bucket_counts: counts.to_vec() },
+        negative: Buckets { offset: 0, bucket_counts: negative.to_vec() },
+        ..Default::default()
+    };
     let exp = Metric {
         name: "e".into(),
+        unit: "s".into(),
         exponential_histogram: Some(ExponentialHistogram {
-            data_points: vec![ExponentialHistogramDataPoint { count: 1, ..Default::default() }; 2],
+            data_points: vec![
+                // Gaps of up to two empty buckets stay in a span; empty ends are dropped.
+                point(1, 1, -2, &[0, 1, 0, 0, 2, 0, 0, 0, 3, 0], &[4]),
+                // Scale 10 is merged down to 8: four OTLP buckets per native bucket.
+                point(2, 10, 3, &[1, 1, 1, 1, 1, 1], &[]),
+                // Scales below -4 cannot be converted.
+                point(3, -5, 0, &[1], &[]),
+            ],
             aggregation_temporality: temporality::CUMULATIVE,
         }),
         ..Default::default()
@@ -522,9 +578,16 @@ fn summaries_and_exponential_histograms() {
             r#"{__name__="rpc_latency_seconds", quantile="0.99"} 0.9 @1"#,
             r#"{__name__="rpc_latency_seconds_sum"} 2.5 @1"#,
             r#"{__name__="rpc_latency_seconds_count"} 10 @1"#,
+            // OTLP bucket -1 of scale 1 is (2^-1/2, 1]: native bucket 0.
+            r#"{__name__="e_seconds"} {{schema:1 count:10 sum:1.5 buckets:[[-1.4142135623730951,-1.0):4 (0.7071067811865476,1.0]:1 (2.0,2.8284271247461903]:2 (8.0,11.313708498984761]:3]}} @1"#,
+            // OTLP buckets 3..=8 of scale 10 → native buckets (3>>2)+1 = 1 (3), 2 (4..=7), 3 (8).
+            r#"{__name__="e_seconds"} {{schema:8 count:6 sum:1.5 buckets:[(1.0,1.0027112750502025]:1 (1.0027112750502025,1.0054299011128027]:4 (1.0054299011128027,1.0081558981184175]:1]}} @2"#,
         ],
     );
-    assert_eq!((report.rejected_points, report.exponential_histogram_points), (2, 2));
+    assert_eq!((report.rejected_points, report.exponential_histogram_points), (1, 1));
+    assert!(report.error_message().contains("Scale must be >= -4, was -5"), "{}", report.error_message());
+    let (batch, _) = translate(&request(&[], vec![]), &opts());
+    assert!(batch.series.is_empty());
 }
 
 #[test]
@@ -945,8 +1008,27 @@ fn arb_metric() -> impl Strategy<Value = Metric> {
         proptest::collection::vec(number, 0..3),
         proptest::collection::vec(hist, 0..2),
         proptest::collection::vec(summary, 0..2),
+        proptest::collection::vec(
+            (
+                -6i32..12,
+                -300i32..300,
+                proptest::collection::vec(0u64..5, 0..40),
+                proptest::collection::vec(0u64..5, 0..10),
+                0u32..2,
+            )
+                .prop_map(|(scale, offset, pos, neg, flags)| ExponentialHistogramDataPoint {
+                    time_unix_nano: 1_000_000,
+                    count: pos.iter().chain(&neg).sum(),
+                    scale,
+                    positive: Buckets { offset, bucket_counts: pos },
+                    negative: Buckets { offset: -offset, bucket_counts: neg },
+                    flags,
+                    ..Default::default()
+                }),
+            0..3,
+        ),
     )
-        .prop_map(|(name, unit, kind, t, mono, numbers, hists, summaries)| {
+        .prop_map(|(name, unit, kind, t, mono, numbers, hists, summaries, exps)| {
             let mut m = Metric { name, unit, ..Default::default() };
             match kind {
                 0 => m.gauge = Some(Gauge { data_points: numbers }),
@@ -954,10 +1036,8 @@ fn arb_metric() -> impl Strategy<Value = Metric> {
                 2 => m.histogram = Some(Histogram { data_points: hists, aggregation_temporality: t }),
                 3 => m.summary = Some(Summary { data_points: summaries }),
                 _ => {
-                    m.exponential_histogram = Some(ExponentialHistogram {
-                        data_points: vec![ExponentialHistogramDataPoint::default()],
-                        aggregation_temporality: t,
-                    })
+                    m.exponential_histogram =
+                        Some(ExponentialHistogram { data_points: exps, aggregation_temporality: t })
                 }
             }
             m
@@ -987,7 +1067,8 @@ fn translate_checked(req: &ExportMetricsRequest) {
         assert_eq!(report.series, batch.series.len());
         for s in &batch.series {
             assert!(s.labels.metric_name().is_some_and(|n| !n.is_empty()));
-            assert!(!s.samples.is_empty());
+            assert!(!s.samples.is_empty() || !s.histograms.is_empty());
+            assert!(s.histograms.iter().all(|h| h.h.validate().is_ok()), "{:?}", s.histograms);
             assert!(s.labels.iter().all(|l| !l.name.is_empty() && !l.value.is_empty()));
         }
     }

@@ -129,7 +129,9 @@ fn exponential_bound_raw(index: i32, schema: i32) -> f64 {
     let per_octave = 1i32 << schema;
     let frac = index.rem_euclid(per_octave);
     let octave = index.div_euclid(per_octave);
-    // 2^(frac / 2^schema) in [1, 2), scaled by 2^octave.
+    // 2^(frac / 2^schema) in [1, 2), scaled by 2^octave. Prometheus takes these from a table
+    // whose entries are up to 3 ulp off the true values (docs/STATUS.md); ours are the
+    // nearest doubles as libm's exp2 gives them.
     ldexp((frac as f64 / per_octave as f64).exp2(), octave as i64)
 }
 
@@ -225,9 +227,15 @@ impl FloatHistogram {
         Ok(())
     }
 
-    /// The populated buckets from the lowest to the highest bound (negative ones first, then
-    /// the zero bucket when it has a count or a width, then the positive ones).
+    /// The buckets with a non-zero count from the lowest to the highest bound (negative ones
+    /// first, then the zero bucket, then the positive ones), as Prometheus's API lists them.
     pub fn buckets(&self) -> Vec<Bucket> {
+        let mut all = self.all_buckets();
+        all.retain(|b| b.count != 0.0);
+        all
+    }
+
+    fn all_buckets(&self) -> Vec<Bucket> {
         let mut out = Vec::new();
         if self.uses_custom_buckets() {
             for (i, count) in bucket_indexes(&self.positive_spans).zip(&self.positive_buckets) {
@@ -311,6 +319,15 @@ mod tests {
         assert_eq!(exponential_bound(1, 1), std::f64::consts::SQRT_2);
         assert_eq!(exponential_bound(-1, 1), std::f64::consts::FRAC_1_SQRT_2);
         assert_eq!(exponential_bound(3, 2), 2f64.powf(0.75));
+        for s in 1..=MAX_SCHEMA {
+            let n = 1 << s;
+            for j in 0..n {
+                let b = exponential_bound(j, s);
+                let exact = (j as f64 / n as f64).exp2();
+                assert!((b - exact).abs() <= 2e-15, "schema {s} index {j}: {b} vs {exact}");
+                assert!(b <= exact + 1e-15 && (j == 0 || b < exponential_bound(j + 1, s)));
+            }
+        }
     }
 
     #[test]

@@ -7,10 +7,14 @@
 //!   described in its messages (the OTLP `partial_success`), the rest is kept.
 //! - Refused whole metrics (every point counted as rejected): delta or unspecified temporality
 //!   (Prometheus accepts only cumulative sums and histograms unless an experimental flag is
-//!   set), names that normalize to nothing, exponential histograms (Prometheus stores them as
-//!   native histograms, which Periscope does not have yet). A metric without points is
+//!   set), names that normalize to nothing. A metric without points is
 //!   reported with no point counted. A bad attribute key refuses the point and the metric's
 //!   later points, as Prometheus abandons the metric there.
+//! - Exponential histograms become native histograms as Prometheus converts them
+//!   (`histograms.go`): scales above 8 are merged down to 8, scales below -4 refuse the point,
+//!   OTLP bucket `i` becomes bucket `i + 1` (OTLP buckets are closed below, Prometheus's
+//!   above), the zero threshold is Prometheus's default 1e-128 (OTLP's field is ignored, as
+//!   Prometheus ignores it), the counter reset hint is "unknown".
 //! - Ignored on purpose: start timestamps (Prometheus's `_created` series are off by
 //!   default, and so are created-timestamp zero injections), histogram `min`/`max`, metric
 //!   `metadata`, dropped-attribute counts, schema URLs (except as `otel_scope_schema_url`).
@@ -21,8 +25,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use periscope_model::{
-    Exemplar as PromExemplar, Label, Labels, MetricBatch, MetricMetadata, MetricType, Sample, SeriesSamples, STALE_NAN,
+    CounterResetHint, Exemplar as PromExemplar, FloatHistogram, HistogramSample, Label, Labels, MetricBatch,
+    MetricMetadata, MetricType, Sample, SeriesSamples, Span, MAX_SCHEMA, MIN_SCHEMA, STALE_NAN,
 };
+use std::sync::Arc;
 
 use super::model::*;
 use super::naming::{label_name, metric_name, unit_name, MetricKind};
@@ -82,7 +88,7 @@ pub struct OtlpMetricsReport {
     pub rejected_points: usize,
     /// Of which: delta or unspecified aggregation temporality.
     pub temporality_points: usize,
-    /// Of which: exponential histograms (not supported yet).
+    /// Of which: exponential histograms that cannot be converted (scale below -4).
     pub exponential_histogram_points: usize,
     /// Of which: invalid metric or label names, or label limits.
     pub invalid_points: usize,
@@ -148,6 +154,13 @@ impl Output {
         let i = self.series_of(labels);
         let s = &mut self.series[i];
         s.samples.push(sample);
+        s.exemplars.extend(exemplars);
+    }
+
+    fn add_histogram(&mut self, labels: Labels, sample: HistogramSample, exemplars: Vec<PromExemplar>) {
+        let i = self.series_of(labels);
+        let s = &mut self.series[i];
+        s.histograms.push(sample);
         s.exemplars.extend(exemplars);
     }
 
@@ -262,16 +275,12 @@ impl Translator<'_> {
         };
         let ctx = PointContext { resource, sm, family: &family };
         match points {
-            Points::Exponential(_) => {
-                self.report.exponential_histogram_points += n;
-                self.report.rejected_points += n;
-                self.report.problem(|| {
-                    format!(
-                        "exponential histogram {:?} not supported (no native histograms yet): {n} points dropped",
-                        m.name
-                    )
-                });
-                return;
+            Points::Exponential(points) => {
+                for (i, p) in points.iter().enumerate() {
+                    if !self.exponential_point(&ctx, p, n - i) {
+                        break;
+                    }
+                }
             }
             Points::Number(points) => {
                 let with_exemplars = kind != MetricKind::Gauge;
@@ -458,6 +467,34 @@ impl Translator<'_> {
         true
     }
 
+    fn exponential_point(
+        &mut self,
+        ctx: &PointContext<'_>,
+        p: &ExponentialHistogramDataPoint,
+        remaining: usize,
+    ) -> bool {
+        let base = match self.point_labels(ctx, &p.attributes, None, remaining) {
+            PointLabels::Ok(b) => b,
+            PointLabels::Refused => return true,
+            PointLabels::Abandon => return false,
+        };
+        let Some(h) = exponential_to_native(p) else {
+            self.report.exponential_histogram_points += 1;
+            self.report.rejected_points += 1;
+            self.report.problem(|| {
+                format!(
+                    "cannot convert exponential to native histogram. Scale must be >= {MIN_SCHEMA}, was {} (metric {:?})",
+                    p.scale, ctx.family
+                )
+            });
+            return true;
+        };
+        let exemplars = self.exemplars(&p.exemplars);
+        let sample = HistogramSample { t: to_ms(p.time_unix_nano), h: Arc::new(h) };
+        self.out.add_histogram(series_labels(&base, ctx.family, None), sample, exemplars);
+        true
+    }
+
     fn summary_point(&mut self, ctx: &PointContext<'_>, p: &SummaryDataPoint, remaining: usize) -> bool {
         let base = match self.point_labels(ctx, &p.attributes, Some("quantile"), remaining) {
             PointLabels::Ok(b) => b,
@@ -590,6 +627,69 @@ fn series_labels(base: &LabelMap, name: &str, extra: Option<(&str, &str)>) -> La
     }
     v.extend(pending.map(|(n, val)| Label::new(n, val)));
     Labels::from_sorted_unchecked(v)
+}
+
+/// Prometheus's zero threshold for converted exponential histograms.
+const DEFAULT_ZERO_THRESHOLD: f64 = 1e-128;
+
+/// An OTLP exponential histogram point as a native histogram; `None` when its scale is below
+/// the coarsest schema.
+fn exponential_to_native(p: &ExponentialHistogramDataPoint) -> Option<FloatHistogram> {
+    if p.scale < MIN_SCHEMA {
+        return None;
+    }
+    let scale_down = (p.scale - MAX_SCHEMA).max(0) as u32;
+    let (positive_spans, positive_buckets) = native_buckets(&p.positive, scale_down);
+    let (negative_spans, negative_buckets) = native_buckets(&p.negative, scale_down);
+    if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
+        return Some(FloatHistogram { schema: p.scale.min(MAX_SCHEMA), ..FloatHistogram::stale() });
+    }
+    Some(FloatHistogram {
+        counter_reset_hint: CounterResetHint::Unknown,
+        schema: p.scale.min(MAX_SCHEMA),
+        zero_threshold: DEFAULT_ZERO_THRESHOLD,
+        zero_count: p.zero_count as f64,
+        count: p.count as f64,
+        sum: p.sum.unwrap_or(0.0),
+        positive_spans,
+        negative_spans,
+        positive_buckets,
+        negative_buckets,
+        custom_values: Vec::new(),
+    })
+}
+
+/// OTLP buckets (`offset`, dense counts; bucket `i` covers `(base^i, base^(i+1)]`) as
+/// Prometheus spans and absolute counts (bucket `i` covers `(base^(i-1), base^i]`), merging
+/// `2^scale_down` neighbours. Empty buckets at the ends are dropped; gaps of up to two empty
+/// buckets stay inside a span, longer ones start a new span (client_golang's rule).
+fn native_buckets(b: &Buckets, scale_down: u32) -> (Vec<Span>, Vec<f64>) {
+    let mut merged: Vec<(i64, u64)> = Vec::new();
+    for (i, &c) in b.bucket_counts.iter().enumerate() {
+        let idx = ((b.offset as i64 + i as i64) >> scale_down) + 1;
+        match merged.last_mut() {
+            Some((last, n)) if *last == idx => *n = n.saturating_add(c),
+            _ => merged.push((idx, c)),
+        }
+    }
+    let (mut spans, mut counts): (Vec<Span>, Vec<f64>) = (Vec::new(), Vec::new());
+    let mut next = 0i64; // index after the last bucket written
+    for (idx, c) in merged.into_iter().filter(|(_, c)| *c != 0) {
+        let gap = idx - next;
+        match spans.last_mut() {
+            Some(span) if gap <= 2 => {
+                span.length += gap as u32 + 1;
+                counts.extend(std::iter::repeat_n(0.0, gap as usize));
+            }
+            _ => {
+                let offset = if spans.is_empty() { idx } else { gap };
+                spans.push(Span { offset: offset.clamp(i32::MIN as i64, i32::MAX as i64) as i32, length: 1 });
+            }
+        }
+        counts.push(c as f64);
+        next = idx + 1;
+    }
+    (spans, counts)
 }
 
 /// Nanoseconds → milliseconds, as Prometheus (`int64(ns) / 1e6`).
