@@ -230,6 +230,17 @@ pub enum IngestError {
         labels: String,
     },
 
+    /// A native histogram of a series breaks the histogram rules.
+    #[error("series {series} {labels}: invalid native histogram: {reason}")]
+    InvalidHistogram {
+        /// Position of the series in the request (0-based).
+        series: usize,
+        /// The series' labels.
+        labels: String,
+        /// The rule it breaks.
+        reason: String,
+    },
+
     /// The request has more series than allowed.
     #[error("limit max_series_per_request exceeded: {actual} series > {max}")]
     TooManySeries {
@@ -303,6 +314,7 @@ impl Classify for IngestError {
             | IngestError::EmptyLabelName { .. }
             | IngestError::EmptyLabelSet { .. }
             | IngestError::MissingMetricName { .. }
+            | IngestError::InvalidHistogram { .. }
             | IngestError::TooManySeries { .. }
             | IngestError::SeriesLimit { .. }
             | IngestError::ExpvarJson(_)

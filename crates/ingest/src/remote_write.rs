@@ -11,12 +11,12 @@
 //!   a missing or empty `__name__`, and violations of [`DecodeLimits`].
 //! - Per-sample problems never abort the batch: every float sample is kept bit-exact (NaN,
 //!   ±Inf and the stale marker included); an invalid exemplar or metadata entry is dropped and
-//!   counted in [`DecodeReport`]; native histograms (field 4) are not supported yet and are
-//!   counted as skipped.
+//!   counted in [`DecodeReport`]. Native histograms (field 4, `histogram.rs`) are kept; one
+//!   that breaks the histogram rules fails the request, naming the series and the rule.
 //! - Labels need not be sorted on the wire; the output [`Labels`] are sorted, and labels with
 //!   empty values are dropped (after the duplicate check, as Prometheus checks the set it
-//!   received). A series that ends up with neither samples nor exemplars (say, histogram-only)
-//!   is validated, counted in [`DecodeReport::series_without_samples`] and left out of the batch.
+//!   received). A series with neither samples, histograms nor exemplars is validated, counted
+//!   in [`DecodeReport::series_without_samples`] and left out of the batch.
 //! - Protobuf rules: unknown fields are skipped (groups included); a known field with the wrong
 //!   wire type, a truncated or overlong varint, a negative or out-of-bounds length is an error;
 //!   repeated scalars keep the last value. Field numbers are those of `prompb/types.proto` and
@@ -46,8 +46,11 @@
 //! values (zero timestamps, +0.0 values, empty strings) as protobuf encoders do.
 
 use periscope_model::{
-    Exemplar, Label, Labels, MetricBatch, MetricMetadata, MetricType, Sample, SeriesSamples, METRIC_NAME,
+    Exemplar, HistogramSample, Label, Labels, MetricBatch, MetricMetadata, MetricType, Sample, SeriesSamples,
+    METRIC_NAME,
 };
+
+mod histogram;
 
 use crate::error::{LabelPart, WireError, WireType};
 use crate::wire::{bytes_field_len, put_bytes, put_tag, put_varint, varint_len, Reader};
@@ -101,10 +104,10 @@ pub struct DecodeReport {
     pub metadata: usize,
     /// Metadata entries dropped: invalid UTF-8 or an empty metric family name.
     pub metadata_dropped: usize,
-    /// Native histogram samples, not supported yet and skipped.
-    pub histograms_skipped: usize,
-    /// Valid series left out of the batch because they carried neither float samples nor
-    /// exemplars (for example histogram-only series).
+    /// Native histogram samples in the returned batch.
+    pub histograms: usize,
+    /// Valid series left out of the batch because they carried no sample, histogram or
+    /// exemplar.
     pub series_without_samples: usize,
 }
 
@@ -200,6 +203,8 @@ fn decode_series<'a>(
     scratch.labels.clear();
     scratch.samples.clear();
     let mut exemplars: Vec<Exemplar> = Vec::new();
+    let mut histograms: Vec<HistogramSample> = Vec::new();
+    let mut bad_histogram: Option<String> = None;
     let text = Utf8Prefix::of(buf, offset);
     let mut r = Reader::new(buf, offset, "TimeSeries");
     while let Some((field, wt)) = r.field()? {
@@ -235,21 +240,30 @@ fn decode_series<'a>(
             }
             4 => {
                 r.expect(wt, WireType::Len, "histograms")?;
-                r.bytes()?;
-                report.histograms_skipped += 1;
+                let (hb, hoff) = r.bytes()?;
+                match histogram::decode(hb, hoff)? {
+                    Ok(h) => histograms.push(h),
+                    Err(reason) => {
+                        bad_histogram.get_or_insert(reason);
+                    }
+                }
             }
             _ => r.skip(field, wt)?,
         }
     }
 
     let labels = build_series_labels(&mut scratch.labels, index)?;
-    if scratch.samples.is_empty() && exemplars.is_empty() {
+    if let Some(reason) = bad_histogram {
+        return Err(IngestError::InvalidHistogram { series: index, labels: labels.to_string(), reason });
+    }
+    if scratch.samples.is_empty() && exemplars.is_empty() && histograms.is_empty() {
         report.series_without_samples += 1;
         return Ok(());
     }
     report.samples += scratch.samples.len();
+    report.histograms += histograms.len();
     report.exemplars += exemplars.len();
-    batch.series.push(SeriesSamples { labels, samples: scratch.samples.to_vec(), histograms: Vec::new(), exemplars });
+    batch.series.push(SeriesSamples { labels, samples: scratch.samples.to_vec(), histograms, exemplars });
     Ok(())
 }
 
@@ -598,6 +612,9 @@ pub fn encode_write_request(batch: &MetricBatch) -> Vec<u8> {
             }
             put_value_and_time(&mut out, e.v, 2, e.t, 3);
         }
+        for h in &s.histograms {
+            put_bytes(&mut out, 4, &histogram::encode(h));
+        }
     }
     for m in &batch.metadata {
         put_tag(&mut out, 3, WireType::Len);
@@ -669,6 +686,7 @@ fn series_len(s: &SeriesSamples) -> usize {
     s.labels.iter().map(|l| bytes_field_len(label_len(l))).sum::<usize>()
         + s.samples.iter().map(|x| bytes_field_len(sample_len(x.t, x.v))).sum::<usize>()
         + s.exemplars.iter().map(|e| bytes_field_len(exemplar_len(e))).sum::<usize>()
+        + s.histograms.iter().map(|h| bytes_field_len(histogram::encode(h).len())).sum::<usize>()
 }
 
 fn metadata_len(m: &MetricMetadata) -> usize {

@@ -1,4 +1,4 @@
-use periscope_model::{Classify, ErrorClass, STALE_NAN};
+use periscope_model::{bucket_indexes, Classify, CounterResetHint, ErrorClass, FloatHistogram, Span, STALE_NAN};
 use proptest::prelude::*;
 
 use super::*;
@@ -76,6 +76,11 @@ fn assert_batches_bit_eq(a: &MetricBatch, b: &MetricBatch) {
         assert_eq!(x.samples.len(), y.samples.len(), "{}", x.labels);
         for (s, t) in x.samples.iter().zip(&y.samples) {
             assert!(s.bit_eq(t), "{}: {s:?} != {t:?}", x.labels);
+        }
+        assert_eq!(x.histograms.len(), y.histograms.len(), "{}", x.labels);
+        for (h, g) in x.histograms.iter().zip(&y.histograms) {
+            assert_eq!(h.t, g.t);
+            assert!(h.h.bit_eq(&g.h), "{}: {:?} != {:?}", x.labels, h.h, g.h);
         }
         assert_eq!(x.exemplars.len(), y.exemplars.len());
         for (e, f) in x.exemplars.iter().zip(&y.exemplars) {
@@ -387,18 +392,100 @@ fn errors_report_absolute_offsets() {
     }
 }
 
+fn span(offset: i64, length: u64) -> Vec<u8> {
+    let zz = ((offset << 1) ^ (offset >> 63)) as u64;
+    msg(&[varint_field(1, zz), varint_field(2, length)])
+}
+
+fn zz(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Native histograms as Prometheus sends them: integer counts as deltas per side, or float
+/// counts; an empty message is a valid empty histogram; a histogram-less, sample-less series
+/// is left out.
 #[test]
-fn histograms_are_skipped_and_histogram_only_series_left_out() {
+fn native_histograms_are_decoded() {
+    let packed = |vals: &[i64]| {
+        let mut b = Vec::new();
+        for v in vals {
+            put_varint(&mut b, zz(*v));
+        }
+        b
+    };
+    let int_hist = msg(&[
+        varint_field(1, 5),
+        fixed64_field(3, 2.5f64.to_bits()),
+        varint_field(4, zz(1)),
+        fixed64_field(5, 0.001f64.to_bits()),
+        varint_field(6, 1),
+        len_field(11, &span(0, 2)),
+        len_field(11, &span(1, 1)),
+        len_field(12, &packed(&[1, 1, -1])),
+        len_field(8, &span(-1, 1)),
+        // Unpacked deltas are accepted too.
+        varint_field(9, zz(1)),
+        varint_field(14, 2),
+        varint_field(15, 1000),
+    ]);
+    let float_hist = msg(&[
+        fixed64_field(2, 3.5f64.to_bits()),
+        varint_field(4, zz(-53)),
+        len_field(11, &span(0, 2)),
+        len_field(13, &[1.5f64.to_bits().to_le_bytes(), 2.0f64.to_bits().to_le_bytes()].concat()),
+        len_field(16, &0.25f64.to_bits().to_le_bytes()),
+        varint_field(15, 2000),
+    ]);
     let body = msg(&[
-        series(&[label(b"__name__", b"h"), len_field(4, b"\x08\x01"), len_field(4, b"")]),
-        series(&[label(b"__name__", b"m"), sample(1.0, 1), len_field(4, b"")]),
+        series(&[label(b"__name__", b"h"), len_field(4, &int_hist), len_field(4, &float_hist), len_field(4, b"")]),
+        series(&[label(b"__name__", b"m"), sample(1.0, 1)]),
+        series(&[label(b"__name__", b"nothing")]),
     ]);
     let (batch, report) = decode(&body).unwrap();
-    assert_eq!(batch.series.len(), 1);
-    assert_eq!(batch.series[0].labels.metric_name(), Some("m"));
-    assert_eq!(report.histograms_skipped, 3);
-    assert_eq!(report.series_without_samples, 1);
-    assert_eq!(report.series, 1);
+    assert_eq!((report.series, report.samples, report.histograms, report.series_without_samples), (2, 1, 3, 1));
+    let h = &batch.series[0].histograms;
+    assert_eq!(h[0].t, 1000);
+    let want = FloatHistogram {
+        counter_reset_hint: CounterResetHint::NotCounterReset,
+        schema: 1,
+        zero_threshold: 0.001,
+        zero_count: 1.0,
+        count: 5.0,
+        sum: 2.5,
+        positive_spans: vec![Span { offset: 0, length: 2 }, Span { offset: 1, length: 1 }],
+        positive_buckets: vec![1.0, 2.0, 1.0],
+        negative_spans: vec![Span { offset: -1, length: 1 }],
+        negative_buckets: vec![1.0],
+        custom_values: vec![],
+    };
+    assert!(h[0].h.bit_eq(&want), "{:?}", h[0].h);
+    assert_eq!((h[1].t, h[1].h.schema, h[1].h.count), (2000, -53, 3.5));
+    assert_eq!((&h[1].h.positive_buckets[..], &h[1].h.custom_values[..]), (&[1.5, 2.0][..], &[0.25][..]));
+    assert_eq!((h[2].t, h[2].h.count, h[2].h.positive_buckets.len()), (0, 0.0, 0));
+    // The encoder writes what the decoder reads.
+    let (again, _) = decode(&encode_write_request(&batch)).unwrap();
+    assert_batches_bit_eq(&again, &batch);
+}
+
+#[test]
+fn invalid_native_histograms_fail_the_request_naming_the_series_and_rule() {
+    let cases: [(Vec<u8>, &str); 5] = [
+        (msg(&[len_field(11, &span(0, 2)), varint_field(12, zz(1))]), "positive spans need 2 buckets, have 1"),
+        (msg(&[varint_field(4, zz(9))]), "invalid schema 9"),
+        (msg(&[varint_field(1, 1), len_field(13, &1f64.to_bits().to_le_bytes())]), "mixes integer counts"),
+        (msg(&[len_field(11, &span(0, 2)), len_field(12, &[zz(2) as u8, zz(-3) as u8])]), "negative or NaN count"),
+        (msg(&[varint_field(14, 7)]), "unknown reset_hint 7"),
+    ];
+    for (hist, want) in cases {
+        let body = msg(&[
+            series(&[label(b"__name__", b"ok"), sample(1.0, 1)]),
+            series(&[label(b"__name__", b"h"), len_field(4, &hist)]),
+        ]);
+        let e = decode_err(&body);
+        assert_eq!(e.class(), ErrorClass::InvalidInput);
+        let text = e.to_string();
+        assert!(text.contains("series 1") && text.contains(r#"{__name__="h"}"#) && text.contains(want), "{text}");
+    }
 }
 
 #[test]
@@ -480,10 +567,11 @@ fn check_any_input(body: &[u8]) {
         // Every series takes at least MIN_VALID_SERIES_BYTES, every sample and exemplar at
         // least two bytes (tag and length), every metadata entry at least five.
         assert!(report.series * MIN_VALID_SERIES_BYTES <= body.len());
-        assert!(2 * (report.samples + report.exemplars + report.histograms_skipped) <= body.len());
+        assert!(2 * (report.samples + report.exemplars + report.histograms) <= body.len());
         assert!(report.metadata * MIN_VALID_METADATA_BYTES <= body.len());
         assert_eq!(report.series, batch.series.len());
-        assert_eq!(report.samples, batch.sample_count());
+        assert_eq!(report.samples + report.histograms, batch.sample_count());
+        assert!(batch.series.iter().flat_map(|s| &s.histograms).all(|h| h.h.validate().is_ok()));
         assert_eq!(report.exemplars, batch.exemplar_count());
         for s in &batch.series {
             assert!(s.labels.metric_name().is_some_and(|n| !n.is_empty()));
@@ -530,15 +618,77 @@ fn arb_metadata() -> impl Strategy<Value = MetricMetadata> {
     })
 }
 
+/// Valid native histograms: exponential or custom-bucket schemas, integer or float counts,
+/// and the stale marker.
+fn arb_histogram() -> impl Strategy<Value = HistogramSample> {
+    let spans = proptest::collection::vec((-5i32..5, 0u32..4), 0..4);
+    (
+        any::<i64>(),
+        prop_oneof![-4i32..=8, Just(-53)],
+        spans.clone(),
+        spans,
+        any::<bool>(),
+        0u64..4,
+        prop_oneof![Just(0.0), any::<f64>()],
+        any::<bool>(),
+    )
+        .prop_map(|(t, schema, pos, neg, int, hint, sum, stale)| {
+            let spans = |v: Vec<(i32, u32)>| -> Vec<Span> {
+                v.into_iter()
+                    .enumerate()
+                    .map(|(i, (o, length))| Span { offset: if i == 0 { o } else { o.abs() }, length })
+                    .collect()
+            };
+            let custom = schema == -53;
+            let positive_spans = spans(pos);
+            let negative_spans = if custom { vec![] } else { spans(neg) };
+            let count = |spans: &[Span], k: f64| -> Vec<f64> {
+                (0..spans.iter().map(|s| s.length).sum::<u32>())
+                    .map(|i| if int { (i % 7) as f64 } else { i as f64 * k })
+                    .collect()
+            };
+            let positive_buckets = count(&positive_spans, 0.25);
+            let negative_buckets = count(&negative_spans, 1.5);
+            let max_index = bucket_indexes(&positive_spans).max().unwrap_or(0).max(0);
+            let mut h = FloatHistogram {
+                counter_reset_hint: CounterResetHint::from_code(hint).unwrap_or_default(),
+                schema,
+                zero_threshold: if custom { 0.0 } else { 0.001 },
+                zero_count: if custom { 0.0 } else { 3.0 },
+                count: positive_buckets.iter().chain(&negative_buckets).sum::<f64>() + 3.0,
+                sum,
+                custom_values: if custom { (0..max_index).map(|i| i as f64 + 0.5).collect() } else { vec![] },
+                positive_spans,
+                negative_spans,
+                positive_buckets,
+                negative_buckets,
+            };
+            if custom && h.positive_spans.first().is_some_and(|s| s.offset < 0) {
+                h.positive_spans[0].offset = 0;
+                h.custom_values =
+                    (0..=bucket_indexes(&h.positive_spans).max().unwrap_or(0)).map(|i| i as f64).collect();
+            }
+            if stale {
+                h = FloatHistogram::stale();
+            }
+            HistogramSample { t, h: std::sync::Arc::new(h) }
+        })
+        .prop_filter("valid", |h| h.h.validate().is_ok())
+}
+
 fn arb_batch() -> impl Strategy<Value = MetricBatch> {
-    let series =
-        (arb_labels(), proptest::collection::vec(arb_sample(), 1..6), proptest::collection::vec(arb_exemplar(), 0..2))
-            .prop_map(|(labels, samples, exemplars)| SeriesSamples {
-                labels,
-                samples,
-                histograms: Vec::new(),
-                exemplars,
-            });
+    let series = (
+        arb_labels(),
+        proptest::collection::vec(arb_sample(), 1..6),
+        proptest::collection::vec(arb_histogram(), 0..3),
+        proptest::collection::vec(arb_exemplar(), 0..2),
+    )
+        .prop_map(|(labels, samples, histograms, exemplars)| SeriesSamples {
+            labels,
+            samples,
+            histograms,
+            exemplars,
+        });
     (proptest::collection::vec(series, 0..6), proptest::collection::vec(arb_metadata(), 0..3))
         .prop_map(|(series, metadata)| MetricBatch { series, metadata })
 }
@@ -551,7 +701,7 @@ proptest! {
         let body = encode_write_request(&batch);
         let (decoded, report) = decode(&body).unwrap();
         assert_batches_bit_eq(&decoded, &batch);
-        prop_assert_eq!(report.samples, batch.sample_count());
+        prop_assert_eq!(report.samples + report.histograms, batch.sample_count());
         prop_assert_eq!(report.exemplars, batch.exemplar_count());
         prop_assert_eq!(report.metadata, batch.metadata.len());
     }

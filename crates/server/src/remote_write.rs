@@ -95,9 +95,9 @@ async fn write(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), 
         metrics.ingest("remote_write", "samples", report.samples as u64);
         metrics.ingest("remote_write", "exemplars", report.exemplars as u64);
         metrics.ingest("remote_write", "metadata", report.metadata as u64);
-        metrics.ingest("remote_write", "histograms_skipped", report.histograms_skipped as u64);
+        metrics.ingest("remote_write", "histograms", report.histograms as u64);
         metrics.ingest("remote_write", "exemplars_dropped", report.exemplars_dropped as u64);
-        crate::admission::admit(&limiter, &tenant, &limits, report.samples as u64)?;
+        crate::admission::admit(&limiter, &tenant, &limits, (report.samples + report.histograms) as u64)?;
         store.append(&tenant, &batch).map_err(|e| ApiError::from_error("store", &e))
     })
     .await
