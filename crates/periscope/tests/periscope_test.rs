@@ -1246,3 +1246,104 @@ fn promql_over_http_and_promtool() {
     let out = run(&["query", "labels", &url, "instance"]);
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["i1", "i2", "i3"], "promtool labels: {out}");
 }
+
+/// Native histograms written with remote_write come back through the query API: raw
+/// (`histogram` / `histograms` in Prometheus's JSON), through `rate`, `sum by`,
+/// `histogram_quantile`, `histogram_count`/`_sum`/`_avg` and `histogram_fraction`, and with
+/// float-only functions leaving them out.
+#[test]
+fn native_histograms_over_http() {
+    use periscope_model::{FloatHistogram, HistogramSample, Span};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("periscope"), &[]);
+    let end = now_ms() / 15_000 * 15_000;
+    let start = end - 40 * 15_000;
+    // Two pods; every 15 s pod p observes p values in (1, 2] and p values in (2, 4] (schema
+    // 0), each of sum 3.
+    let mut batch = MetricBatch::default();
+    for p in 1..=2i64 {
+        let labels = Labels::from_pairs([
+            ("__name__", "rpc_seconds".to_string()),
+            ("job", "api".to_string()),
+            ("pod", format!("p{p}")),
+        ])
+        .unwrap();
+        let histograms = (0..=40i64)
+            .map(|k| {
+                let n = (p * k) as f64;
+                HistogramSample {
+                    t: start + k * 15_000,
+                    h: std::sync::Arc::new(FloatHistogram {
+                        schema: 0,
+                        zero_threshold: 1e-128,
+                        count: 2.0 * n,
+                        sum: 6.0 * n,
+                        positive_spans: vec![Span { offset: 1, length: 2 }],
+                        positive_buckets: vec![n, n],
+                        ..Default::default()
+                    }),
+                }
+            })
+            .collect();
+        batch.series.push(SeriesSamples { labels, histograms, ..Default::default() });
+    }
+    let (status, body) = remote_write(&server.addr, &batch).unwrap();
+    assert_eq!(status, 204, "{body}");
+    let t = end / 1000;
+    let query = |q: &str| {
+        let (status, body) =
+            http(&server.addr, "GET", &format!("/api/v1/query?query={}&time={t}", urlencode(q)), &[], b"").unwrap();
+        assert_eq!(status, 200, "{q}: {body}");
+        json(&body)
+    };
+    let float_of = |v: &serde_json::Value| -> f64 { v["value"][1].as_str().unwrap().parse().unwrap() };
+
+    // The raw histogram of pod 2 at the end: 80 + 80 observations.
+    let v = query(r#"rpc_seconds{pod="p2"}"#);
+    let h = &v["data"]["result"][0]["histogram"];
+    assert_eq!(h[0].as_f64(), Some(t as f64), "{v}");
+    assert_eq!(h[1]["count"], "160");
+    assert_eq!(h[1]["sum"], "480");
+    assert_eq!(h[1]["buckets"], serde_json::json!([[0, "1", "2", "80"], [0, "2", "4", "80"]]));
+    assert!(v["data"]["result"][0].get("value").is_none(), "{v}");
+
+    // A range selector at the top: histograms only, no values.
+    let v = query(r#"rpc_seconds{pod="p1"}[1m]"#);
+    let series = &v["data"]["result"][0];
+    assert_eq!(series["histograms"].as_array().map(Vec::len), Some(4), "{v}");
+    assert!(series.get("values").is_none(), "{v}");
+
+    // rate: pod p grows by 2p observations per 15 s.
+    let v = query(r#"histogram_count(rate(rpc_seconds{pod="p2"}[5m]))"#);
+    assert!((float_of(&v["data"]["result"][0]) - 4.0 / 15.0).abs() < 1e-9, "{v}");
+    // sum by job of both pods' rates, then the median: half the observations lie in (1, 2].
+    let v = query("histogram_quantile(0.5, sum by (job) (rate(rpc_seconds[5m])))");
+    let r = &v["data"]["result"][0];
+    assert_eq!(r["metric"], serde_json::json!({"job": "api"}));
+    assert!((float_of(r) - 2.0).abs() < 1e-9, "{v}");
+    let v = query("histogram_fraction(0, 2, sum(rpc_seconds))");
+    assert!((float_of(&v["data"]["result"][0]) - 0.5).abs() < 1e-9, "{v}");
+    let v = query(r#"histogram_avg(rpc_seconds{pod="p1"})"#);
+    assert_eq!(float_of(&v["data"]["result"][0]), 3.0, "{v}");
+    let v = query(r#"histogram_sum(rpc_seconds{pod="p1"})"#);
+    assert_eq!(float_of(&v["data"]["result"][0]), 240.0, "{v}");
+    // count counts histogram samples; float functions and operators leave them out.
+    let v = query("count(rpc_seconds)");
+    assert_eq!(float_of(&v["data"]["result"][0]), 2.0, "{v}");
+    let v = query("abs(rpc_seconds)");
+    assert_eq!(v["data"]["result"], serde_json::json!([]), "{v}");
+
+    // A range query of the sum returns histograms per step.
+    let (status, body) = http(
+        &server.addr,
+        "GET",
+        &format!("/api/v1/query_range?query={}&start={}&end={t}&step=60", urlencode("sum(rpc_seconds)"), t - 300),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(v["data"]["result"][0]["histograms"].as_array().map(Vec::len), Some(6), "{v}");
+    assert_eq!(v["data"]["result"][0]["histograms"][5][1]["count"], "240", "{v}");
+}

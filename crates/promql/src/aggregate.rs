@@ -4,7 +4,7 @@
 use crate::eval::{present, Ctx, Row, RowStream, Steps, Val, ABSENT};
 use crate::mathx::{format_float_plain, kahan_inc, nan_first_cmp, prometheus_labels_hash, quantile};
 use crate::QueryError;
-use periscope_model::{Labels, METRIC_NAME};
+use periscope_model::{FloatHistogram, Labels, METRIC_NAME};
 use promql_parser::parser::token::*;
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 use std::collections::HashMap;
@@ -132,7 +132,10 @@ fn reduce(
     let mut acc: Vec<Acc> = Vec::new();
     let mut drop_name: Vec<bool> = Vec::new();
     let mut qvals: Vec<Vec<f64>> = Vec::new();
-    while let Some(row) = stream.next_compact(ctx, st)? {
+    // Native histograms per (group, step): the running sum and how many were added.
+    let mut hacc: HashMap<usize, Vec<Option<(FloatHistogram, f64)>>> = HashMap::new();
+    let mut incompatible = false;
+    while let Some(mut row) = stream.next_compact(ctx, st)? {
         let gl = grouping_labels(&row.labels, without, grouping);
         let g = match key_of.get(&gl) {
             Some(&g) => g,
@@ -149,6 +152,38 @@ fn reduce(
             }
         };
         drop_name[g] |= row.drop_name;
+        if let Some(col) = row.hist.take() {
+            match op {
+                T_SUM | T_AVG => {
+                    let slots = hacc.entry(g).or_insert_with(|| vec![None; n]);
+                    for (j, h) in col.iter().enumerate() {
+                        let (Some(h), Some(slot)) = (h, slots.get_mut(row.off + j)) else { continue };
+                        match slot {
+                            None => *slot = Some(((**h).clone(), 1.0)),
+                            // A NaN count marks a sum that met incompatible histograms: it is
+                            // dropped, as Prometheus drops it.
+                            Some((_, cnt)) if cnt.is_nan() => {}
+                            Some((acc, cnt)) => match crate::nhist::add(acc, h) {
+                                Ok(sum) => {
+                                    *acc = sum;
+                                    *cnt += 1.0;
+                                }
+                                Err(_) => {
+                                    incompatible = true;
+                                    *cnt = f64::NAN;
+                                }
+                            },
+                        }
+                    }
+                    ctx.release_samples(col.iter().filter(|h| h.is_some()).count());
+                    continue;
+                }
+                // Counted like any sample.
+                T_COUNT | T_GROUP => row.vals = col.iter().map(|h| if h.is_some() { 1.0 } else { ABSENT }).collect(),
+                // Other aggregations take floats only; Prometheus ignores histograms there too.
+                _ => continue,
+            }
+        }
         let base = g * n;
         let mut points = 0;
         for (j, &f) in row.vals.iter().enumerate() {
@@ -242,9 +277,37 @@ fn reduce(
                 _ => a.value,
             };
         }
+        if let Some(slots) = hacc.remove(&g) {
+            let mut col: crate::eval::HistCol = vec![None; n];
+            let mut mixed = false;
+            for (k, slot) in slots.into_iter().enumerate() {
+                let Some((h, cnt)) = slot else { continue };
+                if cnt.is_nan() {
+                    continue;
+                }
+                if present(vals[k]) {
+                    // Floats and histograms in one group at one step: neither is summed.
+                    vals[k] = ABSENT;
+                    mixed = true;
+                    continue;
+                }
+                let h = if op == T_AVG { crate::nhist::scale(&h, 1.0 / cnt) } else { h };
+                col[k] = Some(std::sync::Arc::new(h));
+            }
+            if mixed {
+                ctx.annos.warn("encountered a mix of histograms and floats for aggregation".into());
+                any = vals.iter().any(|v| present(*v));
+            }
+            if col.iter().any(Option::is_some) {
+                out.push(Row::histograms(labels.clone(), col, drop_name[g]));
+            }
+        }
         if any {
             out.push(Row::new(labels, vals, drop_name[g]));
         }
+    }
+    if incompatible {
+        ctx.annos.warn("vector contains histograms with incompatible schemas or custom bucket bounds".into());
     }
     Ok(out)
 }

@@ -3,13 +3,16 @@
 use crate::aggregate;
 use crate::binary;
 use crate::functions;
-use crate::value::{InstantSample, Point, RangeSeries, Value};
+use crate::value::{HistogramPoint, InstantSample, Point, RangeSeries, Value};
 use crate::{CancelToken, EngineOptions, QueryError, QueryOutput};
-use periscope_model::{is_stale_nan, Labels, MatchOp, Matcher, Sample, TenantId, TimeRange, METRIC_NAME};
+use periscope_model::{
+    is_stale_nan, FloatHistogram, HistogramSample, Labels, MatchOp, Matcher, Sample, TenantId, TimeRange, METRIC_NAME,
+};
 use periscope_storage::{matchers_select_something, Queryable, SampleIterator, SelectHints};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The steps of a query, ms.
@@ -64,7 +67,12 @@ pub(crate) fn present(v: f64) -> bool {
     v.to_bits() != ABSENT_BITS
 }
 
-/// One series of an instant-vector-valued node: a value per step.
+/// Native histogram values of a row, one slot per step.
+pub(crate) type HistCol = Vec<Option<Arc<FloatHistogram>>>;
+
+/// One series of an instant-vector-valued node: a value per step. A row holds floats or
+/// native histograms: a histogram row has `hist` set and every float `ABSENT`, so
+/// operations that know only floats find nothing in it and leave it out of their result.
 #[derive(Debug, Clone)]
 pub(crate) struct Row {
     pub labels: Labels,
@@ -74,22 +82,34 @@ pub(crate) struct Row {
     /// No value lies outside steps `span.0..span.1` (a hint that lets loops over a long
     /// range skip the steps where a short-lived series has nothing).
     pub span: (usize, usize),
+    pub hist: Option<Box<HistCol>>,
 }
 
 impl Row {
     pub fn new(labels: Labels, vals: Vec<f64>, drop_name: bool) -> Row {
         let span = (0, vals.len());
-        Row { labels, vals, drop_name, span }
+        Row { labels, vals, drop_name, span, hist: None }
     }
 
     /// The present values' steps are all in `span`.
     pub fn with_span(labels: Labels, vals: Vec<f64>, drop_name: bool, span: (usize, usize)) -> Row {
         let span = (span.0.min(vals.len()), span.1.min(vals.len()));
-        Row { labels, vals, drop_name, span }
+        Row { labels, vals, drop_name, span, hist: None }
+    }
+
+    /// A row of native histograms.
+    pub fn histograms(labels: Labels, hist: HistCol, drop_name: bool) -> Row {
+        let n = hist.len();
+        let lo = hist.iter().position(Option::is_some).unwrap_or(n);
+        let hi = hist.iter().rposition(Option::is_some).map_or(lo, |i| i + 1);
+        Row { labels, vals: vec![ABSENT; n], drop_name, span: (lo, hi), hist: Some(Box::new(hist)) }
     }
 
     pub fn points(&self) -> usize {
-        self.vals[self.span.0..self.span.1].iter().filter(|v| present(**v)).count()
+        match &self.hist {
+            Some(h) => h.iter().filter(|x| x.is_some()).count(),
+            None => self.vals[self.span.0..self.span.1].iter().filter(|v| present(**v)).count(),
+        }
     }
 }
 
@@ -99,6 +119,8 @@ pub(crate) struct MRow {
     pub labels: Labels,
     pub samples: Vec<Sample>,
     pub drop_name: bool,
+    /// Native histogram samples, in time order.
+    pub hists: Vec<HistogramSample>,
 }
 
 /// What a node evaluates to.
@@ -234,7 +256,7 @@ fn finish(val: Val, steps: &Steps, instant: bool) -> Result<Value, QueryError> {
                 Value::Scalar { t, v: v.first().copied().unwrap_or(f64::NAN) }
             } else {
                 let points = v.iter().enumerate().map(|(k, &v)| Point { t: steps.ts(k), v }).collect();
-                Value::Matrix(vec![RangeSeries { labels: Labels::empty(), points }])
+                Value::Matrix(vec![RangeSeries { labels: Labels::empty(), points, histograms: Vec::new() }])
             }
         }
         Val::Matrix(rows) => {
@@ -243,6 +265,7 @@ fn finish(val: Val, steps: &Steps, instant: bool) -> Result<Value, QueryError> {
                 .map(|r| RangeSeries {
                     labels: if r.drop_name { drop_metric_name(&r.labels) } else { r.labels },
                     points: r.samples.iter().map(|s| Point { t: s.t, v: s.v }).collect(),
+                    histograms: r.hists.into_iter().map(|h| HistogramPoint { t: h.t, h: h.h }).collect(),
                 })
                 .collect();
             if out.iter().any(|r| r.labels.get(METRIC_NAME).is_none()) {
@@ -256,8 +279,12 @@ fn finish(val: Val, steps: &Steps, instant: bool) -> Result<Value, QueryError> {
             if instant {
                 let v = rows
                     .into_iter()
-                    .filter(|r| present(r.vals[0]))
-                    .map(|r| InstantSample { labels: r.labels, t, v: r.vals[0] })
+                    .filter_map(|r| match r.hist.as_ref().and_then(|h| h.first().cloned().flatten()) {
+                        Some(h) => Some(InstantSample { labels: r.labels, t, v: f64::NAN, h: Some(h) }),
+                        None => {
+                            present(r.vals[0]).then(|| InstantSample { labels: r.labels, t, v: r.vals[0], h: None })
+                        }
+                    })
                     .collect();
                 Value::Vector(v)
             } else {
@@ -271,7 +298,17 @@ fn finish(val: Val, steps: &Steps, instant: bool) -> Result<Value, QueryError> {
                             .filter(|(_, v)| present(**v))
                             .map(|(k, &v)| Point { t: steps.ts(k), v })
                             .collect();
-                        (!points.is_empty()).then_some(RangeSeries { labels: r.labels, points })
+                        let histograms: Vec<HistogramPoint> = r
+                            .hist
+                            .iter()
+                            .flat_map(|col| col.iter().enumerate())
+                            .filter_map(|(k, h)| h.clone().map(|h| HistogramPoint { t: steps.ts(k), h }))
+                            .collect();
+                        (!points.is_empty() || !histograms.is_empty()).then_some(RangeSeries {
+                            labels: r.labels,
+                            points,
+                            histograms,
+                        })
                     })
                     .collect();
                 out.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -341,12 +378,24 @@ pub(crate) fn merge_same_labels(rows: Vec<Row>) -> Result<Vec<Row>, QueryError> 
             Some(&i) => {
                 let dst = &mut out[i];
                 dst.span = (dst.span.0.min(r.span.0), dst.span.1.max(r.span.1));
-                for (d, s) in dst.vals.iter_mut().zip(r.vals.iter()) {
+                for (k, (d, s)) in dst.vals.iter_mut().zip(r.vals.iter()).enumerate() {
                     if present(*s) {
-                        if present(*d) {
+                        if present(*d) || dst.hist.as_ref().is_some_and(|h| h[k].is_some()) {
                             return Err(dup_labelset());
                         }
                         *d = *s;
+                    }
+                }
+                if let Some(src) = r.hist {
+                    let n = dst.vals.len();
+                    let col = dst.hist.get_or_insert_with(|| Box::new(vec![None; n]));
+                    for (k, h) in src.into_iter().enumerate() {
+                        if let Some(h) = h {
+                            if col[k].is_some() || present(dst.vals[k]) {
+                                return Err(dup_labelset());
+                            }
+                            col[k] = Some(h);
+                        }
                     }
                 }
                 dst.drop_name |= r.drop_name;
@@ -596,7 +645,7 @@ impl<'a> Ctx<'a> {
                 last_ref.saturating_add(ahead),
             )?)
         };
-        Ok(SelectorStream { set, offset, at, lookback, timestamps, smoothed })
+        Ok(SelectorStream { set, offset, at, lookback, timestamps, smoothed, pending: None })
     }
 
     /// An instant-vector expression as a stream of rows: selectors and range functions are
@@ -651,9 +700,13 @@ impl<'a> Ctx<'a> {
                     }
                 }
                 samples.retain(|s| !is_stale_nan(s.v));
-                self.samples_loaded += samples.len() as u64;
-                self.add_samples(samples.len())?;
-                Ok(Some(MRow { labels: series.labels, samples, drop_name: false }))
+                let (lo, hi) = (*min_t, *max_t);
+                let hists: Vec<HistogramSample> =
+                    series.histograms.filter(|h| lo <= h.t && h.t <= hi && !h.h.is_stale()).collect();
+                let n = samples.len() + hists.len();
+                self.samples_loaded += n as u64;
+                self.add_samples(n)?;
+                Ok(Some(MRow { labels: series.labels, samples, drop_name: false, hists }))
             }
         }
     }
@@ -704,10 +757,16 @@ impl<'a> Ctx<'a> {
                     .filter(|(_, v)| present(**v))
                     .map(|(k, &v)| Sample::new(inner.ts(k), v))
                     .collect(),
+                hists: r
+                    .hist
+                    .iter()
+                    .flat_map(|col| col.iter().enumerate())
+                    .filter_map(|(k, h)| h.clone().map(|h| HistogramSample { t: inner.ts(k), h }))
+                    .collect(),
                 labels: r.labels,
                 drop_name: r.drop_name,
             })
-            .filter(|r| !r.samples.is_empty())
+            .filter(|r| !r.samples.is_empty() || !r.hists.is_empty())
             .collect())
     }
 
@@ -731,7 +790,8 @@ impl<'a> Ctx<'a> {
         let mut out = Vec::new();
         while let Some(mut r) = self.next_range_row(&mut arg)? {
             r.samples.retain(|s| s.t > start && s.t <= end);
-            if !r.samples.is_empty() {
+            r.hists.retain(|s| s.t > start && s.t <= end);
+            if !r.samples.is_empty() || !r.hists.is_empty() {
                 out.push(r);
             }
         }
@@ -800,11 +860,22 @@ pub(crate) struct Compact {
     pub drop_name: bool,
     pub off: usize,
     pub vals: Vec<f64>,
+    /// Native histograms over the same steps as `vals` (which are then all `ABSENT`).
+    pub hist: Option<Box<HistCol>>,
 }
 
 impl Compact {
     /// The dense row over `n` steps.
     pub fn into_row(self, n: usize) -> Row {
+        if let Some(h) = self.hist {
+            let mut col: HistCol = vec![None; n];
+            for (j, x) in h.into_iter().enumerate() {
+                if let Some(slot) = col.get_mut(self.off + j) {
+                    *slot = x;
+                }
+            }
+            return Row::histograms(self.labels, col, self.drop_name);
+        }
         if self.off == 0 && self.vals.len() == n {
             return Row::new(self.labels, self.vals, self.drop_name);
         }
@@ -833,6 +904,8 @@ pub(crate) struct SelectorStream {
     timestamps: bool,
     /// `smoothed`: the value at each step interpolated between the samples around it.
     smoothed: bool,
+    /// The histogram row of a series whose float row was returned first.
+    pending: Option<Row>,
 }
 
 impl SelectorStream {
@@ -867,14 +940,98 @@ impl SelectorStream {
         (vals, points)
     }
 
+    /// A series with native histograms: at each step the newest sample of either kind in
+    /// the lookback window, as a float row and a histogram row (either may be empty).
+    fn mixed_rows(
+        &self,
+        ctx: &mut Ctx,
+        series: periscope_storage::Series,
+        hists: Vec<HistogramSample>,
+        st: &Steps,
+    ) -> Result<(Option<Row>, Option<Row>), QueryError> {
+        let mut floats = Vec::new();
+        let mut it = Peek::new(series.samples);
+        while let Some(s) = it.peek() {
+            floats.push(s);
+            it.advance();
+        }
+        ctx.samples_loaded += (floats.len() + hists.len()) as u64;
+        let mut vals = vec![ABSENT; st.n];
+        let mut col: HistCol = vec![None; st.n];
+        let (mut fpoints, mut hpoints) = (0usize, 0usize);
+        for k in 0..st.n {
+            let r = self.at.unwrap_or(st.ts(k)).saturating_sub(self.offset);
+            let fi = floats.partition_point(|s| s.t <= r);
+            let hi = hists.partition_point(|s| s.t <= r);
+            let f = fi.checked_sub(1).map(|i| floats[i]).filter(|s| s.t > r.saturating_sub(self.lookback));
+            let h = hi.checked_sub(1).map(|i| &hists[i]).filter(|s| s.t > r.saturating_sub(self.lookback));
+            match (f, h) {
+                (Some(f), Some(h)) if f.t >= h.t => {
+                    if !is_stale_nan(f.v) {
+                        vals[k] = if self.timestamps { f.t as f64 / 1000.0 } else { f.v };
+                        fpoints += 1;
+                    }
+                }
+                (_, Some(h)) => {
+                    if !h.h.is_stale() {
+                        if self.timestamps {
+                            vals[k] = h.t as f64 / 1000.0;
+                            fpoints += 1;
+                        } else {
+                            col[k] = Some(h.h.clone());
+                            hpoints += 1;
+                        }
+                    }
+                }
+                (Some(f), None) => {
+                    if !is_stale_nan(f.v) {
+                        vals[k] = if self.timestamps { f.t as f64 / 1000.0 } else { f.v };
+                        fpoints += 1;
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        ctx.add_samples(fpoints + hpoints)?;
+        let float_row = (fpoints > 0).then(|| Row::new(series.labels.clone(), vals, false));
+        let hist_row = (hpoints > 0).then(|| Row::histograms(series.labels, col, false));
+        Ok((float_row, hist_row))
+    }
+
     /// The next series with at least one value.
     pub fn next(&mut self, ctx: &mut Ctx, st: &Steps) -> Result<Option<Row>, QueryError> {
-        let Some(set) = self.set.as_mut() else { return Ok(None) };
+        if let Some(r) = self.pending.take() {
+            return Ok(Some(r));
+        }
+        let Some(mut set) = self.set.take() else { return Ok(None) };
+        let result = self.next_from(&mut set, ctx, st);
+        self.set = Some(set);
+        result
+    }
+
+    fn next_from(
+        &mut self,
+        set: &mut periscope_storage::SeriesSet,
+        ctx: &mut Ctx,
+        st: &Steps,
+    ) -> Result<Option<Row>, QueryError> {
         let (lookback, timestamps) = (self.lookback, self.timestamps);
         let (smoothed, at, offset) = (self.smoothed, self.at, self.offset);
         for series in set.by_ref() {
             ctx.check("expression evaluation")?;
-            let series = series?;
+            let mut series = series?;
+            let hists: Vec<HistogramSample> =
+                std::mem::replace(&mut series.histograms, periscope_storage::no_histograms()).collect();
+            if !hists.is_empty() && !smoothed {
+                match self.mixed_rows(ctx, series, hists, st)? {
+                    (Some(f), h) => {
+                        self.pending = h;
+                        return Ok(Some(f));
+                    }
+                    (None, Some(h)) => return Ok(Some(h)),
+                    (None, None) => continue,
+                }
+            }
             if smoothed {
                 let mut it = Peek::new(series.samples);
                 let mut samples = Vec::new();
@@ -965,7 +1122,8 @@ impl RowStream {
         Ok(self.next(ctx, st)?.map(|r| {
             let (lo, hi) = r.span;
             let vals = if lo == 0 && hi == r.vals.len() { r.vals } else { r.vals[lo..hi].to_vec() };
-            Compact { labels: r.labels, drop_name: r.drop_name, off: lo, vals }
+            let hist = r.hist.map(|h| Box::new(h[lo..hi].to_vec()));
+            Compact { labels: r.labels, drop_name: r.drop_name, off: lo, vals, hist }
         }))
     }
 

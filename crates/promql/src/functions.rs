@@ -3,12 +3,15 @@
 
 use crate::aggregate::{check_quantile_param, go_float};
 use crate::eval::{merge_same_labels, present, unwrap_parens, Compact, Ctx, RangeArg, Row, Steps, Val, Window, ABSENT};
+use crate::eval::{HistCol, MRow};
 use crate::mathx::{bucket_fraction, bucket_quantile, kahan_inc, quantile, Bucket};
+use crate::nhist;
 use crate::QueryError;
-use periscope_model::{Labels, Sample, METRIC_NAME};
+use periscope_model::{CounterResetHint, FloatHistogram, HistogramSample, Labels, Sample, METRIC_NAME};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{Call, Expr};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub(crate) fn eval_call(ctx: &mut Ctx, node: &Expr, c: &Call, st: &Steps) -> Result<Val, QueryError> {
     let name = c.func.name;
@@ -135,9 +138,10 @@ pub(crate) fn eval_call(ctx: &mut Ctx, node: &Expr, c: &Call, st: &Steps) -> Res
             let q = ctx.eval_scalar(args[0], st)?;
             let at = ctx.pos(args[0]);
             check_quantile_param(ctx, &q, &at);
-            let rows = ctx.eval_vector(args[1], st)?;
+            let mut rows = ctx.eval_vector(args[1], st)?;
+            let native = native_map(&mut rows, |k, h| Some(nhist::quantile(q[k], h)));
             let at = ctx.pos(args[1]);
-            classic_histogram(ctx, rows, st, &at, |ctx, k, buckets, name| {
+            let classic = classic_histogram(ctx, rows, st, &at, |ctx, k, buckets, name| {
                 let (v, fix) = bucket_quantile(q[k], buckets);
                 if fix.forced_monotonic {
                     ctx.annos.info(format!(
@@ -145,7 +149,8 @@ pub(crate) fn eval_call(ctx: &mut Ctx, node: &Expr, c: &Call, st: &Steps) -> Res
                     ));
                 }
                 v
-            })
+            })?;
+            with_native(classic, native)
         }
         "histogram_quantiles" => {
             let rows = ctx.eval_vector(args[0], st)?;
@@ -178,15 +183,27 @@ pub(crate) fn eval_call(ctx: &mut Ctx, node: &Expr, c: &Call, st: &Steps) -> Res
         "histogram_fraction" => {
             let lo = ctx.eval_scalar(args[0], st)?;
             let hi = ctx.eval_scalar(args[1], st)?;
-            let rows = ctx.eval_vector(args[2], st)?;
+            let mut rows = ctx.eval_vector(args[2], st)?;
+            let native = native_map(&mut rows, |k, h| Some(nhist::fraction(lo[k], hi[k], h)));
             let at = ctx.pos(args[2]);
-            classic_histogram(ctx, rows, st, &at, |_, k, buckets, _| bucket_fraction(lo[k], hi[k], buckets))
+            let classic =
+                classic_histogram(ctx, rows, st, &at, |_, k, buckets, _| bucket_fraction(lo[k], hi[k], buckets))?;
+            with_native(classic, native)
         }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
             // Native histograms only; float series give nothing.
-            let rows = ctx.eval_vector(args[0], st)?;
+            let mut rows = ctx.eval_vector(args[0], st)?;
+            let native = native_map(&mut rows, |_, h| {
+                Some(match name {
+                    "histogram_count" => h.count,
+                    "histogram_sum" => h.sum,
+                    "histogram_avg" => h.sum / h.count,
+                    "histogram_stddev" => nhist::variance(h).sqrt(),
+                    _ => nhist::variance(h),
+                })
+            });
             ctx.release_samples(rows.iter().map(Row::points).sum());
-            Ok(Val::Vector(Vec::new()))
+            Ok(Val::Vector(native))
         }
         "round" => {
             let to = match args.get(1) {
@@ -229,6 +246,33 @@ pub(crate) fn eval_call(ctx: &mut Ctx, node: &Expr, c: &Call, st: &Steps) -> Res
             let rows = ctx.eval_vector(args[0], st)?;
             Ok(Val::Vector(map_steps(rows, |_, v| Some(f(v)))))
         }
+    }
+}
+
+/// Takes the native histogram rows out of `rows` and maps each histogram to a float with `f`
+/// (step index, histogram); the results drop the metric name.
+fn native_map(rows: &mut Vec<Row>, f: impl Fn(usize, &FloatHistogram) -> Option<f64>) -> Vec<Row> {
+    let (hist, floats): (Vec<Row>, Vec<Row>) = std::mem::take(rows).into_iter().partition(|r| r.hist.is_some());
+    *rows = floats;
+    hist.into_iter()
+        .filter_map(|r| {
+            let col = r.hist?;
+            let vals: Vec<f64> =
+                col.iter().enumerate().map(|(k, h)| h.as_ref().and_then(|h| f(k, h)).unwrap_or(ABSENT)).collect();
+            Some(Row::with_span(r.labels, vals, true, r.span))
+        })
+        .collect()
+}
+
+/// A classic-histogram function's result with the native histograms' rows added.
+fn with_native(classic: Val, native: Vec<Row>) -> Result<Val, QueryError> {
+    match classic {
+        Val::Vector(mut rows) => {
+            rows.extend(native);
+            Ok(Val::Vector(merge_same_labels(rows)?))
+        }
+        other if native.is_empty() => Ok(other),
+        _ => Ok(Val::Vector(native)),
     }
 }
 
@@ -566,7 +610,14 @@ fn range_function(ctx: &mut Ctx, name: &'static str, args: &[&Expr], mi: usize, 
         let mut vals = vec![1.0; st.n];
         while let Some(row) = ctx.next_range_row(&mut range)? {
             let (off, per, _) = range.windows(&row, st, |_, _| Some(1.0));
-            ctx.release_samples(row.samples.len());
+            ctx.release_samples(row.samples.len() + row.hists.len());
+            if let Some((off, col, _)) = histogram_windows("last_over_time", &range, &row, st) {
+                for (j, h) in col.iter().enumerate() {
+                    if h.is_some() {
+                        vals[off + j] = ABSENT;
+                    }
+                }
+            }
             for (j, x) in per.iter().enumerate() {
                 if present(*x) {
                     vals[off + j] = ABSENT;
@@ -870,9 +921,22 @@ impl RangeFnStream {
             return Ok(None);
         }
         while let Some(row) = ctx.next_range_row(&mut self.range)? {
+            if row.samples.is_empty() && !row.hists.is_empty() {
+                let out = histogram_windows(self.name, &self.range, &row, st);
+                ctx.release_samples(row.hists.len());
+                let Some((off, col, count)) = out else { continue };
+                ctx.add_samples(count)?;
+                let drop_name = row.drop_name || !self.keep_name;
+                if self.name == "count_over_time" {
+                    let vals = col.iter().map(|h| h.as_ref().map_or(ABSENT, |h| h.count)).collect();
+                    return Ok(Some(Compact { labels: row.labels, drop_name, off, vals, hist: None }));
+                }
+                let vals = vec![ABSENT; col.len()];
+                return Ok(Some(Compact { labels: row.labels, drop_name, off, vals, hist: Some(Box::new(col)) }));
+            }
             let (f, params, flags) = (self.f, &self.params, &mut self.flags);
             let (off, vals, count) = self.range.windows(&row, st, |k, w| f(params, k, w, flags));
-            ctx.release_samples(row.samples.len());
+            ctx.release_samples(row.samples.len() + row.hists.len());
             if let Some(e) = self.flags.err.take() {
                 return Err(e);
             }
@@ -887,7 +951,13 @@ impl RangeFnStream {
                 }
             }
             ctx.add_samples(count)?;
-            return Ok(Some(Compact { labels: row.labels, drop_name: row.drop_name || !self.keep_name, off, vals }));
+            return Ok(Some(Compact {
+                labels: row.labels,
+                drop_name: row.drop_name || !self.keep_name,
+                off,
+                vals,
+                hist: None,
+            }));
         }
         self.done = true;
         if let Some(n) = self.non_counter.take() {
@@ -904,6 +974,80 @@ impl RangeFnStream {
         }
         Ok(None)
     }
+}
+
+/// A range function over a series of native histograms, for the functions that take them:
+/// `rate`, `increase` and `last_over_time` give histograms, `count_over_time` gives the
+/// number of samples (carried as a histogram slot whose count field holds it). Returns the
+/// first step, the values from there, and how many are set; `None` when nothing is.
+fn histogram_windows(name: &str, range: &RangeArg, row: &MRow, st: &Steps) -> Option<(usize, HistCol, usize)> {
+    let h = &row.hists;
+    if !matches!(name, "rate" | "increase" | "last_over_time" | "count_over_time") || h.is_empty() {
+        return None;
+    }
+    let mut col: HistCol = vec![None; st.n];
+    let mut count = 0;
+    for (k, slot) in col.iter_mut().enumerate() {
+        let ts = st.ts(k);
+        let end = range.at.unwrap_or(ts).saturating_sub(range.offset_ms);
+        let start = end.saturating_sub(range.range_ms);
+        let lo = h.partition_point(|s| s.t <= start);
+        let hi = h.partition_point(|s| s.t <= end);
+        if lo >= hi {
+            continue;
+        }
+        let w = &h[lo..hi];
+        let v = match name {
+            "rate" | "increase" => histogram_rate(w, start, end, range.range_ms, name == "rate"),
+            "last_over_time" => w.last().map(|s| s.h.clone()),
+            _ => Some(Arc::new(FloatHistogram { count: w.len() as f64, ..Default::default() })),
+        };
+        if v.is_some() {
+            count += 1;
+        }
+        *slot = v;
+    }
+    let first = col.iter().position(Option::is_some)?;
+    Some((first, col.split_off(first), count))
+}
+
+/// `rate`/`increase` of native histogram counters: the last minus the first sample at the
+/// coarsest schema in the window, plus every sample before a counter reset, extrapolated to
+/// the window as for floats (without the clamp at zero, which floats only get).
+fn histogram_rate(
+    w: &[HistogramSample],
+    start: i64,
+    end: i64,
+    range_ms: i64,
+    is_rate: bool,
+) -> Option<Arc<FloatHistogram>> {
+    if w.len() < 2 {
+        return None;
+    }
+    let (first, last) = (&w[0], &w[w.len() - 1]);
+    let mut result = nhist::sub(&last.h, &first.h).ok()?;
+    for p in w.windows(2) {
+        if nhist::is_reset(&p[1].h, &p[0].h) {
+            result = nhist::add(&result, &p[0].h).ok()?;
+        }
+    }
+    let mut to_start = (first.t - start) as f64 / 1000.0;
+    let mut to_end = (end - last.t) as f64 / 1000.0;
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = sampled / (w.len() - 1) as f64;
+    if to_start >= avg * 1.1 {
+        to_start = avg / 2.0;
+    }
+    if to_end >= avg * 1.1 {
+        to_end = avg / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if is_rate {
+        factor /= range_ms as f64 / 1000.0;
+    }
+    let mut out = nhist::scale(&result, factor);
+    out.counter_reset_hint = CounterResetHint::Gauge;
+    Some(Arc::new(out))
 }
 
 fn extrapolated_rate(w: &Window<'_>, is_counter: bool, is_rate: bool) -> Option<f64> {

@@ -25,12 +25,13 @@ mod extended;
 mod functions;
 mod info;
 mod mathx;
+mod nhist;
 mod positions;
 mod value;
 
 pub use error::QueryError;
 pub use eval::{expr_matcher_groups, selector_matchers};
-pub use value::{InstantSample, Point, RangeSeries, Value};
+pub use value::{HistogramPoint, InstantSample, Point, RangeSeries, Value};
 
 pub use promql_parser;
 use promql_parser::parser::Expr;

@@ -1,6 +1,7 @@
 //! The values a query returns, as Prometheus's API models them.
 
-use periscope_model::Labels;
+use periscope_model::{FloatHistogram, Labels};
+use std::sync::Arc;
 
 /// One point of a series.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -10,19 +11,31 @@ pub struct Point {
     pub v: f64,
 }
 
-/// One element of an instant vector.
+/// One native histogram point of a series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramPoint {
+    /// Milliseconds since the epoch.
+    pub t: i64,
+    pub h: Arc<FloatHistogram>,
+}
+
+/// One element of an instant vector: a float, or a native histogram when `h` is set (then
+/// `v` means nothing).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstantSample {
     pub labels: Labels,
     pub t: i64,
     pub v: f64,
+    pub h: Option<Arc<FloatHistogram>>,
 }
 
-/// One series of a range vector (matrix), points in time order.
+/// One series of a range vector (matrix): float points and native histogram points, each in
+/// time order (never both at one time).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RangeSeries {
     pub labels: Labels,
     pub points: Vec<Point>,
+    pub histograms: Vec<HistogramPoint>,
 }
 
 /// The result of a query.

@@ -4,7 +4,7 @@
 //! `strconv.FormatFloat` shortest form. Large results are written straight into one `String`,
 //! without an intermediate tree.
 
-use periscope_model::Labels;
+use periscope_model::{FloatHistogram, Labels};
 use periscope_promql::Value;
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -126,6 +126,43 @@ fn write_point(out: &mut String, t: i64, v: f64) {
     out.push(']');
 }
 
+/// `[<time>, <histogram>]`.
+fn write_histogram_point(out: &mut String, t: i64, h: &FloatHistogram) {
+    out.push('[');
+    write_timestamp(out, t);
+    out.push(',');
+    write_histogram(out, h);
+    out.push(']');
+}
+
+/// A native histogram as Prometheus's API writes it: count and sum as float strings, then
+/// the non-empty buckets as `[boundary rule, lower, upper, count]` (rule 0: open left,
+/// 1: open right, 2: open, 3: closed), the key left out when there are none.
+pub(crate) fn write_histogram(out: &mut String, h: &FloatHistogram) {
+    out.push_str("{\"count\":");
+    write_float(out, h.count);
+    out.push_str(",\"sum\":");
+    write_float(out, h.sum);
+    let buckets = h.buckets();
+    if !buckets.is_empty() {
+        out.push_str(",\"buckets\":[");
+        for (i, b) in buckets.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "[{},", b.rule as u8);
+            write_float(out, b.lower);
+            out.push(',');
+            write_float(out, b.upper);
+            out.push(',');
+            write_float(out, b.count);
+            out.push(']');
+        }
+        out.push(']');
+    }
+    out.push('}');
+}
+
 /// Appends the `data` object of a query answer: `{"resultType":...,"result":...}`.
 pub(crate) fn write_query_data(out: &mut String, value: &Value) {
     out.push_str("{\"resultType\":\"");
@@ -148,8 +185,16 @@ pub(crate) fn write_query_data(out: &mut String, value: &Value) {
                 }
                 out.push_str("{\"metric\":");
                 write_labels(out, &s.labels);
-                out.push_str(",\"value\":");
-                write_point(out, s.t, s.v);
+                match &s.h {
+                    Some(h) => {
+                        out.push_str(",\"histogram\":");
+                        write_histogram_point(out, s.t, h);
+                    }
+                    None => {
+                        out.push_str(",\"value\":");
+                        write_point(out, s.t, s.v);
+                    }
+                }
                 out.push('}');
             }
             out.push(']');
@@ -162,14 +207,28 @@ pub(crate) fn write_query_data(out: &mut String, value: &Value) {
                 }
                 out.push_str("{\"metric\":");
                 write_labels(out, &s.labels);
-                out.push_str(",\"values\":[");
-                for (j, p) in s.points.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
+                // Each list only when it has points, as Prometheus writes series.
+                if !s.points.is_empty() || s.histograms.is_empty() {
+                    out.push_str(",\"values\":[");
+                    for (j, p) in s.points.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        write_point(out, p.t, p.v);
                     }
-                    write_point(out, p.t, p.v);
+                    out.push(']');
                 }
-                out.push_str("]}");
+                if !s.histograms.is_empty() {
+                    out.push_str(",\"histograms\":[");
+                    for (j, p) in s.histograms.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        write_histogram_point(out, p.t, &p.h);
+                    }
+                    out.push(']');
+                }
+                out.push('}');
             }
             out.push(']');
         }
@@ -326,7 +385,10 @@ mod tests {
     fn query_data_shapes() {
         let labels = Labels::from_pairs([("__name__", "up"), ("job", "a")]).unwrap();
         let mut s = String::new();
-        write_query_data(&mut s, &Value::Vector(vec![InstantSample { labels: labels.clone(), t: 1_000_500, v: 1.0 }]));
+        write_query_data(
+            &mut s,
+            &Value::Vector(vec![InstantSample { labels: labels.clone(), t: 1_000_500, v: 1.0, h: None }]),
+        );
         assert_eq!(
             s,
             r#"{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a"},"value":[1000.500,"1"]}]}"#
@@ -335,13 +397,53 @@ mod tests {
         write_query_data(
             &mut s,
             &Value::Matrix(vec![RangeSeries {
-                labels,
+                labels: labels.clone(),
                 points: vec![Point { t: 1000, v: 0.5 }, Point { t: 2000, v: f64::NAN }],
+                histograms: vec![],
             }]),
         );
         assert_eq!(
             s,
             r#"{"resultType":"matrix","result":[{"metric":{"__name__":"up","job":"a"},"values":[[1,"0.5"],[2,"NaN"]]}]}"#
+        );
+        s.clear();
+        // Native histograms: the bucket rules and bounds of Prometheus's API, empty buckets
+        // left out; a series with histograms only has no `values`.
+        let h = std::sync::Arc::new(FloatHistogram {
+            schema: 0,
+            zero_threshold: 0.001,
+            zero_count: 2.0,
+            count: 9.0,
+            sum: 12.5,
+            positive_spans: vec![periscope_model::Span { offset: 0, length: 3 }],
+            positive_buckets: vec![1.0, 0.0, 3.0],
+            negative_spans: vec![periscope_model::Span { offset: 0, length: 1 }],
+            negative_buckets: vec![3.0],
+            ..Default::default()
+        });
+        write_query_data(
+            &mut s,
+            &Value::Vector(vec![InstantSample { labels: labels.clone(), t: 1000, v: f64::NAN, h: Some(h.clone()) }]),
+        );
+        assert_eq!(
+            s,
+            r#"{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a"},"histogram":[1,{"count":"9","sum":"12.5","buckets":[[1,"-1","-0.5","3"],[3,"-0.001","0.001","2"],[0,"0.5","1","1"],[0,"2","4","3"]]}]}]}"#
+        );
+        s.clear();
+        write_query_data(
+            &mut s,
+            &Value::Matrix(vec![RangeSeries {
+                labels,
+                points: vec![],
+                histograms: vec![periscope_promql::HistogramPoint {
+                    t: 2000,
+                    h: std::sync::Arc::new(FloatHistogram::default()),
+                }],
+            }]),
+        );
+        assert_eq!(
+            s,
+            r#"{"resultType":"matrix","result":[{"metric":{"__name__":"up","job":"a"},"histograms":[[2,{"count":"0","sum":"0"}]]}]}"#
         );
         s.clear();
         write_query_data(&mut s, &Value::Scalar { t: 1000, v: 2.0 });

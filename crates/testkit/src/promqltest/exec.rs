@@ -236,7 +236,9 @@ impl Runner {
         let vec: Vec<InstantSample> = mat
             .iter()
             .filter_map(|s| {
-                s.points.iter().find(|p| p.t == t).map(|p| InstantSample { labels: s.labels.clone(), t, v: p.v })
+                let float = s.points.iter().find(|p| p.t == t).map(|p| (p.v, None));
+                let hist = || s.histograms.iter().find(|p| p.t == t).map(|p| (f64::NAN, Some(p.h.clone())));
+                float.or_else(hist).map(|(v, h)| InstantSample { labels: s.labels.clone(), t, v, h })
             })
             .collect();
         let value = if matches!(out.value, Value::Scalar { .. }) {
