@@ -25,7 +25,7 @@ mod extended;
 mod functions;
 mod info;
 mod mathx;
-mod nhist;
+pub mod nhist;
 mod positions;
 mod value;
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 /// Why two histograms cannot be combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Incompatible {
+pub enum Incompatible {
     /// One has custom buckets and the other exponential ones.
     MixedSchemas,
     /// Both have custom buckets, with different bounds.
@@ -184,17 +184,17 @@ fn combine(a: &FloatHistogram, b: &FloatHistogram, k: f64) -> Result<FloatHistog
 }
 
 /// `a + b`.
-pub(crate) fn add(a: &FloatHistogram, b: &FloatHistogram) -> Result<FloatHistogram, Incompatible> {
+pub fn add(a: &FloatHistogram, b: &FloatHistogram) -> Result<FloatHistogram, Incompatible> {
     combine(a, b, 1.0)
 }
 
 /// `a - b`.
-pub(crate) fn sub(a: &FloatHistogram, b: &FloatHistogram) -> Result<FloatHistogram, Incompatible> {
+pub fn sub(a: &FloatHistogram, b: &FloatHistogram) -> Result<FloatHistogram, Incompatible> {
     combine(a, b, -1.0)
 }
 
 /// Every count and the sum multiplied by `f`.
-pub(crate) fn scale(h: &FloatHistogram, f: f64) -> FloatHistogram {
+pub fn scale(h: &FloatHistogram, f: f64) -> FloatHistogram {
     let mut out = h.clone();
     out.count *= f;
     out.sum *= f;
@@ -206,7 +206,7 @@ pub(crate) fn scale(h: &FloatHistogram, f: f64) -> FloatHistogram {
 /// Whether `cur` is a counter reset relative to `prev` (Prometheus's `DetectReset`): the
 /// producer's hint if it gives one, else any count that went down (compared at the coarser
 /// schema), a finer schema, different custom bounds or a narrower zero bucket.
-pub(crate) fn is_reset(cur: &FloatHistogram, prev: &FloatHistogram) -> bool {
+pub fn is_reset(cur: &FloatHistogram, prev: &FloatHistogram) -> bool {
     match cur.counter_reset_hint {
         CounterResetHint::CounterReset => return true,
         CounterResetHint::NotCounterReset => return false,
@@ -244,7 +244,7 @@ fn ascending(h: &FloatHistogram) -> Vec<(f64, f64, f64)> {
 }
 
 /// The `q` quantile estimated from the buckets (`histogram_quantile` on a native histogram).
-pub(crate) fn quantile(q: f64, h: &FloatHistogram) -> f64 {
+pub fn quantile(q: f64, h: &FloatHistogram) -> f64 {
     if q < 0.0 {
         return f64::NEG_INFINITY;
     }
@@ -313,7 +313,7 @@ pub(crate) fn quantile(q: f64, h: &FloatHistogram) -> f64 {
 }
 
 /// The estimated fraction of observations in `[lower, upper]` (`histogram_fraction`).
-pub(crate) fn fraction(lower: f64, upper: f64, h: &FloatHistogram) -> f64 {
+pub fn fraction(lower: f64, upper: f64, h: &FloatHistogram) -> f64 {
     if h.count == 0.0 || lower.is_nan() || upper.is_nan() {
         return f64::NAN;
     }
@@ -363,7 +363,7 @@ pub(crate) fn fraction(lower: f64, upper: f64, h: &FloatHistogram) -> f64 {
 
 /// The estimated variance of the observations (`histogram_stdvar`): every observation taken
 /// at its bucket's midpoint (the geometric one for exponential buckets, 0 in the zero bucket).
-pub(crate) fn variance(h: &FloatHistogram) -> f64 {
+pub fn variance(h: &FloatHistogram) -> f64 {
     if h.count == 0.0 {
         return f64::NAN;
     }

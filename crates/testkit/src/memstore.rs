@@ -6,12 +6,32 @@
 //! query engine interprets them. Queriers take a snapshot (an `Arc` of the data), so a querier
 //! never sees later changes and adding after a query copies nothing once the querier is gone.
 
-use periscope_model::{Labels, Matcher, MetricMetadata, Sample, TenantId, TimeRange};
-use periscope_storage::{no_histograms, Querier, Queryable, SelectHints, Series, SeriesSet, StoreError, VecSamples};
+use periscope_model::{HistogramSample, Labels, Matcher, MetricMetadata, Sample, TenantId, TimeRange};
+use periscope_storage::{Querier, Queryable, SelectHints, Series, SeriesSet, StoreError, VecSamples};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-type Data = BTreeMap<Labels, Vec<Sample>>;
+/// One series: float samples and native histogram samples, each sorted by time.
+#[derive(Debug, Clone, Default)]
+struct Stored {
+    samples: Vec<Sample>,
+    histograms: Vec<HistogramSample>,
+}
+
+type Data = BTreeMap<Labels, Stored>;
+
+/// Inserts `item` keeping `items` sorted by `t`, replacing an item with the same time.
+fn insert_sorted<T>(items: &mut Vec<T>, item: T, t: impl Fn(&T) -> i64) {
+    let at = t(&item);
+    match items.last() {
+        Some(last) if t(last) < at => items.push(item),
+        None => items.push(item),
+        Some(_) => match items.binary_search_by_key(&at, &t) {
+            Ok(i) => items[i] = item,
+            Err(i) => items.insert(i, item),
+        },
+    }
+}
 
 /// An in-memory metrics store. Tenants are ignored: every tenant sees the same data.
 #[derive(Debug, Clone, Default)]
@@ -29,19 +49,21 @@ impl MemStore {
     /// Appending in time order costs O(1); an earlier timestamp costs a binary search and an
     /// insertion.
     pub fn add(&mut self, labels: &Labels, sample: Sample) {
+        insert_sorted(&mut self.series_mut(labels).samples, sample, |s| s.t);
+    }
+
+    /// Stores a native histogram sample in the series `labels`, replacing one with the same
+    /// timestamp.
+    pub fn add_histogram(&mut self, labels: &Labels, sample: HistogramSample) {
+        insert_sorted(&mut self.series_mut(labels).histograms, sample, |s| s.t);
+    }
+
+    fn series_mut(&mut self, labels: &Labels) -> &mut Stored {
         let data = Arc::make_mut(&mut self.data);
-        let samples = match data.get_mut(labels) {
-            Some(s) => s,
-            None => data.entry(labels.clone()).or_default(),
-        };
-        match samples.last() {
-            Some(last) if last.t < sample.t => samples.push(sample),
-            None => samples.push(sample),
-            Some(_) => match samples.binary_search_by_key(&sample.t, |s| s.t) {
-                Ok(i) => samples[i] = sample,
-                Err(i) => samples.insert(i, sample),
-            },
+        if !data.contains_key(labels) {
+            data.insert(labels.clone(), Stored::default());
         }
+        data.get_mut(labels).expect("inserted above")
     }
 
     /// Drops every series.
@@ -56,12 +78,12 @@ impl MemStore {
 
     /// Number of samples over all series.
     pub fn sample_count(&self) -> usize {
-        self.data.values().map(Vec::len).sum()
+        self.data.values().map(|s| s.samples.len() + s.histograms.len()).sum()
     }
 
     /// The samples of series `labels`, in time order (empty when the series does not exist).
     pub fn samples(&self, labels: &Labels) -> &[Sample] {
-        self.data.get(labels).map_or(&[], Vec::as_slice)
+        self.data.get(labels).map_or(&[], |s| s.samples.as_slice())
     }
 }
 
@@ -86,7 +108,7 @@ fn matches_all(labels: &Labels, matchers: &[Matcher]) -> bool {
 }
 
 impl MemQuerier {
-    fn matching<'a>(&'a self, matchers: &'a [Matcher]) -> impl Iterator<Item = (&'a Labels, &'a Vec<Sample>)> + 'a {
+    fn matching<'a>(&'a self, matchers: &'a [Matcher]) -> impl Iterator<Item = (&'a Labels, &'a Stored)> + 'a {
         self.data.iter().filter(move |(l, _)| matches_all(l, matchers))
     }
 }
@@ -97,18 +119,20 @@ impl Querier for MemQuerier {
         let min = self.range.min.max(hints.range.min);
         let max = self.range.max.min(hints.range.max);
         let mut out = Vec::new();
-        for (labels, samples) in self.matching(matchers) {
-            let picked = if hints.labels_only || min > max {
-                Vec::new()
+        for (labels, stored) in self.matching(matchers) {
+            let (picked, hists) = if hints.labels_only || min > max {
+                (Vec::new(), Vec::new())
             } else {
-                let from = samples.partition_point(|s| s.t < min);
-                let to = samples.partition_point(|s| s.t <= max);
-                samples[from..to].to_vec()
+                let s = &stored.samples;
+                let h = &stored.histograms;
+                let (from, to) = (s.partition_point(|s| s.t < min), s.partition_point(|s| s.t <= max));
+                let (hfrom, hto) = (h.partition_point(|s| s.t < min), h.partition_point(|s| s.t <= max));
+                (s[from..to].to_vec(), h[hfrom..hto].to_vec())
             };
             out.push(Ok(Series {
                 labels: labels.clone(),
                 samples: Box::new(VecSamples::new(picked)),
-                histograms: no_histograms(),
+                histograms: Box::new(hists.into_iter()),
             }));
         }
         Ok(Box::new(out.into_iter()))

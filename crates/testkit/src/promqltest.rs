@@ -107,24 +107,32 @@ mod tests {
         let v = parse_values("{{schema:1 sum:3 count:22 buckets:[5 10 7]}}x2 1").unwrap();
         assert_eq!(v.len(), 4);
         let SeqValue::Histogram(h) = &v[0] else { panic!("{v:?}") };
-        assert_eq!((h.schema, h.sum, h.count, h.buckets.clone()), (1, 3.0, 22.0, vec![5.0, 10.0, 7.0]));
-        assert_eq!(h.counter_reset_hint, None);
+        assert_eq!((h.h.schema, h.h.sum, h.h.count), (1, 3.0, 22.0));
+        assert_eq!(h.h.positive_buckets, vec![5.0, 10.0, 7.0]);
+        assert_eq!(h.hint, None);
         assert_eq!(v[3], SeqValue::Float(1.0));
 
         let v = parse_values("{{schema:0 sum:1 count:1}}+{{sum:2 count:2 counter_reset_hint:gauge}}x4").unwrap();
         assert_eq!(v.len(), 5);
-        let v = parse_values("{{schema:-53 sum:1 custom_values:[5 10] buckets:[1] }}-{{count:1}}x1 _").unwrap();
+        let SeqValue::Histogram(h) = &v[4] else { panic!() };
+        assert_eq!((h.h.sum, h.h.count), (9.0, 9.0));
+        let v = parse_values(
+            "{{schema:-53 sum:1 custom_values:[5 10] buckets:[1] }}-{{schema:-53 custom_values:[5 10] count:1}}x1 _",
+        )
+        .unwrap();
         assert_eq!(v.len(), 3);
         let SeqValue::Histogram(h) = &v[0] else { panic!() };
-        assert_eq!((h.schema, h.custom_values.clone()), (-53, vec![5.0, 10.0]));
+        assert_eq!((h.h.schema, h.h.custom_values.clone()), (-53, vec![5.0, 10.0]));
         let v = parse_values(
             "{{schema:0 sum:5 count:4 z_bucket:1 z_bucket_w:0.001 buckets:[1 2] n_buckets:[1] offset:-1 n_offset:2 \
              counter_reset_hint:not_reset}}",
         )
         .unwrap();
         let SeqValue::Histogram(h) = &v[0] else { panic!() };
-        assert_eq!((h.z_bucket_w, h.offset, h.n_offset), (0.001, -1, 2));
-        assert_eq!(h.counter_reset_hint, Some(CounterResetHint::NotReset));
+        assert_eq!(h.h.zero_threshold, 0.001);
+        assert_eq!(h.h.positive_spans[0].offset, -1);
+        assert_eq!(h.h.negative_spans[0].offset, 2);
+        assert_eq!(h.hint, Some(CounterResetHint::NotReset));
         assert_eq!(parse_values("{{}}").unwrap().len(), 1);
         for bad in ["{{sum:1 sum:2}}", "{{foo:1}}", "{{sum:1", "{{sum:1}}+{{sum:1}}", "{{counter_reset_hint:x}}"] {
             assert!(parse_values(bad).is_err(), "{bad} should not parse");

@@ -7,9 +7,9 @@
 //! the same result. An engine panic is caught and reported as the eval's failure.
 
 use super::script::{Command, EvalCmd, EvalKind, ExpectedSeries, LoadCmd, RangeSpec, Script, TextMatch};
-use super::series::SeqValue;
+use super::series::{HistValue, SeqValue};
 use crate::MemStore;
-use periscope_model::{is_stale_nan, Labels, Sample, TenantId};
+use periscope_model::{is_stale_nan, FloatHistogram, HistogramSample, Labels, Sample, TenantId};
 use periscope_promql::promql_parser::parser::{AtModifier, Expr, VectorSelector};
 use periscope_promql::{CancelToken, Engine, EngineOptions, InstantSample, QueryOutput, Value};
 use regex::Regex;
@@ -275,8 +275,10 @@ impl State {
                 match v {
                     SeqValue::Omitted => {}
                     SeqValue::Float(f) => self.store.add(labels, Sample::new(t, *f)),
-                    SeqValue::Histogram(_) => {
+                    SeqValue::Histogram(h) => {
                         self.nh_names.insert(name.to_string());
+                        let sample = HistogramSample { t, h: std::sync::Arc::new(h.h.clone()) };
+                        self.store.add_histogram(labels, sample);
                     }
                 }
                 t += load.interval_ms;
@@ -481,8 +483,50 @@ fn describe(v: &SeqValue) -> String {
         SeqValue::Omitted => "_".into(),
         SeqValue::Float(f) if is_stale_nan(*f) => "stale".into(),
         SeqValue::Float(f) => f.to_string(),
-        SeqValue::Histogram(_) => "a histogram".into(),
+        SeqValue::Histogram(h) => describe_histogram(&h.h),
     }
+}
+
+fn describe_histogram(h: &FloatHistogram) -> String {
+    let buckets: Vec<String> = h.buckets().iter().map(|b| format!("({},{}]:{}", b.lower, b.upper, b.count)).collect();
+    format!(
+        "{{{{schema:{} count:{} sum:{} z:{}/{} buckets:[{}]{}}}}}",
+        h.schema,
+        h.count,
+        h.sum,
+        h.zero_count,
+        h.zero_threshold,
+        buckets.join(" "),
+        if h.custom_values.is_empty() { String::new() } else { format!(" custom:{:?}", h.custom_values) }
+    )
+}
+
+/// Index → count of the non-empty buckets of one side (the compacted layout, FORMAT.md 5.5).
+fn bucket_map(spans: &[periscope_model::Span], counts: &[f64]) -> Vec<(i64, f64)> {
+    periscope_model::bucket_indexes(spans).zip(counts.iter().copied()).filter(|(_, c)| *c != 0.0).collect()
+}
+
+/// Native-histogram equality (FORMAT.md 5.5).
+pub fn histogram_eq(expected: &HistValue, actual: &FloatHistogram) -> bool {
+    let e = &expected.h;
+    let sides = |a: &[(i64, f64)], b: &[(i64, f64)]| {
+        a.len() == b.len() && a.iter().zip(b).all(|((i, x), (j, y))| i == j && float_eq(*x, *y))
+    };
+    e.schema == actual.schema
+        && float_eq(e.count, actual.count)
+        && float_eq(e.sum, actual.sum)
+        && float_eq(e.zero_count, actual.zero_count)
+        && e.zero_threshold == actual.zero_threshold
+        && (!e.uses_custom_buckets() || e.custom_values == actual.custom_values)
+        && sides(
+            &bucket_map(&e.positive_spans, &e.positive_buckets),
+            &bucket_map(&actual.positive_spans, &actual.positive_buckets),
+        )
+        && sides(
+            &bucket_map(&e.negative_spans, &e.negative_buckets),
+            &bucket_map(&actual.negative_spans, &actual.negative_buckets),
+        )
+        && expected.hint.is_none_or(|h| h.to_model() == actual.counter_reset_hint)
 }
 
 /// Compares a result with the expectations of `ev`. `spec` gives the steps of a matrix result
@@ -509,7 +553,7 @@ fn compare(ev: &EvalCmd, value: &Value, spec: Option<RangeSpec>) -> Result<(), S
                     ));
                 };
                 let mut floats = Vec::new();
-                let mut histograms = 0;
+                let mut histograms = Vec::new();
                 for (i, v) in exp.values.iter().enumerate() {
                     let t = spec.start + i as i64 * spec.step;
                     if t > spec.end {
@@ -522,18 +566,36 @@ fn compare(ev: &EvalCmd, value: &Value, spec: Option<RangeSpec>) -> Result<(), S
                     match v {
                         SeqValue::Omitted => {}
                         SeqValue::Float(f) => floats.push((t, *f)),
-                        SeqValue::Histogram(_) => histograms += 1,
+                        SeqValue::Histogram(h) => histograms.push((t, h)),
                     }
                 }
-                if floats.len() != s.points.len() || histograms > 0 {
+                if floats.len() != s.points.len() || histograms.len() != s.histograms.len() {
                     let got: Vec<String> = s.points.iter().map(|p| format!("{}@{}", p.v, p.t)).collect();
                     return Err(format!(
-                        "expected {} float and {histograms} histogram points for {}, got {} float points [{}]",
+                        "expected {} float and {} histogram points for {}, got {} float points [{}] and {} histogram points",
                         floats.len(),
+                        histograms.len(),
                         s.labels,
                         s.points.len(),
-                        got.join(" ")
+                        got.join(" "),
+                        s.histograms.len()
                     ));
+                }
+                for (i, ((t, h), p)) in histograms.iter().zip(&s.histograms).enumerate() {
+                    if *t != p.t {
+                        return Err(format!(
+                            "histogram point {i} of {}: expected timestamp {t}, got {}",
+                            s.labels, p.t
+                        ));
+                    }
+                    if !histogram_eq(h, &p.h) {
+                        return Err(format!(
+                            "histogram point {i} (t={t}) of {}: expected {}, got {}",
+                            s.labels,
+                            describe_histogram(&h.h),
+                            describe_histogram(&p.h)
+                        ));
+                    }
                 }
                 for (i, ((t, f), p)) in floats.iter().zip(&s.points).enumerate() {
                     if *t != p.t {
@@ -562,13 +624,27 @@ fn compare(ev: &EvalCmd, value: &Value, spec: Option<RangeSpec>) -> Result<(), S
                 if ev.ordered && exp.pos != pos + 1 {
                     return Err(format!("expected {} at position {}, it is at {}", s.labels, exp.pos, pos + 1));
                 }
-                let want = match exp.values.first() {
-                    None => return Err(format!("expected line for {} has no value", s.labels)),
-                    Some(SeqValue::Histogram(_)) => {
+                let want = match (exp.values.first(), &s.h) {
+                    (None, _) => return Err(format!("expected line for {} has no value", s.labels)),
+                    (Some(SeqValue::Histogram(want)), Some(got)) => {
+                        if !histogram_eq(want, got) {
+                            return Err(format!(
+                                "{}: expected {}, got {}",
+                                s.labels,
+                                describe_histogram(&want.h),
+                                describe_histogram(got)
+                            ));
+                        }
+                        continue;
+                    }
+                    (Some(SeqValue::Histogram(_)), None) => {
                         return Err(format!("expected a histogram for {}, got float {}", s.labels, s.v))
                     }
-                    Some(SeqValue::Omitted) => 0.0,
-                    Some(SeqValue::Float(f)) => *f,
+                    (Some(v), Some(got)) => {
+                        return Err(format!("{}: expected {}, got {}", s.labels, describe(v), describe_histogram(got)))
+                    }
+                    (Some(SeqValue::Omitted), None) => 0.0,
+                    (Some(SeqValue::Float(f)), None) => *f,
                 };
                 if !float_eq(want, s.v) {
                     return Err(format!("{}: expected {}, got {}", s.labels, describe(&exp.values[0]), s.v));

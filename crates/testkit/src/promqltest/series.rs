@@ -4,7 +4,7 @@
 //! Everything here returns `Err(String)` with a short message; the script parser adds the
 //! file and line.
 
-use periscope_model::{Labels, METRIC_NAME, STALE_NAN};
+use periscope_model::{FloatHistogram, Labels, Span, METRIC_NAME, STALE_NAN};
 
 /// One element of an expanded value sequence.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,8 +13,16 @@ pub enum SeqValue {
     Omitted,
     /// A float; `stale` is [`periscope_model::STALE_NAN`].
     Float(f64),
-    /// A native histogram. Periscope stores none; the value is kept to classify evals.
-    Histogram(Box<HistogramDesc>),
+    /// A native histogram.
+    Histogram(Box<HistValue>),
+}
+
+/// A native histogram value of a sequence, and the counter-reset hint its description spelled
+/// (compared only then, FORMAT.md 5.5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistValue {
+    pub h: FloatHistogram,
+    pub hint: Option<CounterResetHint>,
 }
 
 impl SeqValue {
@@ -62,6 +70,47 @@ pub struct HistogramDesc {
     pub custom_values: Vec<f64>,
     /// `None` when the description does not spell the hint (then it is not compared).
     pub counter_reset_hint: Option<CounterResetHint>,
+}
+
+impl CounterResetHint {
+    /// The model's hint.
+    pub fn to_model(self) -> periscope_model::CounterResetHint {
+        match self {
+            CounterResetHint::Unknown => periscope_model::CounterResetHint::Unknown,
+            CounterResetHint::Reset => periscope_model::CounterResetHint::CounterReset,
+            CounterResetHint::NotReset => periscope_model::CounterResetHint::NotCounterReset,
+            CounterResetHint::Gauge => periscope_model::CounterResetHint::Gauge,
+        }
+    }
+}
+
+impl HistogramDesc {
+    /// The histogram described: one span per side.
+    pub fn to_value(&self) -> HistValue {
+        let span = |offset: i32, n: usize| {
+            if n == 0 {
+                Vec::new()
+            } else {
+                vec![Span { offset, length: n as u32 }]
+            }
+        };
+        HistValue {
+            h: FloatHistogram {
+                counter_reset_hint: self.counter_reset_hint.map_or(Default::default(), CounterResetHint::to_model),
+                schema: self.schema,
+                zero_threshold: self.z_bucket_w,
+                zero_count: self.z_bucket,
+                count: self.count,
+                sum: self.sum,
+                positive_spans: span(self.offset, self.buckets.len()),
+                negative_spans: span(self.n_offset, self.n_buckets.len()),
+                positive_buckets: self.buckets.clone(),
+                negative_buckets: self.n_buckets.clone(),
+                custom_values: self.custom_values.clone(),
+            },
+            hint: self.counter_reset_hint,
+        }
+    }
 }
 
 /// Parses a Prometheus duration (`5m`, `1h30m`, `10s53ms`, `0`) into milliseconds.
@@ -285,9 +334,8 @@ pub fn split_items(s: &str) -> Result<Vec<&str>, String> {
 /// Expands one item (`_`, `_xN`, `v`, `vxN`, `v+dxN`, `v-dxN`, `stale`, `{{..}}`, `{{..}}xN`,
 /// `{{A}}+{{B}}xN`, `{{A}}-{{B}}xN`) into its elements, appending to `out`.
 ///
-/// `v+dxN` is computed by repeated addition, as Prometheus does, so values match bit for bit.
-/// `{{A}}±{{B}}xN` yields N+1 elements that all hold A: histogram arithmetic is not needed
-/// because histogram values are never stored or compared here.
+/// `v+dxN` is computed by repeated addition, as Prometheus does, so values match bit for bit;
+/// `{{A}}±{{B}}xN` by repeated histogram addition or subtraction.
 pub fn expand_item(item: &str, out: &mut Vec<SeqValue>) -> Result<(), String> {
     if item == "_" {
         out.push(SeqValue::Omitted);
@@ -304,18 +352,34 @@ pub fn expand_item(item: &str, out: &mut Vec<SeqValue>) -> Result<(), String> {
     }
     if item.starts_with("{{") {
         let (a, rest) = parse_histogram_prefix(item)?;
-        let n = if rest.is_empty() {
-            0
+        let a = a.to_value();
+        if rest.is_empty() {
+            out.push(SeqValue::Histogram(Box::new(a)));
         } else if let Some(n) = rest.strip_prefix('x') {
-            parse_count(n)?
+            let n = parse_count(n)?;
+            out.extend(std::iter::repeat_n(SeqValue::Histogram(Box::new(a)), n + 1));
         } else if let Some(b) = rest.strip_prefix(['+', '-']) {
-            let (_, rest) = parse_histogram_prefix(b)?;
+            let minus = rest.starts_with('-');
+            let (inc, rest) = parse_histogram_prefix(b)?;
+            let inc = inc.to_value().h;
             let n = rest.strip_prefix('x').ok_or_else(|| format!("expected 'x<count>' after {item:?}"))?;
-            parse_count(n)?
+            let n = parse_count(n)?;
+            let mut cur = a;
+            for i in 0..=n {
+                out.push(SeqValue::Histogram(Box::new(cur.clone())));
+                if i < n {
+                    let next = if minus {
+                        periscope_promql::nhist::sub(&cur.h, &inc)
+                    } else {
+                        periscope_promql::nhist::add(&cur.h, &inc)
+                    };
+                    cur.h = next.map_err(|e| format!("cannot combine histograms in {item:?}: {e:?}"))?;
+                    cur.h.counter_reset_hint = cur.hint.map_or(Default::default(), CounterResetHint::to_model);
+                }
+            }
         } else {
             return Err(format!("unexpected {rest:?} after histogram"));
-        };
-        out.extend(std::iter::repeat_n(SeqValue::Histogram(Box::new(a)), n + 1));
+        }
         return Ok(());
     }
     let (v, rest) = parse_number_prefix(item)?;
