@@ -40,6 +40,10 @@ pub(crate) fn eval_aggregate(ctx: &mut Ctx, a: &AggregateExpr, st: &Steps) -> Re
     let out = match op {
         T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO => {
             let input = stream.collect(ctx, st)?;
+            if matches!(op, T_TOPK | T_BOTTOMK) && input.iter().any(|r| r.hist.is_some()) {
+                let at = ctx.pos(&a.expr);
+                ctx.annos.info(format!("ignored histogram in {} aggregation{at}", op_name(op)));
+            }
             let input_points: usize = input.iter().map(Row::points).sum();
             // Groups, in order of first appearance.
             let mut key_of: HashMap<Labels, usize> = HashMap::new();
@@ -64,12 +68,33 @@ pub(crate) fn eval_aggregate(ctx: &mut Ctx, a: &AggregateExpr, st: &Steps) -> Re
             } else {
                 None
             };
-            reduce(ctx, op, q.as_deref(), &mut stream, without, &grouping, st)?
+            let at = ctx.pos(&a.expr);
+            reduce(ctx, op, q.as_deref(), &mut stream, without, &grouping, st, &at)?
         }
     };
     let points: usize = out.iter().map(Row::points).sum();
     ctx.add_samples(points)?;
     Ok(Val::Vector(out))
+}
+
+/// The operator's name as PromQL spells it.
+fn op_name(op: u16) -> &'static str {
+    match op {
+        T_MAX => "max",
+        T_MIN => "min",
+        T_TOPK => "topk",
+        T_BOTTOMK => "bottomk",
+        T_QUANTILE => "quantile",
+        T_STDDEV => "stddev",
+        T_STDVAR => "stdvar",
+        T_LIMITK => "limitk",
+        T_LIMIT_RATIO => "limit_ratio",
+        T_SUM => "sum",
+        T_AVG => "avg",
+        T_COUNT => "count",
+        T_GROUP => "group",
+        _ => "an",
+    }
 }
 
 /// Warns once per bad quantile; `at` is the ` (line:col)` of the parameter.
@@ -117,6 +142,7 @@ struct Acc {
 /// sum/avg/count/min/max/group/stddev/stdvar/quantile over a stream of series: groups are
 /// found as series arrive (in order of first appearance), each series is folded into its
 /// group's per-step state and dropped.
+#[allow(clippy::too_many_arguments)]
 fn reduce(
     ctx: &mut Ctx,
     op: u16,
@@ -125,6 +151,7 @@ fn reduce(
     without: bool,
     grouping: &[String],
     st: &Steps,
+    at: &str,
 ) -> Result<Vec<Row>, QueryError> {
     let n = st.n;
     let mut key_of: HashMap<Labels, usize> = HashMap::new();
@@ -181,7 +208,10 @@ fn reduce(
                 // Counted like any sample.
                 T_COUNT | T_GROUP => row.vals = col.iter().map(|h| if h.is_some() { 1.0 } else { ABSENT }).collect(),
                 // Other aggregations take floats only; Prometheus ignores histograms there too.
-                _ => continue,
+                _ => {
+                    ctx.annos.info(format!("ignored histogram in {} aggregation{at}", op_name(op)));
+                    continue;
+                }
             }
         }
         let base = g * n;

@@ -934,6 +934,13 @@ impl RangeFnStream {
                 let vals = vec![ABSENT; col.len()];
                 return Ok(Some(Compact { labels: row.labels, drop_name, off, vals, hist: Some(Box::new(col)) }));
             }
+            if !row.hists.is_empty() && !FLOATS_AND_HISTOGRAMS.contains(&self.name) {
+                let name = row.labels.get(METRIC_NAME).unwrap_or("");
+                let at = &self.first_arg_at;
+                ctx.annos.info(format!(
+                    "ignored histograms in a range containing both floats and histograms for metric name {name:?}{at}"
+                ));
+            }
             let (f, params, flags) = (self.f, &self.params, &mut self.flags);
             let (off, vals, count) = self.range.windows(&row, st, |k, w| f(params, k, w, flags));
             ctx.release_samples(row.samples.len() + row.hists.len());
@@ -975,6 +982,11 @@ impl RangeFnStream {
         Ok(None)
     }
 }
+
+/// Range functions that count or pass on samples of either kind, so a range mixing floats and
+/// histograms loses nothing.
+const FLOATS_AND_HISTOGRAMS: [&str; 6] =
+    ["count_over_time", "present_over_time", "last_over_time", "first_over_time", "timestamp", "absent_over_time"];
 
 /// A range function over a series of native histograms, for the functions that take them:
 /// `rate`, `increase` and `last_over_time` give histograms, `count_over_time` gives the
