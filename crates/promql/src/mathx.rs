@@ -177,13 +177,13 @@ pub(crate) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>)
             lower_bound = 0.0;
         }
         let interpolate = |v: f64| {
-            if lower_bound.is_infinite() || upper_bound.is_infinite() {
-                // Unknown distribution in an open bucket: all or nothing.
-                if v >= upper_bound {
-                    b.count
-                } else {
-                    rank
-                }
+            if lower_bound.is_infinite() {
+                // No interpolation in an open bucket: its observations count as lying at
+                // its infinite end, so a bound inside the (-Inf, x] bucket has them all
+                // below it and one inside (x, +Inf] none.
+                b.count
+            } else if upper_bound.is_infinite() {
+                rank
             } else {
                 rank + (b.count - rank) * (v - lower_bound) / (upper_bound - lower_bound)
             }

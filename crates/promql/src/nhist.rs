@@ -321,6 +321,22 @@ pub fn fraction(lower: f64, upper: f64, h: &FloatHistogram) -> f64 {
         return 0.0;
     }
     let custom = h.uses_custom_buckets();
+    if custom {
+        // Custom buckets are classic buckets: the same estimate as for `le` series.
+        let mut cum = 0.0;
+        let mut buckets: Vec<crate::mathx::Bucket> = periscope_model::bucket_indexes(&h.positive_spans)
+            .zip(&h.positive_buckets)
+            .map(|(i, c)| {
+                cum += c;
+                let upper = usize::try_from(i).ok().and_then(|i| h.custom_values.get(i)).copied();
+                crate::mathx::Bucket { upper: upper.unwrap_or(f64::INFINITY), count: cum }
+            })
+            .collect();
+        if buckets.last().is_none_or(|b| b.upper != f64::INFINITY) {
+            buckets.push(crate::mathx::Bucket { upper: f64::INFINITY, count: cum });
+        }
+        return crate::mathx::bucket_fraction(lower, upper, &mut buckets);
+    }
     let mut total = 0.0;
     for (mut bl, mut bu, c) in ascending(h) {
         if custom {

@@ -284,6 +284,92 @@ impl State {
                 t += load.interval_ms;
             }
         }
+        if load.with_nhcb {
+            self.load_nhcb(load);
+        }
+    }
+
+    /// `load_with_nhcb`'s extra series (FORMAT.md section 3): each classic histogram of the
+    /// block (`X_bucket{le}`, `X_count`, `X_sum` with the same other labels) also stored as `X`,
+    /// a custom-bucket native histogram per timestamp where every bucket has a value.
+    fn load_nhcb(&mut self, load: &LoadCmd) {
+        #[derive(Default)]
+        struct Group<'a> {
+            buckets: Vec<(f64, &'a [SeqValue])>,
+            count: Option<&'a [SeqValue]>,
+            sum: Option<&'a [SeqValue]>,
+        }
+        let mut groups: std::collections::BTreeMap<Labels, Group> = std::collections::BTreeMap::new();
+        for (labels, values) in &load.series {
+            let name = labels.metric_name().unwrap_or("");
+            let (base, part) = if let Some(b) = name.strip_suffix("_bucket") {
+                (b, 0)
+            } else if let Some(b) = name.strip_suffix("_count") {
+                (b, 1)
+            } else if let Some(b) = name.strip_suffix("_sum") {
+                (b, 2)
+            } else {
+                continue;
+            };
+            let mut key = labels.builder();
+            key.set(periscope_model::METRIC_NAME, base);
+            key.del("le");
+            let g = groups.entry(key.build()).or_default();
+            match part {
+                0 => {
+                    let Some(le) = labels.get("le").and_then(super::series::parse_go_number) else { continue };
+                    if !le.is_nan() {
+                        g.buckets.push((le, values));
+                    }
+                }
+                1 => g.count = Some(values),
+                _ => g.sum = Some(values),
+            }
+        }
+        for (labels, mut g) in groups {
+            if g.buckets.is_empty() {
+                continue;
+            }
+            g.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let n = g.buckets.iter().map(|b| b.1.len()).max().unwrap_or(0);
+            let float_at = |v: &[SeqValue], i: usize| match v.get(i) {
+                Some(SeqValue::Float(f)) if !is_stale_nan(*f) => Some(*f),
+                _ => None,
+            };
+            for i in 0..n {
+                let Some(cum) = g.buckets.iter().map(|(_, v)| float_at(v, i)).collect::<Option<Vec<f64>>>() else {
+                    continue;
+                };
+                let finite: Vec<(f64, f64)> = g
+                    .buckets
+                    .iter()
+                    .zip(&cum)
+                    .filter(|((le, _), _)| le.is_finite())
+                    .map(|((le, _), c)| (*le, *c))
+                    .collect();
+                let inf = g.buckets.iter().zip(&cum).find(|((le, _), _)| *le == f64::INFINITY).map(|(_, c)| *c);
+                let last = finite.last().map_or(0.0, |x| x.1);
+                let count = g.count.and_then(|v| float_at(v, i)).or(inf).unwrap_or(last);
+                let mut buckets: Vec<f64> = Vec::with_capacity(finite.len() + 1);
+                let mut prev = 0.0;
+                for (_, c) in &finite {
+                    buckets.push(c - prev);
+                    prev = *c;
+                }
+                buckets.push(inf.unwrap_or(count) - last);
+                let h = FloatHistogram {
+                    schema: periscope_model::CUSTOM_BUCKETS_SCHEMA,
+                    count,
+                    sum: g.sum.and_then(|v| float_at(v, i)).unwrap_or(0.0),
+                    positive_spans: vec![periscope_model::Span { offset: 0, length: buckets.len() as u32 }],
+                    positive_buckets: buckets,
+                    custom_values: finite.iter().map(|x| x.0).collect(),
+                    ..Default::default()
+                };
+                let t = i as i64 * load.interval_ms;
+                self.store.add_histogram(&labels, HistogramSample { t, h: std::sync::Arc::new(h) });
+            }
+        }
     }
 }
 
