@@ -180,6 +180,7 @@ fn reduce(
         };
         drop_name[g] |= row.drop_name;
         if let Some(col) = row.hist.take() {
+            let floats = row.vals.iter().any(|v| present(*v));
             match op {
                 T_SUM | T_AVG => {
                     let slots = hacc.entry(g).or_insert_with(|| vec![None; n]);
@@ -203,14 +204,24 @@ fn reduce(
                         }
                     }
                     ctx.release_samples(col.iter().filter(|h| h.is_some()).count());
-                    continue;
+                    if !floats {
+                        continue;
+                    }
                 }
                 // Counted like any sample.
-                T_COUNT | T_GROUP => row.vals = col.iter().map(|h| if h.is_some() { 1.0 } else { ABSENT }).collect(),
+                T_COUNT | T_GROUP => {
+                    for (v, h) in row.vals.iter_mut().zip(col.iter()) {
+                        if h.is_some() {
+                            *v = 1.0;
+                        }
+                    }
+                }
                 // Other aggregations take floats only; Prometheus ignores histograms there too.
                 _ => {
                     ctx.annos.info(format!("ignored histogram in {} aggregation{at}", op_name(op)));
-                    continue;
+                    if !floats {
+                        continue;
+                    }
                 }
             }
         }

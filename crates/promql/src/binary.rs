@@ -6,12 +6,13 @@
 //! series on the "one" side, many-to-one without `group_*`) are raised at the step where
 //! they occur, exactly when Prometheus would raise them.
 
-use crate::eval::{merge_same_labels, present, Ctx, Row, Steps, Val, ABSENT};
+use crate::eval::{merge_same_labels, present, Ctx, Row, Steps, Sv, Val, ABSENT};
 use crate::QueryError;
 use periscope_model::{Labels, METRIC_NAME};
 use promql_parser::parser::token::*;
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Labels that describe the metric (name, type, unit): arithmetic changes what a value
 /// means, so they go.
@@ -26,8 +27,8 @@ pub(crate) fn eval_binary(ctx: &mut Ctx, b: &BinaryExpr, st: &Steps) -> Result<V
         (Val::Scalar(l), Val::Scalar(r)) => {
             Ok(Val::Scalar(l.iter().zip(r.iter()).map(|(&a, &b)| scalar_binop(op, a, b)).collect()))
         }
-        (Val::Vector(l), Val::Scalar(r)) => Ok(Val::Vector(vector_scalar(op, l, &r, false, return_bool))),
-        (Val::Scalar(l), Val::Vector(r)) => Ok(Val::Vector(vector_scalar(op, r, &l, true, return_bool))),
+        (Val::Vector(l), Val::Scalar(r)) => Ok(Val::Vector(vector_scalar(ctx, op, l, &r, false, return_bool))),
+        (Val::Scalar(l), Val::Vector(r)) => Ok(Val::Vector(vector_scalar(ctx, op, r, &l, true, return_bool))),
         (Val::Vector(l), Val::Vector(r)) => {
             let m = Matching::of(b);
             let rows = match op {
@@ -91,11 +92,31 @@ fn elem_binop(op: u16, l: f64, r: f64) -> (f64, bool) {
     }
 }
 
-fn vector_scalar(op: u16, rows: Vec<Row>, s: &[f64], swap: bool, return_bool: bool) -> Vec<Row> {
+fn vector_scalar(ctx: &mut Ctx, op: u16, rows: Vec<Row>, s: &[f64], swap: bool, return_bool: bool) -> Vec<Row> {
     let cmp = is_comparison(op);
     let mut out = Vec::with_capacity(rows.len());
+    let mut incompatible: Option<(&'static str, &'static str)> = None;
     for mut row in rows {
         let mut any = false;
+        if let Some(mut col) = row.hist.take() {
+            for (k, slot) in col.iter_mut().enumerate() {
+                let Some(h) = slot.take() else { continue };
+                let (a, b) = if swap { (Sv::F(s[k]), Sv::H(h)) } else { (Sv::H(h), Sv::F(s[k])) };
+                match any_binop(op, a, b) {
+                    Ok((Sv::H(h), true)) if !return_bool => {
+                        *slot = Some(h);
+                        any = true;
+                    }
+                    Ok(_) => {}
+                    Err(kinds) => {
+                        incompatible.get_or_insert(kinds);
+                    }
+                }
+            }
+            if col.iter().any(Option::is_some) {
+                row.hist = Some(col);
+            }
+        }
         for (k, x) in row.vals.iter_mut().enumerate() {
             if !present(*x) {
                 continue;
@@ -123,6 +144,10 @@ fn vector_scalar(op: u16, rows: Vec<Row>, s: &[f64], swap: bool, return_bool: bo
             }
             out.push(row);
         }
+    }
+    if let Some((a, b)) = incompatible {
+        let name = op_symbol(op);
+        ctx.annos.info(format!("incompatible sample types encountered for binary operator {name:?}: {a} {name} {b}"));
     }
     out
 }
@@ -232,9 +257,9 @@ fn presence(rows: &[Row], ords: &[usize], nsigs: usize, steps: usize) -> Vec<Opt
     let mut p: Vec<Option<Vec<bool>>> = vec![None; nsigs];
     for (row, &o) in rows.iter().zip(ords) {
         let slot = p[o].get_or_insert_with(|| vec![false; steps]);
-        for (k, v) in row.vals.iter().enumerate() {
-            if present(*v) {
-                slot[k] = true;
+        for (k, s) in slot.iter_mut().enumerate() {
+            if row.has(k) {
+                *s = true;
             }
         }
     }
@@ -247,13 +272,13 @@ fn set_and_unless(l: Vec<Row>, r: &[Row], m: &Matching, st: &Steps, and: bool) -
     let mut out = Vec::with_capacity(l.len());
     for (mut row, o) in l.into_iter().zip(lo) {
         let mut any = false;
-        for (k, v) in row.vals.iter_mut().enumerate() {
-            if !present(*v) {
+        for k in 0..row.vals.len() {
+            if !row.has(k) {
                 continue;
             }
             let matched = rp[o].as_ref().is_some_and(|p| p[k]);
             if matched != and {
-                *v = ABSENT;
+                row.clear(k);
             } else {
                 any = true;
             }
@@ -271,12 +296,12 @@ fn set_or(l: Vec<Row>, r: Vec<Row>, m: &Matching, st: &Steps) -> Result<Vec<Row>
     let mut out = l;
     for (mut row, o) in r.into_iter().zip(ro) {
         let mut any = false;
-        for (k, v) in row.vals.iter_mut().enumerate() {
-            if !present(*v) {
+        for k in 0..row.vals.len() {
+            if !row.has(k) {
                 continue;
             }
             if lp[o].as_ref().is_some_and(|p| p[k]) {
-                *v = ABSENT;
+                row.clear(k);
             } else {
                 any = true;
             }
@@ -312,14 +337,15 @@ fn vector_vector(
     let count = |rows: &[Row]| -> Vec<u32> {
         let mut c = vec![0u32; st.n];
         for row in rows {
-            for (k, v) in row.vals.iter().enumerate() {
-                if present(*v) {
-                    c[k] += 1;
+            for (k, n) in c.iter_mut().enumerate() {
+                if row.has(k) {
+                    *n += 1;
                 }
             }
         }
         c
     };
+    let mut incompatible: Option<(&'static str, &'static str)> = None;
     let lcount = count(&l);
     let rcount = count(&r);
 
@@ -340,7 +366,7 @@ fn vector_vector(
         let stamp = k + 1;
         // The one side at this step, by signature; two series with one signature is an error.
         for (j, row) in r.iter().enumerate() {
-            if !present(row.vals[k]) {
+            if !row.has(k) {
                 continue;
             }
             let o = ro[j];
@@ -359,16 +385,23 @@ fn vector_vector(
         }
         let mut emit = |li: u32,
                         rj: u32,
-                        lv: f64,
-                        rv: f64,
+                        lv: Sv,
+                        rv: Sv,
                         o: usize,
                         rows: &mut Vec<Row>,
                         matched_stamp: &mut Vec<usize>|
          -> Result<(), QueryError> {
             let (a, b) = if swapped { (rv, lv) } else { (lv, rv) };
-            let (mut val, mut keep) = elem_binop(op, a, b);
+            let (mut val, mut keep) = match any_binop(op, a, b) {
+                Ok(r) => r,
+                Err(kinds) => {
+                    incompatible.get_or_insert(kinds);
+                    (Sv::F(ABSENT), false)
+                }
+            };
             if return_bool {
-                val = btos(keep);
+                let k = keep;
+                val = Sv::F(btos(k));
                 keep = true;
             }
             let key = (li, if m.include.is_empty() && li != NONE { NONE } else { rj });
@@ -407,36 +440,91 @@ fn vector_vector(
             matched_stamp[o] = stamp;
             row_stamp[ri] = stamp;
             if keep {
-                rows[ri].vals[k] = val;
+                rows[ri].set(k, val);
             }
             Ok(())
         };
         for (i, row) in l.iter().enumerate() {
-            let lv = row.vals[k];
-            if !present(lv) {
-                continue;
-            }
+            let Some(lv) = row.get(k) else { continue };
             let o = lo[i];
             if r_stamp[o] == stamp {
                 let j = r_at[o];
-                emit(i as u32, j, lv, r[j as usize].vals[k], o, &mut rows, &mut matched_stamp)?;
+                let rv = r[j as usize].get(k).unwrap_or(Sv::F(ABSENT));
+                emit(i as u32, j, lv, rv, o, &mut rows, &mut matched_stamp)?;
             } else if let Some(f) = fill_r {
-                emit(i as u32, NONE, lv, f, o, &mut rows, &mut matched_stamp)?;
+                emit(i as u32, NONE, lv, Sv::F(f), o, &mut rows, &mut matched_stamp)?;
             }
         }
         if let Some(f) = fill_l {
             for (j, row) in r.iter().enumerate() {
-                let rv = row.vals[k];
                 let o = ro[j];
-                if !present(rv) || r_at[o] != j as u32 || r_stamp[o] != stamp || matched_stamp[o] == stamp {
+                if r_at[o] != j as u32 || r_stamp[o] != stamp || matched_stamp[o] == stamp {
                     continue;
                 }
-                emit(NONE, j as u32, f, rv, o, &mut rows, &mut matched_stamp)?;
+                let Some(rv) = row.get(k) else { continue };
+                emit(NONE, j as u32, Sv::F(f), rv, o, &mut rows, &mut matched_stamp)?;
             }
         }
     }
-    rows.retain(|r| r.vals.iter().any(|v| present(*v)));
+    if let Some((a, b)) = incompatible {
+        let name = op_symbol(op);
+        ctx.annos.info(format!("incompatible sample types encountered for binary operator {name:?}: {a} {name} {b}"));
+    }
+    rows.retain(|r| (0..r.vals.len()).any(|k| r.has(k)));
     Ok(rows)
+}
+
+/// The operator as PromQL spells it.
+fn op_symbol(op: u16) -> &'static str {
+    match op {
+        T_ADD => "+",
+        T_SUB => "-",
+        T_MUL => "*",
+        T_DIV => "/",
+        T_MOD => "%",
+        T_POW => "^",
+        T_EQLC => "==",
+        T_NEQ => "!=",
+        T_GTR => ">",
+        T_LSS => "<",
+        T_GTE => ">=",
+        T_LTE => "<=",
+        T_ATAN2 => "atan2",
+        _ => "?",
+    }
+}
+
+/// An operator on two values of either kind: the value and whether to keep it, or the kinds
+/// when the operator does not apply to them (Prometheus leaves such elements out with an
+/// info). Histograms add and subtract, scale by a float (`h * f`, `f * h`, `h / f`) and
+/// compare for (in)equality.
+fn any_binop(op: u16, a: Sv, b: Sv) -> Result<(Sv, bool), (&'static str, &'static str)> {
+    match (a, b) {
+        (Sv::F(x), Sv::F(y)) => {
+            let (v, keep) = elem_binop(op, x, y);
+            Ok((Sv::F(v), keep))
+        }
+        (Sv::H(h), Sv::H(g)) => match op {
+            T_ADD | T_SUB => {
+                let r = if op == T_ADD { crate::nhist::add(&h, &g) } else { crate::nhist::sub(&h, &g) };
+                r.map(|r| (Sv::H(Arc::new(r)), true)).map_err(|_| ("histogram", "histogram"))
+            }
+            T_EQLC | T_NEQ => {
+                let eq = h.bit_eq(&g) || *h == *g;
+                Ok((Sv::H(h), eq == (op == T_EQLC)))
+            }
+            _ => Err(("histogram", "histogram")),
+        },
+        (Sv::H(h), Sv::F(f)) => match op {
+            T_MUL => Ok((Sv::H(Arc::new(crate::nhist::scale(&h, f))), true)),
+            T_DIV => Ok((Sv::H(Arc::new(crate::nhist::scale(&h, 1.0 / f))), true)),
+            _ => Err(("histogram", "float")),
+        },
+        (Sv::F(f), Sv::H(h)) => match op {
+            T_MUL => Ok((Sv::H(Arc::new(crate::nhist::scale(&h, f))), true)),
+            _ => Err(("float", "histogram")),
+        },
+    }
 }
 
 /// Prometheus's `resultMetric`: the labels of a vector/vector result.

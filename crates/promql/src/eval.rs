@@ -106,11 +106,50 @@ impl Row {
     }
 
     pub fn points(&self) -> usize {
-        match &self.hist {
-            Some(h) => h.iter().filter(|x| x.is_some()).count(),
-            None => self.vals[self.span.0..self.span.1].iter().filter(|v| present(**v)).count(),
+        let floats = self.vals[self.span.0..self.span.1].iter().filter(|v| present(**v)).count();
+        floats + self.hist.as_ref().map_or(0, |h| h.iter().filter(|x| x.is_some()).count())
+    }
+
+    /// Whether the row has a value (of either kind) at step `k`.
+    #[inline]
+    pub fn has(&self, k: usize) -> bool {
+        present(self.vals[k]) || self.hist.as_ref().is_some_and(|h| h[k].is_some())
+    }
+
+    /// The value at step `k`.
+    #[inline]
+    pub fn get(&self, k: usize) -> Option<Sv> {
+        if present(self.vals[k]) {
+            return Some(Sv::F(self.vals[k]));
+        }
+        self.hist.as_ref()?[k].clone().map(Sv::H)
+    }
+
+    /// Sets the value at step `k`.
+    pub fn set(&mut self, k: usize, v: Sv) {
+        match v {
+            Sv::F(f) => self.vals[k] = f,
+            Sv::H(h) => {
+                let n = self.vals.len();
+                self.hist.get_or_insert_with(|| Box::new(vec![None; n]))[k] = Some(h);
+            }
         }
     }
+
+    /// Removes the value at step `k`.
+    pub fn clear(&mut self, k: usize) {
+        self.vals[k] = ABSENT;
+        if let Some(h) = &mut self.hist {
+            h[k] = None;
+        }
+    }
+}
+
+/// A sample value of either kind.
+#[derive(Debug, Clone)]
+pub(crate) enum Sv {
+    F(f64),
+    H(Arc<FloatHistogram>),
 }
 
 /// A series of a range-vector-valued node (matrix selector or subquery result).
@@ -532,6 +571,9 @@ impl<'a> Ctx<'a> {
                         r.drop_name = true;
                         for x in r.vals.iter_mut().filter(|x| present(**x)) {
                             *x = -*x;
+                        }
+                        for h in r.hist.iter_mut().flat_map(|c| c.iter_mut()).flatten() {
+                            *h = Arc::new(crate::nhist::scale(h, -1.0));
                         }
                     }
                     Ok(Val::Vector(merge_same_labels(rows)?))
