@@ -406,11 +406,14 @@ fn select_k(
         Vec::new()
     };
     let mut per_group: Vec<Vec<usize>> = vec![Vec::new(); ngroups];
+    let mut out_hist: Vec<Option<crate::eval::HistCol>> = vec![None; input.len()];
     for k in 0..n {
         ctx.check("expression evaluation")?;
         per_group.iter_mut().for_each(Vec::clear);
         for (i, row) in input.iter().enumerate() {
-            if present(row.vals[k]) {
+            // limitk and limit_ratio pass histograms on; topk and bottomk rank floats only.
+            let here = if matches!(op, T_LIMITK | T_LIMIT_RATIO) { row.has(k) } else { present(row.vals[k]) };
+            if here {
                 per_group[group_of[i]].push(i);
             }
         }
@@ -457,6 +460,11 @@ fn select_k(
                     out_vals[i] = vec![ABSENT; n];
                 }
                 out_vals[i][k] = input[i].vals[k];
+                if let Some(h) = input[i].hist.as_ref().and_then(|c| c[k].clone()) {
+                    if matches!(op, T_LIMITK | T_LIMIT_RATIO) {
+                        out_hist[i].get_or_insert_with(|| vec![None; n])[k] = Some(h);
+                    }
+                }
                 if n == 1 {
                     order.push(i);
                 }
@@ -468,6 +476,7 @@ fn select_k(
     let mut take = |i: usize, vals: Vec<f64>, out: &mut Vec<Row>| {
         if let Some(mut r) = rows[i].take() {
             r.vals = vals;
+            r.hist = out_hist[i].take().map(Box::new);
             out.push(r);
         }
     };

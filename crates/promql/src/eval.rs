@@ -908,15 +908,24 @@ pub(crate) struct Compact {
 
 impl Compact {
     /// The dense row over `n` steps.
-    pub fn into_row(self, n: usize) -> Row {
-        if let Some(h) = self.hist {
+    pub fn into_row(mut self, n: usize) -> Row {
+        if let Some(h) = self.hist.take() {
             let mut col: HistCol = vec![None; n];
             for (j, x) in h.into_iter().enumerate() {
                 if let Some(slot) = col.get_mut(self.off + j) {
                     *slot = x;
                 }
             }
-            return Row::histograms(self.labels, col, self.drop_name);
+            let mut vals = vec![ABSENT; n];
+            for (j, v) in self.vals.iter().enumerate() {
+                if let Some(slot) = vals.get_mut(self.off + j) {
+                    *slot = *v;
+                }
+            }
+            let mut row = Row::histograms(self.labels, col, self.drop_name);
+            row.vals = vals;
+            row.span = (0, n);
+            return row;
         }
         if self.off == 0 && self.vals.len() == n {
             return Row::new(self.labels, self.vals, self.drop_name);

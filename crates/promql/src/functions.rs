@@ -3,7 +3,7 @@
 
 use crate::aggregate::{check_quantile_param, go_float};
 use crate::eval::{merge_same_labels, present, unwrap_parens, Compact, Ctx, RangeArg, Row, Steps, Val, Window, ABSENT};
-use crate::eval::{HistCol, MRow};
+use crate::eval::{HistCol, MRow, Sv};
 use crate::mathx::{bucket_fraction, bucket_quantile, kahan_inc, quantile, Bucket};
 use crate::nhist;
 use crate::QueryError;
@@ -84,16 +84,17 @@ pub(crate) fn eval_call(ctx: &mut Ctx, node: &Expr, c: &Call, st: &Steps) -> Res
             let rows = ctx.eval_vector(args[0], st)?;
             let mut vals = vec![1.0; st.n];
             for r in &rows {
-                for (k, &v) in r.vals.iter().enumerate() {
-                    if present(v) {
-                        vals[k] = ABSENT;
+                for (k, v) in vals.iter_mut().enumerate() {
+                    if r.has(k) {
+                        *v = ABSENT;
                     }
                 }
             }
             Ok(Val::Vector(absent_row(absent_labels(args[0]), vals)))
         }
         "sort" | "sort_desc" => {
-            let mut rows = ctx.eval_vector(args[0], st)?;
+            // Histograms have no order: sort leaves them out, as Prometheus does.
+            let mut rows = floats_only(ctx.eval_vector(args[0], st)?);
             warn_sort_in_range(ctx, node);
             if st.n == 1 {
                 let desc = name == "sort_desc";
@@ -300,9 +301,21 @@ fn mark_drop(mut rows: Vec<Row>) -> Vec<Row> {
 }
 
 /// Applies `f` to every present value (dropping the name); `None` removes the value.
+/// The rows without their histograms, rows left empty dropped.
+fn floats_only(rows: Vec<Row>) -> Vec<Row> {
+    rows.into_iter()
+        .filter_map(|mut r| {
+            r.hist = None;
+            r.vals.iter().any(|v| present(*v)).then_some(r)
+        })
+        .collect()
+}
+
 fn map_steps(rows: Vec<Row>, mut f: impl FnMut(usize, f64) -> Option<f64>) -> Vec<Row> {
     let mut out = Vec::with_capacity(rows.len());
     for mut r in rows {
+        // Functions of floats leave histograms out.
+        r.hist = None;
         let mut any = false;
         for (k, v) in r.vals.iter_mut().enumerate() {
             if present(*v) {
@@ -899,6 +912,69 @@ impl RangeFnStream {
         })
     }
 
+    /// A function of [`FLOATS_AND_HISTOGRAMS`] over a range holding both kinds: the float and
+    /// histogram results combined per step (counts added, the earlier or later sample
+    /// taken).
+    fn mixed(&mut self, ctx: &mut Ctx, row: &MRow, st: &Steps) -> Result<Option<Compact>, QueryError> {
+        let (f, params, flags) = (self.f, &self.params, &mut self.flags);
+        let (foff, fvals, _) = self.range.windows(row, st, |k, w| f(params, k, w, flags));
+        let hout = histogram_windows(self.name, &self.range, row, st);
+        ctx.release_samples(row.samples.len() + row.hists.len());
+        let mut dense: Vec<Option<Sv>> = vec![None; st.n];
+        for (j, v) in fvals.iter().enumerate() {
+            if present(*v) {
+                dense[foff + j] = Some(Sv::F(*v));
+            }
+        }
+        // The time of the float sample a last/first function picked at each step.
+        let float_time = |k: usize, last: bool| -> Option<i64> {
+            let end = self.range.at.unwrap_or(st.ts(k)).saturating_sub(self.range.offset_ms);
+            let start = end.saturating_sub(self.range.range_ms);
+            let s = &row.samples;
+            let (lo, hi) = (s.partition_point(|x| x.t <= start), s.partition_point(|x| x.t <= end));
+            (lo < hi).then(|| if last { s[hi - 1].t } else { s[lo].t })
+        };
+        let hist_time = |k: usize, last: bool| -> Option<i64> {
+            let end = self.range.at.unwrap_or(st.ts(k)).saturating_sub(self.range.offset_ms);
+            let start = end.saturating_sub(self.range.range_ms);
+            let h = &row.hists;
+            let (lo, hi) = (h.partition_point(|x| x.t <= start), h.partition_point(|x| x.t <= end));
+            (lo < hi).then(|| if last { h[hi - 1].t } else { h[lo].t })
+        };
+        if let Some((hoff, hvals, _)) = hout {
+            for (j, v) in hvals.into_iter().enumerate() {
+                let k = hoff + j;
+                let Some(v) = v else { continue };
+                dense[k] = match (self.name, dense[k].take(), v) {
+                    (_, None, v) => Some(v),
+                    ("count_over_time", Some(Sv::F(a)), Sv::F(b)) => Some(Sv::F(a + b)),
+                    ("present_over_time", a, _) => a,
+                    (name, Some(a), b) => {
+                        let last = matches!(name, "last_over_time" | "ts_of_last_over_time");
+                        let (ft, ht) = (float_time(k, last), hist_time(k, last));
+                        let take_hist = match (ft, ht) {
+                            (Some(ft), Some(ht)) => {
+                                if last {
+                                    ht > ft
+                                } else {
+                                    ht < ft
+                                }
+                            }
+                            (None, _) => true,
+                            _ => false,
+                        };
+                        Some(if take_hist { b } else { a })
+                    }
+                };
+            }
+        }
+        let Some(off) = dense.iter().position(Option::is_some) else { return Ok(None) };
+        let count = dense.iter().filter(|v| v.is_some()).count();
+        ctx.add_samples(count)?;
+        let drop_name = row.drop_name || !self.keep_name;
+        Ok(Some(compact_of(row.labels.clone(), drop_name, off, dense.split_off(off))))
+    }
+
     /// For a call expression with a range argument.
     pub(crate) fn for_call(ctx: &mut Ctx, c: &Call, st: &Steps) -> Result<RangeFnStream, QueryError> {
         let args: Vec<&Expr> = c.args.args.iter().map(|b| b.as_ref()).collect();
@@ -924,15 +1000,16 @@ impl RangeFnStream {
             if row.samples.is_empty() && !row.hists.is_empty() {
                 let out = histogram_windows(self.name, &self.range, &row, st);
                 ctx.release_samples(row.hists.len());
-                let Some((off, col, count)) = out else { continue };
+                let Some((off, vals, count)) = out else { continue };
                 ctx.add_samples(count)?;
                 let drop_name = row.drop_name || !self.keep_name;
-                if self.name == "count_over_time" {
-                    let vals = col.iter().map(|h| h.as_ref().map_or(ABSENT, |h| h.count)).collect();
-                    return Ok(Some(Compact { labels: row.labels, drop_name, off, vals, hist: None }));
+                return Ok(Some(compact_of(row.labels, drop_name, off, vals)));
+            }
+            if !row.hists.is_empty() && FLOATS_AND_HISTOGRAMS.contains(&self.name) {
+                if let Some(c) = self.mixed(ctx, &row, st)? {
+                    return Ok(Some(c));
                 }
-                let vals = vec![ABSENT; col.len()];
-                return Ok(Some(Compact { labels: row.labels, drop_name, off, vals, hist: Some(Box::new(col)) }));
+                continue;
             }
             if !row.hists.is_empty() && !FLOATS_AND_HISTOGRAMS.contains(&self.name) {
                 let name = row.labels.get(METRIC_NAME).unwrap_or("");
@@ -985,21 +1062,46 @@ impl RangeFnStream {
 
 /// Range functions that count or pass on samples of either kind, so a range mixing floats and
 /// histograms loses nothing.
-const FLOATS_AND_HISTOGRAMS: [&str; 6] =
-    ["count_over_time", "present_over_time", "last_over_time", "first_over_time", "timestamp", "absent_over_time"];
+const FLOATS_AND_HISTOGRAMS: [&str; 6] = [
+    "count_over_time",
+    "present_over_time",
+    "last_over_time",
+    "first_over_time",
+    "ts_of_first_over_time",
+    "ts_of_last_over_time",
+];
 
-/// A range function over a series of native histograms, for the functions that take them:
-/// `rate`, `increase` and `last_over_time` give histograms, `count_over_time` gives the
-/// number of samples (carried as a histogram slot whose count field holds it). Returns the
-/// first step, the values from there, and how many are set; `None` when nothing is.
-fn histogram_windows(name: &str, range: &RangeArg, row: &MRow, st: &Steps) -> Option<(usize, HistCol, usize)> {
+/// A range function over a series' native histograms, for the functions that take them;
+/// `None` for the others. Per step from the first with a value: a histogram (`rate`,
+/// `increase`, `delta`, `irate`, `idelta`, `sum_over_time`, `avg_over_time`,
+/// `last_over_time`, `first_over_time`) or a float (`count_over_time`,
+/// `present_over_time`, `resets`, `changes`, `ts_of_first_over_time`,
+/// `ts_of_last_over_time`), and how many steps have one.
+fn histogram_windows(name: &str, range: &RangeArg, row: &MRow, st: &Steps) -> Option<(usize, Vec<Option<Sv>>, usize)> {
     let h = &row.hists;
-    if !matches!(name, "rate" | "increase" | "last_over_time" | "count_over_time") || h.is_empty() {
+    const TAKES_HISTOGRAMS: [&str; 15] = [
+        "rate",
+        "increase",
+        "delta",
+        "irate",
+        "idelta",
+        "sum_over_time",
+        "avg_over_time",
+        "last_over_time",
+        "first_over_time",
+        "count_over_time",
+        "present_over_time",
+        "resets",
+        "changes",
+        "ts_of_first_over_time",
+        "ts_of_last_over_time",
+    ];
+    if !TAKES_HISTOGRAMS.contains(&name) || h.is_empty() {
         return None;
     }
-    let mut col: HistCol = vec![None; st.n];
+    let mut out: Vec<Option<Sv>> = vec![None; st.n];
     let mut count = 0;
-    for (k, slot) in col.iter_mut().enumerate() {
+    for (k, slot) in out.iter_mut().enumerate() {
         let ts = st.ts(k);
         let end = range.at.unwrap_or(ts).saturating_sub(range.offset_ms);
         let start = end.saturating_sub(range.range_ms);
@@ -1009,18 +1111,65 @@ fn histogram_windows(name: &str, range: &RangeArg, row: &MRow, st: &Steps) -> Op
             continue;
         }
         let w = &h[lo..hi];
+        let (first, last) = (&w[0], &w[w.len() - 1]);
+        let hist = |h: Option<FloatHistogram>| h.map(|h| Sv::H(Arc::new(h)));
         let v = match name {
-            "rate" | "increase" => histogram_rate(w, start, end, range.range_ms, name == "rate"),
-            "last_over_time" => w.last().map(|s| s.h.clone()),
-            _ => Some(Arc::new(FloatHistogram { count: w.len() as f64, ..Default::default() })),
+            "rate" | "increase" => histogram_rate(w, start, end, range.range_ms, name == "rate", true).map(Sv::H),
+            "delta" => histogram_rate(w, start, end, range.range_ms, false, false).map(Sv::H),
+            "irate" | "idelta" if w.len() >= 2 => {
+                let prev = &w[w.len() - 2];
+                let diff = if name == "irate" && nhist::is_reset(&last.h, &prev.h) {
+                    Some((*last.h).clone())
+                } else {
+                    nhist::sub(&last.h, &prev.h).ok()
+                };
+                let dt = (last.t - prev.t) as f64 / 1000.0;
+                let mut d = diff.map(|d| if name == "irate" { nhist::scale(&d, 1.0 / dt) } else { d });
+                if let Some(d) = &mut d {
+                    d.counter_reset_hint = CounterResetHint::Gauge;
+                }
+                hist(d)
+            }
+            "irate" | "idelta" => None,
+            "sum_over_time" | "avg_over_time" => {
+                let mut acc: Option<FloatHistogram> = Some((*first.h).clone());
+                for s in &w[1..] {
+                    acc = acc.and_then(|a| nhist::add(&a, &s.h).ok());
+                }
+                if name == "avg_over_time" {
+                    acc = acc.map(|a| nhist::scale(&a, 1.0 / w.len() as f64));
+                }
+                if let Some(a) = &mut acc {
+                    a.counter_reset_hint = CounterResetHint::Gauge;
+                }
+                hist(acc)
+            }
+            "last_over_time" => Some(Sv::H(last.h.clone())),
+            "first_over_time" => Some(Sv::H(first.h.clone())),
+            "count_over_time" => Some(Sv::F(w.len() as f64)),
+            "present_over_time" => Some(Sv::F(1.0)),
+            "resets" => Some(Sv::F(w.windows(2).filter(|p| nhist::is_reset(&p[1].h, &p[0].h)).count() as f64)),
+            "changes" => {
+                Some(Sv::F(w.windows(2).filter(|p| !p[1].h.bit_eq(&p[0].h) && *p[1].h != *p[0].h).count() as f64))
+            }
+            "ts_of_first_over_time" => Some(Sv::F(first.t as f64 / 1000.0)),
+            _ => Some(Sv::F(last.t as f64 / 1000.0)),
         };
         if v.is_some() {
             count += 1;
         }
         *slot = v;
     }
-    let first = col.iter().position(Option::is_some)?;
-    Some((first, col.split_off(first), count))
+    let first = out.iter().position(Option::is_some)?;
+    Some((first, out.split_off(first), count))
+}
+
+/// A [`Compact`] row from values of either kind over steps `off..`.
+fn compact_of(labels: Labels, drop_name: bool, off: usize, vals: Vec<Option<Sv>>) -> Compact {
+    let floats = vals.iter().map(|v| if let Some(Sv::F(f)) = v { *f } else { ABSENT }).collect();
+    let hist: HistCol = vals.into_iter().map(|v| if let Some(Sv::H(h)) = v { Some(h) } else { None }).collect();
+    let hist = hist.iter().any(Option::is_some).then(|| Box::new(hist));
+    Compact { labels, drop_name, off, vals: floats, hist }
 }
 
 /// `rate`/`increase` of native histogram counters: the last minus the first sample at the
@@ -1032,15 +1181,18 @@ fn histogram_rate(
     end: i64,
     range_ms: i64,
     is_rate: bool,
+    is_counter: bool,
 ) -> Option<Arc<FloatHistogram>> {
     if w.len() < 2 {
         return None;
     }
     let (first, last) = (&w[0], &w[w.len() - 1]);
     let mut result = nhist::sub(&last.h, &first.h).ok()?;
-    for p in w.windows(2) {
-        if nhist::is_reset(&p[1].h, &p[0].h) {
-            result = nhist::add(&result, &p[0].h).ok()?;
+    if is_counter {
+        for p in w.windows(2) {
+            if nhist::is_reset(&p[1].h, &p[0].h) {
+                result = nhist::add(&result, &p[0].h).ok()?;
+            }
         }
     }
     let mut to_start = (first.t - start) as f64 / 1000.0;
