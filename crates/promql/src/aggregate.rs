@@ -159,8 +159,8 @@ fn reduce(
     let mut acc: Vec<Acc> = Vec::new();
     let mut drop_name: Vec<bool> = Vec::new();
     let mut qvals: Vec<Vec<f64>> = Vec::new();
-    // Native histograms per (group, step): the running sum and how many were added.
-    let mut hacc: HashMap<usize, Vec<Option<(FloatHistogram, f64)>>> = HashMap::new();
+    // Native histograms per (group, step), summed when the group is complete.
+    let mut hacc: HashMap<usize, Vec<Vec<std::sync::Arc<FloatHistogram>>>> = HashMap::new();
     let mut incompatible = false;
     while let Some(mut row) = stream.next_compact(ctx, st)? {
         let gl = grouping_labels(&row.labels, without, grouping);
@@ -183,27 +183,12 @@ fn reduce(
             let floats = row.vals.iter().any(|v| present(*v));
             match op {
                 T_SUM | T_AVG => {
-                    let slots = hacc.entry(g).or_insert_with(|| vec![None; n]);
+                    let slots = hacc.entry(g).or_insert_with(|| vec![Vec::new(); n]);
                     for (j, h) in col.iter().enumerate() {
-                        let (Some(h), Some(slot)) = (h, slots.get_mut(row.off + j)) else { continue };
-                        match slot {
-                            None => *slot = Some(((**h).clone(), 1.0)),
-                            // A NaN count marks a sum that met incompatible histograms: it is
-                            // dropped, as Prometheus drops it.
-                            Some((_, cnt)) if cnt.is_nan() => {}
-                            Some((acc, cnt)) => match crate::nhist::add(acc, h) {
-                                Ok(sum) => {
-                                    *acc = sum;
-                                    *cnt += 1.0;
-                                }
-                                Err(_) => {
-                                    incompatible = true;
-                                    *cnt = f64::NAN;
-                                }
-                            },
+                        if let (Some(h), Some(slot)) = (h, slots.get_mut(row.off + j)) {
+                            slot.push(h.clone());
                         }
                     }
-                    ctx.release_samples(col.iter().filter(|h| h.is_some()).count());
                     if !floats {
                         continue;
                     }
@@ -322,8 +307,7 @@ fn reduce(
             let mut col: crate::eval::HistCol = vec![None; n];
             let mut mixed = false;
             for (k, slot) in slots.into_iter().enumerate() {
-                let Some((h, cnt)) = slot else { continue };
-                if cnt.is_nan() {
+                if slot.is_empty() {
                     continue;
                 }
                 if present(vals[k]) {
@@ -332,8 +316,19 @@ fn reduce(
                     mixed = true;
                     continue;
                 }
-                let h = if op == T_AVG { crate::nhist::scale(&h, 1.0 / cnt) } else { h };
-                col[k] = Some(std::sync::Arc::new(h));
+                let cnt = slot.len() as f64;
+                let scaled: Vec<FloatHistogram>;
+                let parts: Vec<&FloatHistogram> = if op == T_AVG {
+                    scaled = slot.iter().map(|h| crate::nhist::scale(h, 1.0 / cnt)).collect();
+                    scaled.iter().collect()
+                } else {
+                    slot.iter().map(|h| &**h).collect()
+                };
+                ctx.release_samples(slot.len());
+                match crate::nhist::add_all(&parts) {
+                    Ok(h) => col[k] = Some(std::sync::Arc::new(h)),
+                    Err(_) => incompatible = true,
+                }
             }
             if mixed {
                 ctx.annos.warn("encountered a mix of histograms and floats for aggregation".into());

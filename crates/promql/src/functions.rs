@@ -1132,13 +1132,15 @@ fn histogram_windows(name: &str, range: &RangeArg, row: &MRow, st: &Steps) -> Op
             }
             "irate" | "idelta" => None,
             "sum_over_time" | "avg_over_time" => {
-                let mut acc: Option<FloatHistogram> = Some((*first.h).clone());
-                for s in &w[1..] {
-                    acc = acc.and_then(|a| nhist::add(&a, &s.h).ok());
-                }
-                if name == "avg_over_time" {
-                    acc = acc.map(|a| nhist::scale(&a, 1.0 / w.len() as f64));
-                }
+                let scaled: Vec<FloatHistogram>;
+                let parts: Vec<&FloatHistogram> = if name == "avg_over_time" {
+                    // Each divided first, so the mean of huge counts does not overflow.
+                    scaled = w.iter().map(|s| nhist::scale(&s.h, 1.0 / w.len() as f64)).collect();
+                    scaled.iter().collect()
+                } else {
+                    w.iter().map(|s| &*s.h).collect()
+                };
+                let mut acc = nhist::add_all(&parts).ok();
                 if let Some(a) = &mut acc {
                     a.counter_reset_hint = CounterResetHint::Gauge;
                 }

@@ -183,6 +183,51 @@ fn combine(a: &FloatHistogram, b: &FloatHistogram, k: f64) -> Result<FloatHistog
     Ok(build(x, hint))
 }
 
+/// The sum of many histograms with compensated (Kahan–Neumaier) summation of every field, as
+/// Prometheus's `KahanAdd` sums them: `1 + 1e100 + 1 - 1e100` is 2, not 0.
+pub fn add_all(hs: &[&FloatHistogram]) -> Result<FloatHistogram, Incompatible> {
+    if hs.is_empty() {
+        return Ok(FloatHistogram::default());
+    }
+    let mut ds: Vec<Dense> = hs.iter().map(|h| dense(h)).collect();
+    // A common layout: pairwise alignment with the first until nothing changes.
+    let mut base = ds[0].clone();
+    for d in ds.iter_mut().skip(1) {
+        align(&mut base, d)?;
+    }
+    for d in ds.iter_mut() {
+        align(&mut base, d)?;
+    }
+    let mut out = Dense { pos: BTreeMap::new(), neg: BTreeMap::new(), ..base.clone() };
+    let sum = |vals: &mut dyn Iterator<Item = f64>| {
+        let (mut s, mut c) = (0.0, 0.0);
+        for v in vals {
+            (s, c) = crate::mathx::kahan_inc(v, s, c);
+        }
+        s + c
+    };
+    out.count = sum(&mut ds.iter().map(|d| d.count));
+    out.sum = sum(&mut ds.iter().map(|d| d.sum));
+    out.zero_count = sum(&mut ds.iter().map(|d| d.zero_count));
+    for side in 0..2 {
+        let mut acc: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
+        for d in &ds {
+            for (&i, &c) in if side == 0 { &d.pos } else { &d.neg } {
+                let e = acc.entry(i).or_insert((0.0, 0.0));
+                *e = crate::mathx::kahan_inc(c, e.0, e.1);
+            }
+        }
+        let m = if side == 0 { &mut out.pos } else { &mut out.neg };
+        *m = acc.into_iter().map(|(i, (s, c))| (i, s + c)).collect();
+    }
+    let hint = if hs.iter().any(|h| h.counter_reset_hint == CounterResetHint::Gauge) {
+        CounterResetHint::Gauge
+    } else {
+        CounterResetHint::Unknown
+    };
+    Ok(build(out, hint))
+}
+
 /// `a + b`.
 pub fn add(a: &FloatHistogram, b: &FloatHistogram) -> Result<FloatHistogram, Incompatible> {
     combine(a, b, 1.0)
