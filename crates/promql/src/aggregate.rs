@@ -162,6 +162,7 @@ fn reduce(
     // Native histograms per (group, step), summed when the group is complete.
     let mut hacc: HashMap<usize, Vec<Vec<std::sync::Arc<FloatHistogram>>>> = HashMap::new();
     let mut incompatible = false;
+    let mut conflicting = false;
     while let Some(mut row) = stream.next_compact(ctx, st)? {
         let gl = grouping_labels(&row.labels, without, grouping);
         let g = match key_of.get(&gl) {
@@ -317,6 +318,9 @@ fn reduce(
                     continue;
                 }
                 let cnt = slot.len() as f64;
+                if crate::functions::conflicting_resets(slot.iter().map(|h| &**h)) {
+                    conflicting = true;
+                }
                 let scaled: Vec<FloatHistogram>;
                 let parts: Vec<&FloatHistogram> = if op == T_AVG {
                     scaled = slot.iter().map(|h| crate::nhist::scale(h, 1.0 / cnt)).collect();
@@ -344,6 +348,9 @@ fn reduce(
     }
     if incompatible {
         ctx.annos.warn("vector contains histograms with incompatible schemas or custom bucket bounds".into());
+    }
+    if conflicting {
+        ctx.annos.warn(format!("conflicting counter resets during histogram aggregation{at}"));
     }
     Ok(out)
 }

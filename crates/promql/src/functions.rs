@@ -624,7 +624,8 @@ fn range_function(ctx: &mut Ctx, name: &'static str, args: &[&Expr], mi: usize, 
         while let Some(row) = ctx.next_range_row(&mut range)? {
             let (off, per, _) = range.windows(&row, st, |_, _| Some(1.0));
             ctx.release_samples(row.samples.len() + row.hists.len());
-            if let Some((off, col, _)) = histogram_windows("last_over_time", &range, &row, st) {
+            let mut notes = HistNotes::default();
+            if let Some((off, col, _)) = histogram_windows("last_over_time", &range, &row, st, &mut notes) {
                 for (j, h) in col.iter().enumerate() {
                     if h.is_some() {
                         vals[off + j] = ABSENT;
@@ -918,7 +919,10 @@ impl RangeFnStream {
     fn mixed(&mut self, ctx: &mut Ctx, row: &MRow, st: &Steps) -> Result<Option<Compact>, QueryError> {
         let (f, params, flags) = (self.f, &self.params, &mut self.flags);
         let (foff, fvals, _) = self.range.windows(row, st, |k, w| f(params, k, w, flags));
-        let hout = histogram_windows(self.name, &self.range, row, st);
+        let mut notes = HistNotes::default();
+        let hout = histogram_windows(self.name, &self.range, row, st, &mut notes);
+        self.note(ctx, row, &notes);
+        let mut mix = false;
         ctx.release_samples(row.samples.len() + row.hists.len());
         let mut dense: Vec<Option<Sv>> = vec![None; st.n];
         for (j, v) in fvals.iter().enumerate() {
@@ -947,6 +951,10 @@ impl RangeFnStream {
                 let Some(v) = v else { continue };
                 dense[k] = match (self.name, dense[k].take(), v) {
                     (_, None, v) => Some(v),
+                    (name, Some(_), _) if HISTOGRAM_OR_FLOAT.contains(&name) => {
+                        mix = true;
+                        None
+                    }
                     ("count_over_time", Some(Sv::F(a)), Sv::F(b)) => Some(Sv::F(a + b)),
                     ("present_over_time", a, _) => a,
                     (name, Some(a), b) => {
@@ -968,11 +976,31 @@ impl RangeFnStream {
                 };
             }
         }
+        if mix {
+            let name = row.labels.get(METRIC_NAME).unwrap_or("");
+            let at = &self.first_arg_at;
+            ctx.annos.warn(format!("encountered a mix of histograms and floats for metric name {name:?}{at}"));
+        }
         let Some(off) = dense.iter().position(Option::is_some) else { return Ok(None) };
         let count = dense.iter().filter(|v| v.is_some()).count();
         ctx.add_samples(count)?;
         let drop_name = row.drop_name || !self.keep_name;
         Ok(Some(compact_of(row.labels.clone(), drop_name, off, dense.split_off(off))))
+    }
+
+    /// The warnings a histogram range function's notes call for.
+    fn note(&self, ctx: &mut Ctx, row: &MRow, notes: &HistNotes) {
+        let name = row.labels.get(METRIC_NAME).unwrap_or("");
+        let at = &self.first_arg_at;
+        if notes.not_counter {
+            ctx.annos.warn(format!("this native histogram metric is not a counter: {name:?}{at}"));
+        }
+        if notes.not_gauge {
+            ctx.annos.warn(format!("this native histogram metric is not a gauge: {name:?}{at}"));
+        }
+        if notes.conflicting_resets {
+            ctx.annos.warn(format!("conflicting counter resets during histogram aggregation{at}"));
+        }
     }
 
     /// For a call expression with a range argument.
@@ -998,20 +1026,24 @@ impl RangeFnStream {
         }
         while let Some(row) = ctx.next_range_row(&mut self.range)? {
             if row.samples.is_empty() && !row.hists.is_empty() {
-                let out = histogram_windows(self.name, &self.range, &row, st);
+                let mut notes = HistNotes::default();
+                let out = histogram_windows(self.name, &self.range, &row, st, &mut notes);
+                self.note(ctx, &row, &notes);
                 ctx.release_samples(row.hists.len());
                 let Some((off, vals, count)) = out else { continue };
                 ctx.add_samples(count)?;
                 let drop_name = row.drop_name || !self.keep_name;
                 return Ok(Some(compact_of(row.labels, drop_name, off, vals)));
             }
-            if !row.hists.is_empty() && FLOATS_AND_HISTOGRAMS.contains(&self.name) {
+            if !row.hists.is_empty()
+                && (FLOATS_AND_HISTOGRAMS.contains(&self.name) || HISTOGRAM_OR_FLOAT.contains(&self.name))
+            {
                 if let Some(c) = self.mixed(ctx, &row, st)? {
                     return Ok(Some(c));
                 }
                 continue;
             }
-            if !row.hists.is_empty() && !FLOATS_AND_HISTOGRAMS.contains(&self.name) {
+            if !row.hists.is_empty() {
                 let name = row.labels.get(METRIC_NAME).unwrap_or("");
                 let at = &self.first_arg_at;
                 ctx.annos.info(format!(
@@ -1071,13 +1103,48 @@ const FLOATS_AND_HISTOGRAMS: [&str; 6] = [
     "ts_of_last_over_time",
 ];
 
+/// Range functions of floats or of histograms, not both: a window holding both kinds gives
+/// nothing and a warning.
+const HISTOGRAM_OR_FLOAT: [&str; 7] =
+    ["rate", "increase", "delta", "irate", "idelta", "sum_over_time", "avg_over_time"];
+
 /// A range function over a series' native histograms, for the functions that take them;
 /// `None` for the others. Per step from the first with a value: a histogram (`rate`,
 /// `increase`, `delta`, `irate`, `idelta`, `sum_over_time`, `avg_over_time`,
 /// `last_over_time`, `first_over_time`) or a float (`count_over_time`,
 /// `present_over_time`, `resets`, `changes`, `ts_of_first_over_time`,
 /// `ts_of_last_over_time`), and how many steps have one.
-fn histogram_windows(name: &str, range: &RangeArg, row: &MRow, st: &Steps) -> Option<(usize, Vec<Option<Sv>>, usize)> {
+/// What histogram range functions found worth a warning.
+#[derive(Default)]
+struct HistNotes {
+    /// A counter function met a gauge histogram.
+    not_counter: bool,
+    /// A gauge function met a counter histogram.
+    not_gauge: bool,
+    /// A sum met both "reset" and "no reset" hints.
+    conflicting_resets: bool,
+}
+
+/// Whether histograms being summed carry contradicting counter-reset hints.
+pub(crate) fn conflicting_resets<'a>(hs: impl Iterator<Item = &'a FloatHistogram>) -> bool {
+    let (mut reset, mut not_reset) = (false, false);
+    for h in hs {
+        match h.counter_reset_hint {
+            CounterResetHint::CounterReset => reset = true,
+            CounterResetHint::NotCounterReset => not_reset = true,
+            _ => {}
+        }
+    }
+    reset && not_reset
+}
+
+fn histogram_windows(
+    name: &str,
+    range: &RangeArg,
+    row: &MRow,
+    st: &Steps,
+    notes: &mut HistNotes,
+) -> Option<(usize, Vec<Option<Sv>>, usize)> {
     let h = &row.hists;
     const TAKES_HISTOGRAMS: [&str; 15] = [
         "rate",
@@ -1113,6 +1180,15 @@ fn histogram_windows(name: &str, range: &RangeArg, row: &MRow, st: &Steps) -> Op
         let w = &h[lo..hi];
         let (first, last) = (&w[0], &w[w.len() - 1]);
         let hist = |h: Option<FloatHistogram>| h.map(|h| Sv::H(Arc::new(h)));
+        let gauge = |s: &HistogramSample| s.h.counter_reset_hint == CounterResetHint::Gauge;
+        match name {
+            "rate" | "increase" | "irate" if w.iter().any(gauge) => notes.not_counter = true,
+            "delta" | "idelta" if !w.iter().all(gauge) => notes.not_gauge = true,
+            "sum_over_time" | "avg_over_time" if conflicting_resets(w.iter().map(|s| &*s.h)) => {
+                notes.conflicting_resets = true
+            }
+            _ => {}
+        }
         let v = match name {
             "rate" | "increase" => histogram_rate(w, start, end, range.range_ms, name == "rate", true).map(Sv::H),
             "delta" => histogram_rate(w, start, end, range.range_ms, false, false).map(Sv::H),
