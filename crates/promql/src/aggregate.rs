@@ -163,6 +163,7 @@ fn reduce(
     let mut hacc: HashMap<usize, Vec<Vec<std::sync::Arc<FloatHistogram>>>> = HashMap::new();
     let mut incompatible = false;
     let mut conflicting = false;
+    let mut reconciled = false;
     while let Some(mut row) = stream.next_compact(ctx, st)? {
         let gl = grouping_labels(&row.labels, without, grouping);
         let g = match key_of.get(&gl) {
@@ -321,6 +322,9 @@ fn reduce(
                 if crate::functions::conflicting_resets(slot.iter().map(|h| &**h)) {
                     conflicting = true;
                 }
+                if slot.iter().any(|h| crate::nhist::reconciles(&slot[0], h)) {
+                    reconciled = true;
+                }
                 let scaled: Vec<FloatHistogram>;
                 let parts: Vec<&FloatHistogram> = if op == T_AVG {
                     scaled = slot.iter().map(|h| crate::nhist::scale(h, 1.0 / cnt)).collect();
@@ -351,6 +355,9 @@ fn reduce(
     }
     if conflicting {
         ctx.annos.warn(format!("conflicting counter resets during histogram aggregation{at}"));
+    }
+    if reconciled {
+        ctx.annos.info(format!("mismatched custom buckets were reconciled during aggregation{at}"));
     }
     Ok(out)
 }

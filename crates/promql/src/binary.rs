@@ -10,7 +10,7 @@ use crate::eval::{merge_same_labels, present, Ctx, Row, Steps, Sv, Val, ABSENT};
 use crate::QueryError;
 use periscope_model::{Labels, METRIC_NAME};
 use promql_parser::parser::token::*;
-use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
+use promql_parser::parser::{BinaryExpr, Expr, LabelModifier, VectorMatchCardinality};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -18,8 +18,9 @@ use std::sync::Arc;
 /// means, so they go.
 pub(crate) const METADATA_LABELS: [&str; 3] = [METRIC_NAME, "__type__", "__unit__"];
 
-pub(crate) fn eval_binary(ctx: &mut Ctx, b: &BinaryExpr, st: &Steps) -> Result<Val, QueryError> {
+pub(crate) fn eval_binary(ctx: &mut Ctx, node: &Expr, b: &BinaryExpr, st: &Steps) -> Result<Val, QueryError> {
     let op = b.op.id();
+    let at = &ctx.pos(node);
     let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
     let lhs = ctx.eval(&b.lhs, st)?;
     let rhs = ctx.eval(&b.rhs, st)?;
@@ -35,7 +36,7 @@ pub(crate) fn eval_binary(ctx: &mut Ctx, b: &BinaryExpr, st: &Steps) -> Result<V
                 T_LAND => set_and_unless(l, &r, &m, st, true),
                 T_LUNLESS => set_and_unless(l, &r, &m, st, false),
                 T_LOR => set_or(l, r, &m, st)?,
-                _ => vector_vector(ctx, op, l, r, &m, return_bool, st)?,
+                _ => vector_vector(ctx, op, l, r, &m, return_bool, st, at)?,
             };
             Ok(Val::Vector(rows))
         }
@@ -315,6 +316,7 @@ fn set_or(l: Vec<Row>, r: Vec<Row>, m: &Matching, st: &Steps) -> Result<Vec<Row>
 
 const NONE: u32 = u32::MAX;
 
+#[allow(clippy::too_many_arguments)]
 fn vector_vector(
     ctx: &mut Ctx,
     op: u16,
@@ -323,6 +325,7 @@ fn vector_vector(
     m: &Matching,
     return_bool: bool,
     st: &Steps,
+    at: &str,
 ) -> Result<Vec<Row>, QueryError> {
     // The "many" side is `l`, the "one" side `r`; group_right swaps them (and the operands
     // back when computing values).
@@ -346,6 +349,7 @@ fn vector_vector(
         c
     };
     let mut incompatible: Option<(&'static str, &'static str)> = None;
+    let mut reconciled = false;
     let lcount = count(&l);
     let rcount = count(&r);
 
@@ -392,6 +396,9 @@ fn vector_vector(
                         matched_stamp: &mut Vec<usize>|
          -> Result<(), QueryError> {
             let (a, b) = if swapped { (rv, lv) } else { (lv, rv) };
+            if let (Sv::H(h), Sv::H(g), T_ADD | T_SUB) = (&a, &b, op) {
+                reconciled |= crate::nhist::reconciles(h, g);
+            }
             let (mut val, mut keep) = match any_binop(op, a, b) {
                 Ok(r) => r,
                 Err(kinds) => {
@@ -469,6 +476,10 @@ fn vector_vector(
     if let Some((a, b)) = incompatible {
         let name = op_symbol(op);
         ctx.annos.info(format!("incompatible sample types encountered for binary operator {name:?}: {a} {name} {b}"));
+    }
+    if reconciled {
+        let what = if op == T_ADD { "addition" } else { "subtraction" };
+        ctx.annos.info(format!("mismatched custom buckets were reconciled during {what}{at}"));
     }
     rows.retain(|r| (0..r.vals.len()).any(|k| r.has(k)));
     Ok(rows)

@@ -580,7 +580,7 @@ impl<'a> Ctx<'a> {
                 }
                 _ => Err(QueryError::Execution("unary minus on a value that is not a scalar or vector".into())),
             },
-            Expr::Binary(b) => binary::eval_binary(self, b, st),
+            Expr::Binary(b) => binary::eval_binary(self, e, b, st),
             Expr::Aggregate(a) => aggregate::eval_aggregate(self, a, st),
             Expr::Call(c) => functions::eval_call(self, e, c, st),
             Expr::Extension(_) => Err(QueryError::Execution("unsupported expression".into())),

@@ -135,14 +135,36 @@ fn widen_zero(d: &mut Dense, threshold: f64) {
     d.zero_threshold = t;
 }
 
+/// Moves custom buckets onto the bounds `common` (a subset of the histogram's bounds): each
+/// bucket goes to the first common bound at or above its own upper bound, or to the +Inf
+/// bucket.
+fn rebucket(d: &mut Dense, common: &[f64]) {
+    let mut out = BTreeMap::new();
+    for (&i, &c) in &d.pos {
+        let upper = usize::try_from(i).ok().and_then(|i| d.custom.get(i)).copied().unwrap_or(f64::INFINITY);
+        let j = common.partition_point(|b| *b < upper) as i64;
+        *out.entry(j).or_insert(0.0) += c;
+    }
+    d.pos = out;
+    d.custom = common.to_vec();
+}
+
+/// Whether combining `a` and `b` reconciles mismatched custom bucket bounds.
+pub fn reconciles(a: &FloatHistogram, b: &FloatHistogram) -> bool {
+    a.uses_custom_buckets() && b.uses_custom_buckets() && a.custom_values != b.custom_values
+}
+
 /// Brings two histograms to a common layout: the coarser schema, the wider zero bucket.
 fn align(a: &mut Dense, b: &mut Dense) -> Result<(), Incompatible> {
     let ca = a.schema == CUSTOM_BUCKETS_SCHEMA;
     let cb = b.schema == CUSTOM_BUCKETS_SCHEMA;
     match (ca, cb) {
         (true, true) => {
-            if a.custom.len() != b.custom.len() || a.custom.iter().zip(&b.custom).any(|(x, y)| x != y) {
-                return Err(Incompatible::CustomBounds);
+            if a.custom != b.custom {
+                // Prometheus reconciles mismatched bounds to the ones both have.
+                let common: Vec<f64> = a.custom.iter().copied().filter(|v| b.custom.contains(v)).collect();
+                rebucket(a, &common);
+                rebucket(b, &common);
             }
             Ok(())
         }
