@@ -70,9 +70,9 @@ pub(crate) fn present(v: f64) -> bool {
 /// Native histogram values of a row, one slot per step.
 pub(crate) type HistCol = Vec<Option<Arc<FloatHistogram>>>;
 
-/// One series of an instant-vector-valued node: a value per step. A row holds floats or
-/// native histograms: a histogram row has `hist` set and every float `ABSENT`, so
-/// operations that know only floats find nothing in it and leave it out of their result.
+/// One series of an instant-vector-valued node: a value per step, a float or (in `hist`) a
+/// native histogram. A step with a histogram has an `ABSENT` float, so operations that know
+/// only floats find nothing there and leave it out of their result.
 #[derive(Debug, Clone)]
 pub(crate) struct Row {
     pub labels: Labels,
@@ -902,7 +902,7 @@ pub(crate) struct Compact {
     pub drop_name: bool,
     pub off: usize,
     pub vals: Vec<f64>,
-    /// Native histograms over the same steps as `vals` (which are then all `ABSENT`).
+    /// Native histograms over the same steps as `vals` (a step holds one kind at most).
     pub hist: Option<Box<HistCol>>,
 }
 
