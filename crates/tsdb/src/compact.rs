@@ -115,6 +115,7 @@ impl Db {
         let mut series: Vec<(Labels, Vec<ClosedChunk>, Vec<HistogramSample>)> = {
             let _g = lock(&self.append_lock);
             head.min_valid_t.fetch_max(end, Ordering::AcqRel);
+            head.cut_end.store(end, Ordering::Release);
             head.all_series()
                 .iter()
                 .map(|s| {
@@ -126,7 +127,7 @@ impl Db {
         };
         series.sort_by(|a, b| a.0.cmp(&b.0));
         if !series.is_empty() {
-            let block = self.write_new_block(
+            let written = self.write_new_block(
                 1,
                 Vec::new(),
                 series.into_iter().map(|(l, c, h)| {
@@ -134,7 +135,15 @@ impl Db {
                     chunks.extend(histogram_chunk_data(&h, range));
                     (l, chunks)
                 }),
-            )?;
+            );
+            let block = match written {
+                Ok(b) => b,
+                Err(e) => {
+                    // The data stays in the head for the next attempt.
+                    head.cut_end.store(i64::MIN, Ordering::Release);
+                    return Err(e);
+                }
+            };
             let meta = &block.meta;
             tracing::info!(tenant = %self.tenant, block = %meta.id, min_time = meta.min_time, max_time = meta.max_time,
                 series = meta.num_series, samples = meta.num_samples, "wrote block from head");
@@ -146,6 +155,7 @@ impl Db {
             for s in head.all_series() {
                 lock(&s.data).take_before(end, range);
             }
+            head.cut_end.store(i64::MIN, Ordering::Release);
             let dropped = head.gc();
             let new_min = head.all_series().iter().filter_map(|s| lock(&s.data).min_t()).min();
             // The newest time stays: the out-of-order window is measured from it.
@@ -184,10 +194,15 @@ impl Db {
     /// Writes the head as a checkpoint and deletes the WAL segments it replaces.
     pub(crate) fn checkpoint(&self) -> Result<(), TsdbError> {
         let wal_err = |source| TsdbError::Wal { tenant: self.tenant.to_string(), source };
-        let (seg, series, metadata, exemplars) = {
+        let (seg, series, metadata, exemplars, old_samples) = {
             let _g = lock(&self.append_lock);
             let seg = self.wal.cut().map_err(wal_err)?;
             let range = self.opts.block_range_ms;
+            // Out-of-order samples below the head's lower bound go in as such (replay keeps
+            // them whatever the blocks hold), not inside chunks (replay drops chunks that end
+            // before the lower bound, as the blocks hold those).
+            let floor = self.head.min_valid_t.load(Ordering::Relaxed);
+            let mut old_samples: Vec<record::RefSample> = Vec::new();
             let series: Vec<(u64, Labels, Vec<ClosedChunk>, Vec<ClosedChunk>)> = self
                 .head
                 .all_series()
@@ -195,7 +210,12 @@ impl Db {
                 .map(|s| {
                     let d = lock(&s.data);
                     let hist = encode_hist_chunks(&d.histograms_before(i64::MAX), range);
-                    (s.sref, s.labels.clone(), d.peek_before(i64::MAX, range), hist)
+                    old_samples.extend(d.ooo.iter().take_while(|x| x.t < floor).map(|x| record::RefSample {
+                        sref: s.sref,
+                        t: x.t,
+                        v: x.v,
+                    }));
+                    (s.sref, s.labels.clone(), d.peek_between(floor, i64::MAX, range), hist)
                 })
                 .collect();
             let metadata: Vec<_> = read(&self.head.metadata).values().cloned().collect();
@@ -204,7 +224,7 @@ impl Db {
                 .iter()
                 .map(|(r, e)| record::RefExemplar { sref: *r, t: e.t, v: e.v, labels: e.labels.clone() })
                 .collect();
-            (seg, series, metadata, exemplars)
+            (seg, series, metadata, exemplars, old_samples)
         };
         let wal_dir = self.dir.join("wal");
         let name = format!("checkpoint.{:08}", seg - 1);
@@ -237,6 +257,9 @@ impl Db {
             }
             if !exemplars.is_empty() {
                 cp.log(|b| record::encode_exemplars(b, &exemplars)).map_err(wal_err)?;
+            }
+            for part in old_samples.chunks(CHECKPOINT_SERIES_PER_RECORD * 16) {
+                cp.log(|b| record::encode_old_samples(b, part)).map_err(wal_err)?;
             }
             cp.close().map_err(wal_err)?;
         }

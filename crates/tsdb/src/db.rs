@@ -37,6 +37,8 @@ pub(crate) struct Db {
 #[derive(Default)]
 pub(crate) struct Scratch {
     samples: Vec<RefSample>,
+    /// Out-of-order samples older than the head's lower bound (their range is in a block).
+    old_samples: Vec<RefSample>,
     histograms: Vec<RefHistogram>,
     exemplars: Vec<RefExemplar>,
     new_series: Vec<Arc<MemSeries>>,
@@ -144,6 +146,7 @@ impl Db {
         let mut guard = lock(&self.append_lock);
         let scratch = &mut *guard;
         scratch.samples.clear();
+        scratch.old_samples.clear();
         scratch.histograms.clear();
         scratch.exemplars.clear();
         scratch.new_series.clear();
@@ -155,6 +158,8 @@ impl Db {
         let mut batch_min = i64::MAX;
 
         let min_valid = head.min_valid_t.load(Ordering::Relaxed);
+        // Out-of-order samples below the head's bound reach only ranges no cut is copying.
+        let ooo_min_old = ooo_min.max(head.cut_end.load(Ordering::Acquire));
         for (i, ss) in batch.series.iter().enumerate() {
             let series = match resolved[i].take().filter(|s| !s.removed.load(Ordering::Acquire)) {
                 Some(s) => s,
@@ -181,7 +186,15 @@ impl Db {
                 let reason = if s.t > max_future {
                     Some(RejectReason::TooFarInFuture)
                 } else if s.t < min_valid {
-                    Some(RejectReason::TooOld)
+                    // A range already in a block: only the out-of-order window reaches it, as
+                    // in Prometheus; the sample waits in the head's out-of-order buffer and is
+                    // written to a block of its own range at the next cut (queries and block
+                    // merges take overlapping blocks' samples once).
+                    if s.t >= ooo_min_old {
+                        insert_out_of_order(&mut d, series.sref, s, &mut scratch.old_samples, &mut report)
+                    } else {
+                        Some(RejectReason::TooOld)
+                    }
                 } else if s.t > d.last_t {
                     d.append_in_order(s.t, s.v, block_range);
                     scratch.samples.push(RefSample { sref: series.sref, t: s.t, v: s.v });
@@ -194,18 +207,7 @@ impl Db {
                         Some(RejectReason::DuplicateTimestamp)
                     }
                 } else if s.t >= ooo_min {
-                    match d.value_at(s.t) {
-                        Some(bits) if bits == s.v.to_bits() => {
-                            report.duplicates_ignored += 1;
-                            None
-                        }
-                        Some(_) => Some(RejectReason::DuplicateTimestamp),
-                        None => {
-                            d.insert_ooo(s.t, s.v);
-                            scratch.samples.push(RefSample { sref: series.sref, t: s.t, v: s.v });
-                            None
-                        }
-                    }
+                    insert_out_of_order(&mut d, series.sref, s, &mut scratch.samples, &mut report)
                 } else {
                     Some(RejectReason::OutOfOrder)
                 };
@@ -268,6 +270,9 @@ impl Db {
             if !scratch.samples.is_empty() {
                 record::encode_samples(buf, &scratch.samples);
             }
+            if !scratch.old_samples.is_empty() {
+                record::encode_old_samples(buf, &scratch.old_samples);
+            }
             if !scratch.histograms.is_empty() {
                 record::encode_histograms(buf, &scratch.histograms);
             }
@@ -295,7 +300,7 @@ impl Db {
             head.note_time(batch_min);
             head.note_time(batch_max);
         }
-        report.samples_appended = (scratch.samples.len() + scratch.histograms.len()) as u64;
+        report.samples_appended = (scratch.samples.len() + scratch.old_samples.len() + scratch.histograms.len()) as u64;
         report.exemplars_appended = scratch.exemplars.len() as u64;
         if !scratch.exemplars.is_empty() {
             let mut ring = lock(&head.exemplars);
@@ -324,6 +329,29 @@ impl Db {
     /// Histogram samples of a series in a range.
     pub(crate) fn histograms(&self, s: &MemSeries, mint: i64, maxt: i64) -> periscope_storage::HistogramIter {
         crate::head::series_histograms(s, mint, maxt)
+    }
+}
+
+/// Stores an out-of-order sample and logs it in `log`, unless a sample is stored at its
+/// time: the same value is a duplicate (ignored and counted), another one is refused.
+fn insert_out_of_order(
+    d: &mut crate::head::SeriesData,
+    sref: u64,
+    s: &periscope_model::Sample,
+    log: &mut Vec<RefSample>,
+    report: &mut AppendReport,
+) -> Option<RejectReason> {
+    match d.value_at(s.t) {
+        Some(bits) if bits == s.v.to_bits() => {
+            report.duplicates_ignored += 1;
+            None
+        }
+        Some(_) => Some(RejectReason::DuplicateTimestamp),
+        None => {
+            d.insert_ooo(s.t, s.v);
+            log.push(RefSample { sref, t: s.t, v: s.v });
+            None
+        }
     }
 }
 
@@ -386,6 +414,23 @@ fn apply_replayed(
                 }
                 *samples += 1;
                 head.note_time(rs.t);
+            }
+        }
+        Section::OldSamples(list) => {
+            // Out-of-order samples below the head's lower bound: not in a block unless a cut
+            // wrote them before a crash cut the WAL short of its checkpoint; then they are
+            // taken twice, which reads and block merges deduplicate.
+            for rs in list {
+                let Some(series) = head.by_ref(rs.sref) else {
+                    *unknown_refs += 1;
+                    continue;
+                };
+                let mut d = lock(&series.data);
+                if d.value_at(rs.t).is_none() {
+                    d.insert_ooo(rs.t, rs.v);
+                    *samples += 1;
+                    head.note_time(rs.t);
+                }
             }
         }
         Section::Histograms(list) => {

@@ -316,6 +316,12 @@ impl SeriesData {
     /// merged with the out-of-order ones and re-encoded when a chunk straddles `end` or there
     /// are out-of-order samples.
     pub(crate) fn peek_before(&self, end: i64, block_range: i64) -> Vec<ClosedChunk> {
+        self.peek_between(i64::MIN, end, block_range)
+    }
+
+    /// [`SeriesData::peek_before`] leaving out the out-of-order samples older than `floor`
+    /// (a checkpoint logs those on their own, see `compact.rs`).
+    pub(crate) fn peek_between(&self, floor: i64, end: i64, block_range: i64) -> Vec<ClosedChunk> {
         let open = self.open.as_ref().filter(|o| o.app.count() > 0).map(|o| ClosedChunk {
             mint: o.mint,
             maxt: o.app.last_t(),
@@ -324,7 +330,7 @@ impl SeriesData {
         let all: Vec<&ClosedChunk> = self.closed.iter().chain(open.as_ref()).collect();
         let whole: Vec<ClosedChunk> = all.iter().filter(|c| c.maxt < end).map(|c| (*c).clone()).collect();
         let straddling: Vec<&&ClosedChunk> = all.iter().filter(|c| c.mint < end && end <= c.maxt).collect();
-        let ooo: Vec<Sample> = self.ooo.iter().take_while(|s| s.t < end).copied().collect();
+        let ooo: Vec<Sample> = self.ooo.iter().take_while(|s| s.t < end).filter(|s| s.t >= floor).copied().collect();
         if straddling.is_empty() && ooo.is_empty() {
             return whole;
         }
@@ -494,8 +500,12 @@ pub(crate) struct Head {
     /// Oldest and newest timestamps appended, for the head's range.
     pub min_t: AtomicI64,
     pub max_t: AtomicI64,
-    /// Samples older than this are refused: their range was persisted into a block.
+    /// Samples older than this are refused: their range was persisted into a block (the
+    /// out-of-order window may still reach below it).
     pub min_valid_t: AtomicI64,
+    /// While a block is being cut, out-of-order samples older than its end are refused: the
+    /// cut copied the head's data before and drops it after.
+    pub cut_end: AtomicI64,
     pub metadata: RwLock<HashMap<String, MetricMetadata>>,
     pub exemplars: Mutex<ExemplarRing>,
 }
@@ -511,6 +521,7 @@ impl Head {
             min_t: AtomicI64::new(i64::MAX),
             max_t: AtomicI64::new(i64::MIN),
             min_valid_t: AtomicI64::new(i64::MIN),
+            cut_end: AtomicI64::new(i64::MIN),
             metadata: RwLock::new(HashMap::new()),
             exemplars: Mutex::new(ExemplarRing { capacity: max_exemplars, ..Default::default() }),
         }

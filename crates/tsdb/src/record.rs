@@ -17,6 +17,8 @@ pub(crate) const SECTION_SAMPLES_V2: u8 = 6;
 pub(crate) const SECTION_HISTOGRAMS: u8 = 7;
 /// Whole histogram chunks of series (checkpoints only).
 pub(crate) const SECTION_HISTOGRAM_CHUNKS: u8 = 8;
+/// Out-of-order samples older than the head's lower bound (body as section 6).
+pub(crate) const SECTION_OLD_SAMPLES: u8 = 9;
 
 /// Largest magnitude written as an integer: beyond 2^53 not every integer is a float.
 const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0;
@@ -31,6 +33,8 @@ pub(crate) enum Section {
     /// Whole head chunks of series (checkpoints only): ref and its chunks, oldest first.
     Chunks(Vec<(u64, Vec<crate::head::ClosedChunk>)>),
     Histograms(Vec<RefHistogram>),
+    /// Out-of-order samples below the head's lower bound, applied whatever the blocks hold.
+    OldSamples(Vec<RefSample>),
     /// Whole histogram chunks of series (checkpoints only), as `Chunks`.
     HistogramChunks(Vec<(u64, Vec<crate::head::ClosedChunk>)>),
 }
@@ -84,7 +88,16 @@ pub(crate) fn encode_series<'a>(buf: &mut Vec<u8>, series: impl ExactSizeIterato
 
 /// Encodes a samples section: refs and timestamps as deltas from the first sample.
 pub(crate) fn encode_samples(buf: &mut Vec<u8>, samples: &[RefSample]) {
-    buf.push(SECTION_SAMPLES_V2);
+    encode_samples_section(buf, SECTION_SAMPLES_V2, samples)
+}
+
+/// Encodes out-of-order samples older than the head's lower bound (section 9).
+pub(crate) fn encode_old_samples(buf: &mut Vec<u8>, samples: &[RefSample]) {
+    encode_samples_section(buf, SECTION_OLD_SAMPLES, samples)
+}
+
+fn encode_samples_section(buf: &mut Vec<u8>, section: u8, samples: &[RefSample]) {
+    buf.push(section);
     put_uvarint(buf, samples.len() as u64);
     let Some(first) = samples.first() else { return };
     put_uvarint(buf, first.sref);
@@ -270,8 +283,8 @@ impl<'a> Decoder<'a> {
                 }
                 Section::Series(v)
             }
-            SECTION_SAMPLES | SECTION_SAMPLES_V2 => {
-                let v2 = ty == SECTION_SAMPLES_V2;
+            SECTION_SAMPLES | SECTION_SAMPLES_V2 | SECTION_OLD_SAMPLES => {
+                let v2 = ty != SECTION_SAMPLES;
                 let n = self.count(if v2 { 3 } else { 10 })?;
                 let mut v = Vec::with_capacity(n);
                 if n > 0 {
@@ -284,7 +297,11 @@ impl<'a> Decoder<'a> {
                         v.push(RefSample { sref, t, v: v_ });
                     }
                 }
-                Section::Samples(v)
+                if ty == SECTION_OLD_SAMPLES {
+                    Section::OldSamples(v)
+                } else {
+                    Section::Samples(v)
+                }
             }
             SECTION_EXEMPLARS => {
                 let n = self.count(11)?;

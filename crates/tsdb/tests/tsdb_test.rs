@@ -503,3 +503,68 @@ fn native_histograms_survive_blocks_checkpoints_compaction_and_restarts() {
     let floats: Vec<_> = read_all(&db, &t, &[name_is("h")]).into_iter().filter(|(_, v)| !v.is_empty()).collect();
     assert_eq!(floats, vec![(labels("h", "0").to_string(), vec![(10_000, 7f64.to_bits())])]);
 }
+
+/// An out-of-order window longer than what the head keeps reaches ranges already in blocks,
+/// as Prometheus's does: the samples are accepted, read back at once, survive a restart (WAL
+/// and checkpoint), go to blocks of their own ranges at the next cut and are merged with the
+/// blocks already there; samples older than the window are still refused.
+#[test]
+fn out_of_order_window_reaches_ranges_already_in_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    // 1 s blocks, a 5 s window.
+    let opts = TsdbOptions { out_of_order_window_ms: 5_000, ..opts_small_blocks() };
+    let l = labels("m", "a");
+    let mut want: BTreeMap<i64, u64> = BTreeMap::new();
+    let db = Tsdb::open(dir.path(), opts.clone()).unwrap();
+    // In order every 100 ms for 6 s, cut into blocks as it goes.
+    for k in 0..60i64 {
+        db.append_at(&t, &batch(vec![(l.clone(), vec![(k * 100, k as f64)])]), 0).unwrap();
+        want.insert(k * 100, (k as f64).to_bits());
+        if k % 10 == 9 {
+            db.maintain().unwrap();
+        }
+    }
+    let min_valid = db.min_valid_time(&t).unwrap();
+    assert!(min_valid >= 4_000, "head bound {min_valid}");
+    // Into persisted ranges, inside the window (newest 5_900 → window back to 900).
+    let old: Vec<(i64, f64)> = vec![(950, -1.0), (2_050, -2.0), (3_010, -3.0)];
+    let r = db.append_at(&t, &batch(vec![(l.clone(), old.clone())]), 0).unwrap();
+    assert_eq!((r.samples_appended, r.rejected_total()), (3, 0), "{r:?}");
+    for (ts, v) in &old {
+        want.insert(*ts, v.to_bits());
+    }
+    // Outside the window: refused as too old; an equal sample is a duplicate.
+    let r = db.append_at(&t, &batch(vec![(l.clone(), vec![(850, 9.0), (950, -1.0)])]), 0).unwrap();
+    assert_eq!((r.rejected.clone(), r.duplicates_ignored), (vec![(RejectReason::TooOld, 1)], 1));
+    let check = |db: &Tsdb, want: &BTreeMap<i64, u64>, what: &str| {
+        let got: BTreeMap<i64, u64> = read_all(db, &t, &[name_is("m")])[0].1.iter().copied().collect();
+        assert_eq!(&got, want, "{what}");
+    };
+    check(&db, &want, "from the head");
+    // A restart replays them from the WAL.
+    drop(db);
+    let db = Tsdb::open(dir.path(), opts.clone()).unwrap();
+    check(&db, &want, "after replay");
+    // More in-order data, cuts and merges: the old samples go to blocks and stay.
+    for k in 60..90i64 {
+        db.append_at(&t, &batch(vec![(l.clone(), vec![(k * 100, k as f64)])]), 0).unwrap();
+        want.insert(k * 100, (k as f64).to_bits());
+    }
+    db.maintain().unwrap();
+    check(&db, &want, "after the cut");
+    // The old samples left the head: a block of their own range holds each of them.
+    let blocks = db.blocks(&t);
+    for (ts, _) in &old {
+        let covering = blocks.iter().filter(|b| b.0 <= *ts && *ts <= b.1).count();
+        assert!(covering >= 1, "{ts} in no block: {blocks:?}");
+    }
+    drop(db);
+    let db = Tsdb::open(dir.path(), opts).unwrap();
+    check(&db, &want, "after the checkpoint and a restart");
+    db.maintain().unwrap();
+    check(&db, &want, "after more merging");
+    // Merging left no two blocks of the same range behind.
+    let blocks = db.blocks(&t);
+    assert!(blocks.windows(2).all(|w| w[0].1 < w[1].0), "overlapping blocks left: {blocks:?}");
+}
