@@ -12,7 +12,8 @@
 //!
 //! Modules: [`decompress`] (capped snappy and gzip), [`remote_write`] (Prometheus remote_write
 //! 1.0, decoder and encoder), [`expvar`] (Go `/debug/vars` JSON), [`otlp_metrics`] (OTLP
-//! metrics, protobuf and JSON, translated as Prometheus's OTLP receiver does).
+//! metrics, protobuf and JSON, translated as Prometheus's OTLP receiver does), [`otlp_traces`]
+//! (OTLP traces, protobuf and JSON, the full span model).
 
 #![warn(missing_docs)]
 
@@ -20,6 +21,7 @@ pub mod decompress;
 mod error;
 pub mod expvar;
 pub mod otlp_metrics;
+pub mod otlp_traces;
 pub mod remote_write;
 mod wire;
 

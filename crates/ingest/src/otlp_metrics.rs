@@ -25,9 +25,9 @@ pub mod model;
 pub mod naming;
 pub mod translate;
 
-mod json;
+pub(crate) mod json;
 pub use json::base64_encode;
-mod proto;
+pub(crate) mod proto;
 mod response;
 
 use periscope_model::MetricBatch;

@@ -100,6 +100,19 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads four little-endian bytes.
+    pub(crate) fn fixed32(&mut self) -> Result<u32, WireError> {
+        match self.buf.get(self.pos..self.pos + 4) {
+            Some(b) => {
+                let mut a = [0u8; 4];
+                a.copy_from_slice(b);
+                self.pos += 4;
+                Ok(u32::from_le_bytes(a))
+            }
+            None => Err(self.err_at(self.pos, WireErrorKind::TruncatedFixed)),
+        }
+    }
+
     /// Reads eight little-endian bytes.
     #[inline]
     pub(crate) fn fixed64(&mut self) -> Result<u64, WireError> {

@@ -15,7 +15,7 @@ use crate::error::{WireError, WireType};
 use crate::wire::{put_bytes, put_tag, put_varint, Reader};
 use crate::IngestError;
 
-type R<T> = Result<T, IngestError>;
+pub(crate) type R<T> = Result<T, IngestError>;
 
 /// Decodes a protobuf `ExportMetricsServiceRequest`.
 pub(crate) fn decode(body: &[u8]) -> R<ExportMetricsRequest> {
@@ -31,14 +31,14 @@ pub(crate) fn decode(body: &[u8]) -> R<ExportMetricsRequest> {
 }
 
 /// A sub-message's bytes and absolute offset.
-type Sub<'a> = (&'a [u8], usize);
+pub(crate) type Sub<'a> = (&'a [u8], usize);
 
-fn msg<'a>(r: &mut Reader<'a>, wt: WireType, field: &'static str) -> Result<Sub<'a>, WireError> {
+pub(crate) fn msg<'a>(r: &mut Reader<'a>, wt: WireType, field: &'static str) -> Result<Sub<'a>, WireError> {
     r.expect(wt, WireType::Len, field)?;
     r.bytes()
 }
 
-fn string(r: &mut Reader<'_>, wt: WireType, message: &'static str, field: &'static str) -> R<String> {
+pub(crate) fn string(r: &mut Reader<'_>, wt: WireType, message: &'static str, field: &'static str) -> R<String> {
     let (b, offset) = msg(r, wt, field)?;
     match std::str::from_utf8(b) {
         Ok(s) => Ok(s.to_owned()),
@@ -46,7 +46,7 @@ fn string(r: &mut Reader<'_>, wt: WireType, message: &'static str, field: &'stat
     }
 }
 
-fn fixed64(r: &mut Reader<'_>, wt: WireType, field: &'static str) -> Result<u64, WireError> {
+pub(crate) fn fixed64(r: &mut Reader<'_>, wt: WireType, field: &'static str) -> Result<u64, WireError> {
     r.expect(wt, WireType::Fixed64, field)?;
     r.fixed64()
 }
@@ -61,7 +61,7 @@ fn varint(r: &mut Reader<'_>, wt: WireType, field: &'static str) -> Result<u64, 
 }
 
 /// `uint32`/`int32`/enum: the low 32 bits, as protobuf truncates.
-fn varint32(r: &mut Reader<'_>, wt: WireType, field: &'static str) -> Result<u32, WireError> {
+pub(crate) fn varint32(r: &mut Reader<'_>, wt: WireType, field: &'static str) -> Result<u32, WireError> {
     varint(r, wt, field).map(|v| v as u32)
 }
 
@@ -137,7 +137,7 @@ fn resource_metrics((b, off): Sub<'_>) -> R<ResourceMetrics> {
     Ok(out)
 }
 
-fn resource((b, off): Sub<'_>, out: &mut Resource) -> R<()> {
+pub(crate) fn resource((b, off): Sub<'_>, out: &mut Resource) -> R<()> {
     let mut r = Reader::new(b, off, "Resource");
     while let Some((field, wt)) = r.field()? {
         match field {
@@ -162,7 +162,7 @@ fn scope_metrics((b, off): Sub<'_>) -> R<ScopeMetrics> {
     Ok(out)
 }
 
-fn scope((b, off): Sub<'_>, out: &mut Scope) -> R<()> {
+pub(crate) fn scope((b, off): Sub<'_>, out: &mut Scope) -> R<()> {
     let mut r = Reader::new(b, off, "InstrumentationScope");
     while let Some((field, wt)) = r.field()? {
         match field {
@@ -415,7 +415,7 @@ fn exemplar((b, off): Sub<'_>) -> R<Exemplar> {
     Ok(e)
 }
 
-fn id(r: &mut Reader<'_>, wt: WireType, field: &'static str, size: usize) -> R<Vec<u8>> {
+pub(crate) fn id(r: &mut Reader<'_>, wt: WireType, field: &'static str, size: usize) -> R<Vec<u8>> {
     let (b, offset) = msg(r, wt, field)?;
     check_id(b, field, size).map_err(|e| IngestError::OtlpInvalid(format!("{e} at byte {offset}")))?;
     Ok(b.to_vec())
@@ -426,11 +426,11 @@ pub(crate) fn check_id(b: &[u8], field: &str, size: usize) -> Result<(), String>
     if b.is_empty() || b.len() == size {
         Ok(())
     } else {
-        Err(format!("exemplar {field} has {} bytes, expected {size}", b.len()))
+        Err(format!("{field} has {} bytes, expected {size}", b.len()))
     }
 }
 
-fn key_value((b, off): Sub<'_>, depth: usize) -> R<KeyValue> {
+pub(crate) fn key_value((b, off): Sub<'_>, depth: usize) -> R<KeyValue> {
     let mut kv = KeyValue::default();
     let mut r = Reader::new(b, off, "KeyValue");
     while let Some((field, wt)) = r.field()? {
@@ -525,25 +525,25 @@ pub(crate) fn encode(req: &ExportMetricsRequest) -> Vec<u8> {
     out
 }
 
-fn nested(out: &mut Vec<u8>, number: u32, f: impl FnOnce(&mut Vec<u8>)) {
+pub(crate) fn nested(out: &mut Vec<u8>, number: u32, f: impl FnOnce(&mut Vec<u8>)) {
     let mut inner = Vec::new();
     f(&mut inner);
     put_bytes(out, number, &inner);
 }
 
-fn str_field(out: &mut Vec<u8>, number: u32, s: &str) {
+pub(crate) fn str_field(out: &mut Vec<u8>, number: u32, s: &str) {
     if !s.is_empty() {
         put_bytes(out, number, s.as_bytes());
     }
 }
 
-fn fixed64_field(out: &mut Vec<u8>, number: u32, v: u64) {
+pub(crate) fn fixed64_field(out: &mut Vec<u8>, number: u32, v: u64) {
     if v != 0 {
         fixed64_always(out, number, v);
     }
 }
 
-fn fixed64_always(out: &mut Vec<u8>, number: u32, v: u64) {
+pub(crate) fn fixed64_always(out: &mut Vec<u8>, number: u32, v: u64) {
     put_tag(out, number, WireType::Fixed64);
     out.extend_from_slice(&v.to_le_bytes());
 }
@@ -554,7 +554,7 @@ fn double_field(out: &mut Vec<u8>, number: u32, v: f64) {
     }
 }
 
-fn varint_field(out: &mut Vec<u8>, number: u32, v: u64) {
+pub(crate) fn varint_field(out: &mut Vec<u8>, number: u32, v: u64) {
     if v != 0 {
         put_tag(out, number, WireType::Varint);
         put_varint(out, v);
@@ -565,7 +565,7 @@ fn zigzag32(v: i32) -> u64 {
     u64::from(((v << 1) ^ (v >> 31)) as u32)
 }
 
-fn key_values(out: &mut Vec<u8>, number: u32, kvs: &[KeyValue]) {
+pub(crate) fn key_values(out: &mut Vec<u8>, number: u32, kvs: &[KeyValue]) {
     for kv in kvs {
         nested(out, number, |o| {
             str_field(o, 1, &kv.key);
