@@ -289,7 +289,7 @@ fn peer_metrics_json_translates_to_the_documented_names() {
     let e = batch.series.iter().find(|s| !s.histograms.is_empty()).unwrap();
     let h = &e.histograms[0].h;
     assert_eq!((h.zero_threshold, h.zero_count), (1e-128, 1.0));
-    assert_eq!(h.positive_spans, vec![periscope_model::Span { offset: 3, length: 1 }]);
+    assert_eq!(h.positive_spans, vec![periscope_model::BucketSpan { offset: 3, length: 1 }]);
     assert_eq!(h.validate(), Ok(()));
     assert!(batch
         .metadata

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::error::{WireError, WireType};
 use crate::otlp_metrics::json;
-use crate::otlp_metrics::model::{KeyValue, Resource, Scope};
+use crate::otlp_metrics::model::{AnyValue, KeyValue, Resource, Scope};
 use crate::otlp_metrics::proto::{
     fixed64, fixed64_always, fixed64_field, id, key_value, key_values, msg, nested, resource, scope, str_field, string,
     varint32, varint_field, Sub, R,
@@ -24,6 +24,10 @@ use crate::otlp_metrics::proto::{
 use crate::otlp_metrics::OtlpEncoding;
 use crate::wire::{put_tag, Reader};
 use crate::IngestError;
+use periscope_model::{
+    AttrValue, Attribute, Span as ModelSpan, SpanBatch, SpanEvent, SpanKind, SpanLink, SpanOrigin, StatusCode,
+};
+use std::sync::Arc;
 
 /// `ExportTraceServiceRequest`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -415,6 +419,131 @@ pub fn check_span(s: &Span) -> Result<(), String> {
         return Err(format!("span has an unknown status code {}", s.status.code));
     }
     Ok(())
+}
+
+/// What [`translate_traces`] kept and refused: the OTLP `partial_success` of the answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OtlpTracesReport {
+    /// Spans in the request.
+    pub received: usize,
+    /// Spans in the batch.
+    pub spans: usize,
+    /// Spans refused ([`check_span`]): the `rejected_spans` of the answer.
+    pub rejected_spans: usize,
+    /// The first problems, in request order (at most [`MAX_MESSAGES`]).
+    pub messages: Vec<String>,
+}
+
+/// Problems described in a report; later ones are only counted.
+pub const MAX_MESSAGES: usize = 8;
+
+impl OtlpTracesReport {
+    /// One line for the OTLP `partial_success.error_message`, empty when nothing was wrong.
+    pub fn error_message(&self) -> String {
+        let mut s = self.messages.join("; ");
+        if self.rejected_spans > self.messages.len() {
+            s.push_str(&format!("; and {} more", self.rejected_spans - self.messages.len()));
+        }
+        s
+    }
+}
+
+fn attr_value(v: &AnyValue) -> AttrValue {
+    match v {
+        AnyValue::Empty => AttrValue::Empty,
+        AnyValue::String(s) => AttrValue::Str(s.clone()),
+        AnyValue::Bool(b) => AttrValue::Bool(*b),
+        AnyValue::Int(i) => AttrValue::Int(*i),
+        AnyValue::Double(d) => AttrValue::Double(*d),
+        AnyValue::Bytes(b) => AttrValue::Bytes(b.clone()),
+        AnyValue::Array(a) => AttrValue::Array(a.iter().map(attr_value).collect()),
+        AnyValue::KvList(kvs) => AttrValue::Map(attributes(kvs)),
+    }
+}
+
+fn attributes(kvs: &[KeyValue]) -> Vec<Attribute> {
+    kvs.iter().map(|kv| Attribute { key: kv.key.clone(), value: attr_value(&kv.value) }).collect()
+}
+
+fn array<const N: usize>(b: &[u8]) -> [u8; N] {
+    let mut a = [0u8; N];
+    if b.len() == N {
+        a.copy_from_slice(b);
+    }
+    a
+}
+
+/// A decoded request as spans of the model; spans [`check_span`] refuses are counted and
+/// described in the report, the rest kept. Never fails.
+pub fn translate_traces(req: &ExportTraceRequest) -> (SpanBatch, OtlpTracesReport) {
+    let mut report = OtlpTracesReport::default();
+    let mut batch = SpanBatch::default();
+    for rs in &req.resource_spans {
+        for ss in &rs.scope_spans {
+            let origin = Arc::new(SpanOrigin {
+                resource: attributes(&rs.resource.attributes),
+                resource_schema_url: rs.schema_url.clone(),
+                scope_name: ss.scope.name.clone(),
+                scope_version: ss.scope.version.clone(),
+                scope_attributes: attributes(&ss.scope.attributes),
+                scope_schema_url: ss.schema_url.clone(),
+            });
+            for s in &ss.spans {
+                report.received += 1;
+                if let Err(e) = check_span(s) {
+                    report.rejected_spans += 1;
+                    if report.messages.len() < MAX_MESSAGES {
+                        report.messages.push(format!("span {:?}: {e}", s.name));
+                    }
+                    continue;
+                }
+                let parent = (s.parent_span_id.len() == 8 && s.parent_span_id.iter().any(|b| *b != 0))
+                    .then(|| array::<8>(&s.parent_span_id));
+                batch.spans.push(ModelSpan {
+                    trace_id: array(&s.trace_id),
+                    span_id: array(&s.span_id),
+                    parent_span_id: parent,
+                    trace_state: s.trace_state.clone(),
+                    flags: s.flags,
+                    name: s.name.clone(),
+                    kind: SpanKind::from_otlp(s.kind).unwrap_or_default(),
+                    start_ns: s.start_time_unix_nano as i64,
+                    end_ns: s.end_time_unix_nano as i64,
+                    attributes: attributes(&s.attributes),
+                    dropped_attributes: s.dropped_attributes_count,
+                    events: s
+                        .events
+                        .iter()
+                        .map(|e| SpanEvent {
+                            time_ns: e.time_unix_nano.min(MAX_TIME_UNIX_NANO) as i64,
+                            name: e.name.clone(),
+                            attributes: attributes(&e.attributes),
+                            dropped_attributes: e.dropped_attributes_count,
+                        })
+                        .collect(),
+                    dropped_events: s.dropped_events_count,
+                    links: s
+                        .links
+                        .iter()
+                        .map(|l| SpanLink {
+                            trace_id: array(&l.trace_id),
+                            span_id: array(&l.span_id),
+                            trace_state: l.trace_state.clone(),
+                            attributes: attributes(&l.attributes),
+                            dropped_attributes: l.dropped_attributes_count,
+                            flags: l.flags,
+                        })
+                        .collect(),
+                    dropped_links: s.dropped_links_count,
+                    status: StatusCode::from_otlp(s.status.code).unwrap_or_default(),
+                    status_message: s.status.message.clone(),
+                    origin: origin.clone(),
+                });
+            }
+        }
+    }
+    report.spans = batch.spans.len();
+    (batch, report)
 }
 
 #[cfg(test)]

@@ -243,3 +243,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn translation_keeps_every_field_and_refuses_bad_spans() {
+    let mut bad = full_span();
+    bad.span_id = vec![0; 8];
+    let mut root = full_span();
+    root.span_id = vec![9; 8];
+    root.parent_span_id = vec![0; 8];
+    let req = ExportTraceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Resource { attributes: vec![kv("service.name", "users")] },
+            scope_spans: vec![ScopeSpans {
+                scope: Scope { name: "otel-go".into(), version: "1.1.0".into(), attributes: vec![] },
+                spans: vec![full_span(), bad, root],
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    };
+    let (batch, report) = translate_traces(&req);
+    assert_eq!((report.received, report.spans, report.rejected_spans), (3, 2, 1));
+    assert!(report.error_message().contains("invalid span_id"), "{}", report.error_message());
+    let s = &batch.spans[0];
+    assert_eq!(s.trace_id, <[u8; 16]>::try_from((1..=16).collect::<Vec<u8>>()).unwrap());
+    assert_eq!(s.parent_span_id, Some([9, 10, 11, 12, 13, 14, 15, 16]));
+    assert_eq!(
+        (s.kind, s.status, s.status_message.as_str()),
+        (periscope_model::SpanKind::Client, periscope_model::StatusCode::Error, "failed")
+    );
+    assert_eq!(s.duration_ns(), 249_999_999);
+    assert_eq!(s.service_name(), "users");
+    assert_eq!(s.origin.scope_name, "otel-go");
+    assert_eq!(s.attributes[1].value, periscope_model::AttrValue::Int(500));
+    assert_eq!((s.events[0].name.as_str(), s.links[0].span_id, s.dropped_links), ("exception", [8; 8], 5));
+    // An all-zero parent id means a root span.
+    assert_eq!(batch.spans[1].parent_span_id, None);
+}

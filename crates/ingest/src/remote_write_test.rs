@@ -1,4 +1,4 @@
-use periscope_model::{bucket_indexes, Classify, CounterResetHint, ErrorClass, FloatHistogram, Span, STALE_NAN};
+use periscope_model::{bucket_indexes, BucketSpan, Classify, CounterResetHint, ErrorClass, FloatHistogram, STALE_NAN};
 use proptest::prelude::*;
 
 use super::*;
@@ -452,9 +452,9 @@ fn native_histograms_are_decoded() {
         zero_count: 1.0,
         count: 5.0,
         sum: 2.5,
-        positive_spans: vec![Span { offset: 0, length: 2 }, Span { offset: 1, length: 1 }],
+        positive_spans: vec![BucketSpan { offset: 0, length: 2 }, BucketSpan { offset: 1, length: 1 }],
         positive_buckets: vec![1.0, 2.0, 1.0],
-        negative_spans: vec![Span { offset: -1, length: 1 }],
+        negative_spans: vec![BucketSpan { offset: -1, length: 1 }],
         negative_buckets: vec![1.0],
         custom_values: vec![],
     };
@@ -633,16 +633,16 @@ fn arb_histogram() -> impl Strategy<Value = HistogramSample> {
         any::<bool>(),
     )
         .prop_map(|(t, schema, pos, neg, int, hint, sum, stale)| {
-            let spans = |v: Vec<(i32, u32)>| -> Vec<Span> {
+            let spans = |v: Vec<(i32, u32)>| -> Vec<BucketSpan> {
                 v.into_iter()
                     .enumerate()
-                    .map(|(i, (o, length))| Span { offset: if i == 0 { o } else { o.abs() }, length })
+                    .map(|(i, (o, length))| BucketSpan { offset: if i == 0 { o } else { o.abs() }, length })
                     .collect()
             };
             let custom = schema == -53;
             let positive_spans = spans(pos);
             let negative_spans = if custom { vec![] } else { spans(neg) };
-            let count = |spans: &[Span], k: f64| -> Vec<f64> {
+            let count = |spans: &[BucketSpan], k: f64| -> Vec<f64> {
                 (0..spans.iter().map(|s| s.length).sum::<u32>())
                     .map(|i| if int { (i % 7) as f64 } else { i as f64 * k })
                     .collect()

@@ -21,7 +21,7 @@ pub const CUSTOM_BUCKETS_SCHEMA: i32 = -53;
 /// `length` consecutive buckets starting `offset` indexes after the end of the previous span
 /// (the first span's offset is the index of its first bucket).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span {
+pub struct BucketSpan {
     pub offset: i32,
     pub length: u32,
 }
@@ -72,8 +72,8 @@ pub struct FloatHistogram {
     pub zero_count: f64,
     pub count: f64,
     pub sum: f64,
-    pub positive_spans: Vec<Span>,
-    pub negative_spans: Vec<Span>,
+    pub positive_spans: Vec<BucketSpan>,
+    pub negative_spans: Vec<BucketSpan>,
     pub positive_buckets: Vec<f64>,
     pub negative_buckets: Vec<f64>,
     /// Upper bounds of the buckets for schema -53, strictly increasing, finite.
@@ -278,7 +278,7 @@ impl FloatHistogram {
 }
 
 /// The index of every bucket the spans list, in order.
-pub fn bucket_indexes(spans: &[Span]) -> impl Iterator<Item = i64> + '_ {
+pub fn bucket_indexes(spans: &[BucketSpan]) -> impl Iterator<Item = i64> + '_ {
     let mut next = 0i64;
     spans.iter().flat_map(move |s| {
         let start = next + s.offset as i64;
@@ -287,11 +287,11 @@ pub fn bucket_indexes(spans: &[Span]) -> impl Iterator<Item = i64> + '_ {
     })
 }
 
-fn last_index(spans: &[Span]) -> Option<i64> {
+fn last_index(spans: &[BucketSpan]) -> Option<i64> {
     bucket_indexes(spans).last()
 }
 
-fn check_spans(what: &str, spans: &[Span], buckets: usize) -> Result<(), String> {
+fn check_spans(what: &str, spans: &[BucketSpan], buckets: usize) -> Result<(), String> {
     let mut total = 0u64;
     for (i, s) in spans.iter().enumerate() {
         if i > 0 && s.offset < 0 {
@@ -338,9 +338,9 @@ mod tests {
             zero_count: 2.0,
             count: 12.0,
             sum: 20.0,
-            positive_spans: vec![Span { offset: 0, length: 2 }, Span { offset: 1, length: 1 }],
+            positive_spans: vec![BucketSpan { offset: 0, length: 2 }, BucketSpan { offset: 1, length: 1 }],
             positive_buckets: vec![1.0, 2.0, 3.0],
-            negative_spans: vec![Span { offset: 0, length: 1 }],
+            negative_spans: vec![BucketSpan { offset: 0, length: 1 }],
             negative_buckets: vec![4.0],
             ..Default::default()
         };
@@ -371,7 +371,7 @@ mod tests {
             schema: CUSTOM_BUCKETS_SCHEMA,
             count: 6.0,
             sum: 3.0,
-            positive_spans: vec![Span { offset: 0, length: 3 }],
+            positive_spans: vec![BucketSpan { offset: 0, length: 3 }],
             positive_buckets: vec![1.0, 2.0, 3.0],
             custom_values: vec![0.5, 1.0],
             ..Default::default()

@@ -14,12 +14,13 @@ mod histogram;
 mod labels;
 mod matcher;
 mod metric;
+mod span;
 mod tenant;
 
 pub use error::{error_chain, Classify, ErrorClass};
 pub use histogram::{
-    bucket_indexes, exponential_bound, BoundaryRule, Bucket, CounterResetHint, FloatHistogram, HistogramSample, Span,
-    CUSTOM_BUCKETS_SCHEMA, MAX_SCHEMA, MIN_SCHEMA,
+    bucket_indexes, exponential_bound, BoundaryRule, Bucket, BucketSpan, CounterResetHint, FloatHistogram,
+    HistogramSample, CUSTOM_BUCKETS_SCHEMA, MAX_SCHEMA, MIN_SCHEMA,
 };
 pub use labels::{
     is_legacy_metric_name, validate_label_name, validate_metric_name, Label, LabelError, Labels, LabelsBuilder,
@@ -29,5 +30,9 @@ pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use metric::{
     is_stale_nan, Exemplar, MetricBatch, MetricMetadata, MetricType, Sample, SeriesSamples, TimeRange, STALE_NAN,
     STALE_NAN_BITS,
+};
+pub use span::{
+    hex_id, parse_trace_id, AttrValue, Attribute, Span, SpanBatch, SpanEvent, SpanId, SpanKind, SpanLink, SpanOrigin,
+    StatusCode, TraceId, SERVICE_NAME, UNKNOWN_SERVICE,
 };
 pub use tenant::{TenantError, TenantId};

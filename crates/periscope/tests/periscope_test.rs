@@ -1253,7 +1253,7 @@ fn promql_over_http_and_promtool() {
 /// float-only functions leaving them out.
 #[test]
 fn native_histograms_over_http() {
-    use periscope_model::{FloatHistogram, HistogramSample, Span};
+    use periscope_model::{BucketSpan, FloatHistogram, HistogramSample};
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("periscope"), &[]);
     let end = now_ms() / 15_000 * 15_000;
@@ -1278,7 +1278,7 @@ fn native_histograms_over_http() {
                         zero_threshold: 1e-128,
                         count: 2.0 * n,
                         sum: 6.0 * n,
-                        positive_spans: vec![Span { offset: 1, length: 2 }],
+                        positive_spans: vec![BucketSpan { offset: 1, length: 2 }],
                         positive_buckets: vec![n, n],
                         ..Default::default()
                     }),

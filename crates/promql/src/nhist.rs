@@ -5,7 +5,7 @@
 //!
 //! Results are "compact": no empty buckets, spans split at every gap.
 
-use periscope_model::{CounterResetHint, FloatHistogram, Span, CUSTOM_BUCKETS_SCHEMA};
+use periscope_model::{BucketSpan, CounterResetHint, FloatHistogram, CUSTOM_BUCKETS_SCHEMA};
 use std::collections::BTreeMap;
 
 /// Why two histograms cannot be combined.
@@ -30,7 +30,7 @@ struct Dense {
     custom: Vec<f64>,
 }
 
-fn to_map(spans: &[Span], buckets: &[f64]) -> BTreeMap<i64, f64> {
+fn to_map(spans: &[BucketSpan], buckets: &[f64]) -> BTreeMap<i64, f64> {
     periscope_model::bucket_indexes(spans).zip(buckets.iter().copied()).collect()
 }
 
@@ -47,8 +47,8 @@ fn dense(h: &FloatHistogram) -> Dense {
     }
 }
 
-fn from_map(m: &BTreeMap<i64, f64>) -> (Vec<Span>, Vec<f64>) {
-    let (mut spans, mut counts): (Vec<Span>, Vec<f64>) = (Vec::new(), Vec::new());
+fn from_map(m: &BTreeMap<i64, f64>) -> (Vec<BucketSpan>, Vec<f64>) {
+    let (mut spans, mut counts): (Vec<BucketSpan>, Vec<f64>) = (Vec::new(), Vec::new());
     let mut next: Option<i64> = None;
     for (&i, &c) in m.iter().filter(|(_, c)| **c != 0.0) {
         match (next, spans.last_mut()) {
@@ -58,7 +58,7 @@ fn from_map(m: &BTreeMap<i64, f64>) -> (Vec<Span>, Vec<f64>) {
                     None => i,
                     Some(n) => i - n,
                 };
-                spans.push(Span { offset: offset.clamp(i32::MIN as i64, i32::MAX as i64) as i32, length: 1 });
+                spans.push(BucketSpan { offset: offset.clamp(i32::MIN as i64, i32::MAX as i64) as i32, length: 1 });
             }
         }
         counts.push(c);
@@ -484,7 +484,7 @@ mod tests {
             schema,
             count: buckets.iter().sum(),
             sum: 1.0,
-            positive_spans: pos.iter().map(|&(offset, length)| Span { offset, length }).collect(),
+            positive_spans: pos.iter().map(|&(offset, length)| BucketSpan { offset, length }).collect(),
             positive_buckets: buckets.to_vec(),
             ..Default::default()
         }
@@ -498,7 +498,7 @@ mod tests {
         let s = add(&a, &b).unwrap();
         assert_eq!(s.schema, 0);
         // Schema-1 buckets 1 and 2 both lie in schema-0 bucket 1.
-        assert_eq!(s.positive_spans, vec![Span { offset: 1, length: 1 }]);
+        assert_eq!(s.positive_spans, vec![BucketSpan { offset: 1, length: 1 }]);
         assert_eq!(s.positive_buckets, vec![7.0]);
         assert_eq!((s.count, s.sum), (7.0, 2.0));
         let d = sub(&s, &b).unwrap();

@@ -691,7 +691,7 @@ mod tests {
 
     #[test]
     fn histogram_chunks_sit_beside_float_chunks() {
-        use periscope_model::{FloatHistogram, Span};
+        use periscope_model::{BucketSpan, FloatHistogram};
         let dir = tempfile::tempdir().unwrap();
         let labels = Labels::from_pairs([("__name__", "h".to_string())]).unwrap();
         let hist: Vec<HistogramSample> = (0..10)
@@ -700,7 +700,7 @@ mod tests {
                 h: std::sync::Arc::new(FloatHistogram {
                     count: i as f64,
                     sum: i as f64 * 2.5,
-                    positive_spans: vec![Span { offset: 1, length: 1 }],
+                    positive_spans: vec![BucketSpan { offset: 1, length: 1 }],
                     positive_buckets: vec![i as f64],
                     ..Default::default()
                 }),

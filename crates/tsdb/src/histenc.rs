@@ -9,7 +9,7 @@
 //! The same encoding of a single sample (with no previous one) is the WAL's histogram record.
 
 use crate::bytes::{put_uvarint, put_varint, Cur};
-use periscope_model::{CounterResetHint, FloatHistogram, HistogramSample, Span};
+use periscope_model::{BucketSpan, CounterResetHint, FloatHistogram, HistogramSample};
 use std::sync::Arc;
 
 /// Flag bit: the layout follows.
@@ -82,7 +82,7 @@ fn same_layout(a: &FloatHistogram, b: &FloatHistogram) -> bool {
         && a.custom_values.iter().zip(&b.custom_values).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
-fn put_spans(buf: &mut Vec<u8>, spans: &[Span]) {
+fn put_spans(buf: &mut Vec<u8>, spans: &[BucketSpan]) {
     put_uvarint(buf, spans.len() as u64);
     for s in spans {
         put_varint(buf, s.offset as i64);
@@ -131,7 +131,7 @@ pub(crate) fn put_histogram(buf: &mut Vec<u8>, h: &FloatHistogram, prev: Option<
     }
 }
 
-fn read_spans(c: &mut Cur<'_>) -> Option<Vec<Span>> {
+fn read_spans(c: &mut Cur<'_>) -> Option<Vec<BucketSpan>> {
     let n = c.uvarint()?;
     if n > MAX_ITEMS {
         return None;
@@ -140,7 +140,7 @@ fn read_spans(c: &mut Cur<'_>) -> Option<Vec<Span>> {
     for _ in 0..n {
         let offset = i32::try_from(c.varint()?).ok()?;
         let length = u32::try_from(c.uvarint()?).ok()?;
-        out.push(Span { offset, length });
+        out.push(BucketSpan { offset, length });
     }
     Some(out)
 }
@@ -235,9 +235,9 @@ mod tests {
             zero_count: i as f64,
             count: positive_buckets.iter().sum::<f64>() + i as f64 + 2.0,
             sum: i as f64 * 0.37,
-            positive_spans: vec![Span { offset: -2, length: 2 }, Span { offset: 3, length: n as u32 - 2 }],
+            positive_spans: vec![BucketSpan { offset: -2, length: 2 }, BucketSpan { offset: 3, length: n as u32 - 2 }],
             positive_buckets,
-            negative_spans: vec![Span { offset: 0, length: 1 }],
+            negative_spans: vec![BucketSpan { offset: 0, length: 1 }],
             negative_buckets: vec![2.0],
             custom_values: vec![],
         }
@@ -265,7 +265,7 @@ mod tests {
             schema: -53,
             count: 3.0,
             sum: 1.5,
-            positive_spans: vec![Span { offset: 0, length: 2 }],
+            positive_spans: vec![BucketSpan { offset: 0, length: 2 }],
             positive_buckets: vec![1.0, 2.0],
             custom_values: vec![0.25],
             ..Default::default()

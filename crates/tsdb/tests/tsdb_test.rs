@@ -416,7 +416,7 @@ fn import_writes_blocks_that_queries_and_compaction_see() {
 }
 
 fn histogram(i: i64) -> periscope_model::FloatHistogram {
-    use periscope_model::{FloatHistogram, Span};
+    use periscope_model::{BucketSpan, FloatHistogram};
     // The layout grows every 37 samples, as a real histogram's buckets fill in.
     let n = 2 + (i / 37) as u32;
     let positive_buckets: Vec<f64> = (0..n).map(|b| (i * (b as i64 + 1)) as f64).collect();
@@ -426,7 +426,7 @@ fn histogram(i: i64) -> periscope_model::FloatHistogram {
         zero_count: 1.0,
         count: positive_buckets.iter().sum::<f64>() + 1.0,
         sum: i as f64 * 0.25,
-        positive_spans: vec![Span { offset: -1, length: n }],
+        positive_spans: vec![BucketSpan { offset: -1, length: n }],
         positive_buckets,
         ..Default::default()
     }

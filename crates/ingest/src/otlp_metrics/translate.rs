@@ -25,8 +25,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use periscope_model::{
-    CounterResetHint, Exemplar as PromExemplar, FloatHistogram, HistogramSample, Label, Labels, MetricBatch,
-    MetricMetadata, MetricType, Sample, SeriesSamples, Span, MAX_SCHEMA, MIN_SCHEMA, STALE_NAN,
+    BucketSpan, CounterResetHint, Exemplar as PromExemplar, FloatHistogram, HistogramSample, Label, Labels,
+    MetricBatch, MetricMetadata, MetricType, Sample, SeriesSamples, MAX_SCHEMA, MIN_SCHEMA, STALE_NAN,
 };
 use std::sync::Arc;
 
@@ -663,7 +663,7 @@ fn exponential_to_native(p: &ExponentialHistogramDataPoint) -> Option<FloatHisto
 /// Prometheus spans and absolute counts (bucket `i` covers `(base^(i-1), base^i]`), merging
 /// `2^scale_down` neighbours. Empty buckets at the ends are dropped; gaps of up to two empty
 /// buckets stay inside a span, longer ones start a new span (client_golang's rule).
-fn native_buckets(b: &Buckets, scale_down: u32) -> (Vec<Span>, Vec<f64>) {
+fn native_buckets(b: &Buckets, scale_down: u32) -> (Vec<BucketSpan>, Vec<f64>) {
     let mut merged: Vec<(i64, u64)> = Vec::new();
     for (i, &c) in b.bucket_counts.iter().enumerate() {
         let idx = ((b.offset as i64 + i as i64) >> scale_down) + 1;
@@ -672,7 +672,7 @@ fn native_buckets(b: &Buckets, scale_down: u32) -> (Vec<Span>, Vec<f64>) {
             _ => merged.push((idx, c)),
         }
     }
-    let (mut spans, mut counts): (Vec<Span>, Vec<f64>) = (Vec::new(), Vec::new());
+    let (mut spans, mut counts): (Vec<BucketSpan>, Vec<f64>) = (Vec::new(), Vec::new());
     let mut next = 0i64; // index after the last bucket written
     for (idx, c) in merged.into_iter().filter(|(_, c)| *c != 0) {
         let gap = idx - next;
@@ -683,7 +683,7 @@ fn native_buckets(b: &Buckets, scale_down: u32) -> (Vec<Span>, Vec<f64>) {
             }
             _ => {
                 let offset = if spans.is_empty() { idx } else { gap };
-                spans.push(Span { offset: offset.clamp(i32::MIN as i64, i32::MAX as i64) as i32, length: 1 });
+                spans.push(BucketSpan { offset: offset.clamp(i32::MIN as i64, i32::MAX as i64) as i32, length: 1 });
             }
         }
         counts.push(c as f64);

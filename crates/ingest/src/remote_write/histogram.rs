@@ -18,7 +18,7 @@
 
 use crate::error::{WireError, WireType};
 use crate::wire::{put_bytes, put_tag, put_varint, Reader};
-use periscope_model::{CounterResetHint, FloatHistogram, HistogramSample, Span};
+use periscope_model::{BucketSpan, CounterResetHint, FloatHistogram, HistogramSample};
 use std::sync::Arc;
 
 fn zigzag_decode(v: u64) -> i64 {
@@ -61,9 +61,9 @@ fn doubles(r: &mut Reader<'_>, wt: WireType, field: &'static str, out: &mut Vec<
     Ok(())
 }
 
-fn span(buf: &[u8], offset: usize) -> Result<Span, WireError> {
+fn span(buf: &[u8], offset: usize) -> Result<BucketSpan, WireError> {
     let mut r = Reader::new(buf, offset, "BucketSpan");
-    let mut s = Span { offset: 0, length: 0 };
+    let mut s = BucketSpan { offset: 0, length: 0 };
     while let Some((field, wt)) = r.field()? {
         match field {
             1 => {
@@ -188,7 +188,7 @@ fn put_fixed64(out: &mut Vec<u8>, number: u32, v: f64) {
     out.extend_from_slice(&v.to_bits().to_le_bytes());
 }
 
-fn put_spans(out: &mut Vec<u8>, number: u32, spans: &[Span]) {
+fn put_spans(out: &mut Vec<u8>, number: u32, spans: &[BucketSpan]) {
     for s in spans {
         let mut m = Vec::new();
         if s.offset != 0 {

@@ -415,9 +415,9 @@ mod tests {
             zero_count: 2.0,
             count: 9.0,
             sum: 12.5,
-            positive_spans: vec![periscope_model::Span { offset: 0, length: 3 }],
+            positive_spans: vec![periscope_model::BucketSpan { offset: 0, length: 3 }],
             positive_buckets: vec![1.0, 0.0, 3.0],
-            negative_spans: vec![periscope_model::Span { offset: 0, length: 1 }],
+            negative_spans: vec![periscope_model::BucketSpan { offset: 0, length: 1 }],
             negative_buckets: vec![3.0],
             ..Default::default()
         });

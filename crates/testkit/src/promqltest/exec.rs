@@ -361,7 +361,7 @@ impl State {
                     schema: periscope_model::CUSTOM_BUCKETS_SCHEMA,
                     count,
                     sum: g.sum.and_then(|v| float_at(v, i)).unwrap_or(0.0),
-                    positive_spans: vec![periscope_model::Span { offset: 0, length: buckets.len() as u32 }],
+                    positive_spans: vec![periscope_model::BucketSpan { offset: 0, length: buckets.len() as u32 }],
                     positive_buckets: buckets,
                     custom_values: finite.iter().map(|x| x.0).collect(),
                     ..Default::default()
@@ -588,7 +588,7 @@ fn describe_histogram(h: &FloatHistogram) -> String {
 }
 
 /// Index → count of the non-empty buckets of one side (the compacted layout, FORMAT.md 5.5).
-fn bucket_map(spans: &[periscope_model::Span], counts: &[f64]) -> Vec<(i64, f64)> {
+fn bucket_map(spans: &[periscope_model::BucketSpan], counts: &[f64]) -> Vec<(i64, f64)> {
     periscope_model::bucket_indexes(spans).zip(counts.iter().copied()).filter(|(_, c)| *c != 0.0).collect()
 }
 

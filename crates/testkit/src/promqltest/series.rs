@@ -4,7 +4,7 @@
 //! Everything here returns `Err(String)` with a short message; the script parser adds the
 //! file and line.
 
-use periscope_model::{FloatHistogram, Labels, Span, METRIC_NAME, STALE_NAN};
+use periscope_model::{BucketSpan, FloatHistogram, Labels, METRIC_NAME, STALE_NAN};
 
 /// One element of an expanded value sequence.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,7 +91,7 @@ impl HistogramDesc {
             if n == 0 {
                 Vec::new()
             } else {
-                vec![Span { offset, length: n as u32 }]
+                vec![BucketSpan { offset, length: n as u32 }]
             }
         };
         HistValue {
