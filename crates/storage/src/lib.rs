@@ -8,9 +8,11 @@
 
 mod error;
 mod merge;
+mod traces;
 
 pub use error::StoreError;
 pub use merge::{MergeSamples, Prepend, VecSamples};
+pub use traces::{SpanAppendReport, TraceQuery, TraceStore};
 
 use periscope_model::{
     Exemplar, HistogramSample, Labels, Matcher, MetricBatch, MetricMetadata, Sample, TenantId, TimeRange,
