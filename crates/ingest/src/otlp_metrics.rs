@@ -33,7 +33,7 @@ mod response;
 use periscope_model::MetricBatch;
 
 pub use model::ExportMetricsRequest;
-pub use response::{export_response, rpc_status};
+pub use response::{export_response, export_response_for, rpc_status};
 pub use translate::{translate, OtlpMetricsReport, TranslateOptions};
 
 use crate::IngestError;

@@ -226,6 +226,12 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
 
     let tsdb = Tsdb::open(&data_dir.join("metrics"), tsdb_options(&config)).context("cannot open the metrics store")?;
     let store: Arc<dyn MetricStore> = Arc::new(tsdb);
+    // The same WAL rules as metrics (`storage.wal`).
+    let wal = tsdb_options(&config).wal;
+    let traces = Arc::new(
+        periscope_tracestore::TraceDb::open(&data_dir.join("traces"), periscope_tracestore::TraceDbOptions { wal })
+            .context("cannot open the trace store")?,
+    );
 
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
@@ -243,6 +249,7 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
             periscope_scrape::ScrapeOptions::default(),
         ));
         let mut state = AppState::new(store.clone(), config.clone());
+        state.traces = Some(traces.clone());
         let scrape_metrics = scrape.clone();
         state.metrics_sources = Arc::new(vec![Arc::new(move |out: &mut String| scrape_metrics.write_metrics(out))]);
         let scrape_targets = scrape.clone();
@@ -296,10 +303,14 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
     // every acknowledged write is in the log before the final sync.
     runtime.shutdown_timeout(config.server.shutdown_timeout.as_std());
     let closed = store.close();
+    let traces_closed = traces.close();
     drop(lock);
     result?;
     if let Err(e) = closed {
         bail!("closing the metrics store failed: {e}");
+    }
+    if let Err(e) = traces_closed {
+        bail!("closing the trace store failed: {e}");
     }
     tracing::info!("stopped");
     Ok(())

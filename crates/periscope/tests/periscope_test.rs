@@ -1347,3 +1347,140 @@ fn native_histograms_over_http() {
     assert_eq!(v["data"]["result"][0]["histograms"].as_array().map(Vec::len), Some(6), "{v}");
     assert_eq!(v["data"]["result"][0]["histograms"][5][1]["count"], "240", "{v}");
 }
+
+/// OTLP traces in over HTTP (the peer JSON example on the OTLP port, a three-service trace as
+/// protobuf on the main port, a bad span refused in partial_success), Jaeger's query API out:
+/// services, operations, the trace by id with parents, tags, events and processes, search by
+/// tags and duration — and the same after a restart.
+#[test]
+fn otlp_traces_in_jaeger_api_out() {
+    use periscope_ingest::otlp_metrics::model::{AnyValue, KeyValue, Resource, Scope};
+    use periscope_ingest::otlp_traces::{encode_trace_request, *};
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    let json_ct = [("Content-Type", "application/json")];
+    let peer = std::fs::read(format!("{}/../../../shared/peer-tests/otlp-json/trace.json", env!("CARGO_MANIFEST_DIR")))
+        .unwrap();
+    let (status, body) = http(&server.otlp_http, "POST", "/v1/traces", &json_ct, &peer).unwrap();
+    assert_eq!((status, body.as_str()), (200, "{}"));
+
+    // A minute ago, so that searches up to "now" include it.
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 - 60_000_000_000;
+    let kv = |k: &str, v: &str| KeyValue { key: k.into(), value: AnyValue::String(v.into()) };
+    let span = |id: u8, parent: Option<u8>, name: &str, kind: i32, start_ms: u64, ms: u64, code: i32| Span {
+        trace_id: vec![0xab; 16],
+        span_id: vec![id; 8],
+        parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
+        name: name.into(),
+        kind,
+        start_time_unix_nano: now + start_ms * 1_000_000,
+        end_time_unix_nano: now + (start_ms + ms) * 1_000_000,
+        attributes: vec![kv("http.route", &format!("/{name}"))],
+        events: if code == 2 {
+            vec![Event {
+                time_unix_nano: now + 3_000_000,
+                name: "exception".into(),
+                attributes: vec![kv("exception.message", "denied")],
+                ..Default::default()
+            }]
+        } else {
+            vec![]
+        },
+        status: Status { code, message: if code == 2 { "denied".into() } else { String::new() } },
+        ..Default::default()
+    };
+    let service = |name: &str, spans: Vec<Span>| ResourceSpans {
+        resource: Resource { attributes: vec![kv("service.name", name), kv("host.name", "h1")] },
+        scope_spans: vec![ScopeSpans {
+            scope: Scope { name: "otel-go".into(), version: "1.1.0".into(), attributes: vec![] },
+            spans,
+            schema_url: String::new(),
+        }],
+        schema_url: String::new(),
+    };
+    let mut bad = span(9, None, "bad", 1, 0, 1, 0);
+    bad.trace_id = vec![0; 16];
+    let req = ExportTraceRequest {
+        resource_spans: vec![
+            service(
+                "gateway",
+                vec![span(1, None, "GET /api/users", 2, 0, 40, 0), span(4, Some(1), "call users", 3, 1, 35, 0)],
+            ),
+            service("users", vec![span(2, Some(4), "list", 2, 2, 30, 0), span(5, Some(2), "call auth", 3, 3, 6, 2)]),
+            service("auth", vec![span(3, Some(5), "check", 2, 4, 5, 2), bad]),
+        ],
+    };
+    let pb = [("Content-Type", "application/x-protobuf")];
+    let (status, body) = http(&server.addr, "POST", "/v1/traces", &pb, &encode_trace_request(&req)).unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("invalid trace_id"), "partial success expected: {body:?}");
+
+    let get = |server: &Server, path: &str| -> serde_json::Value {
+        let (status, body) = http(&server.addr, "GET", path, &[], b"").unwrap();
+        assert_eq!(status, 200, "{path}: {body}");
+        json(&body)
+    };
+    let check = |server: &Server| {
+        let v = get(server, "/api/services");
+        assert_eq!(v["data"], serde_json::json!(["auth", "gateway", "my.service", "users"]));
+        let v = get(server, "/api/services/users/operations");
+        assert_eq!(v["data"], serde_json::json!(["call auth", "list"]));
+        let v = get(server, "/api/operations?service=users&spanKind=client");
+        assert_eq!(v["data"], serde_json::json!([{"name": "call auth", "spanKind": "client"}]));
+        let tid = "abababababababababababababababab";
+        let v = get(server, &format!("/api/traces/{tid}"));
+        let t = &v["data"][0];
+        assert_eq!(t["traceID"], tid);
+        let spans = t["spans"].as_array().unwrap();
+        assert_eq!(spans.len(), 5);
+        let by_id = |id: &str| spans.iter().find(|s| s["spanID"] == id).unwrap().clone();
+        let check_span = by_id("0303030303030303");
+        assert_eq!(check_span["operationName"], "check");
+        assert_eq!(
+            check_span["references"],
+            serde_json::json!([{"refType": "CHILD_OF", "traceID": tid, "spanID": "0505050505050505"}])
+        );
+        assert_eq!(check_span["duration"], 5000);
+        let tags = check_span["tags"].as_array().unwrap();
+        for want in [
+            serde_json::json!({"key": "span.kind", "type": "string", "value": "server"}),
+            serde_json::json!({"key": "error", "type": "bool", "value": true}),
+            serde_json::json!({"key": "otel.status_description", "type": "string", "value": "denied"}),
+            serde_json::json!({"key": "http.route", "type": "string", "value": "/check"}),
+        ] {
+            assert!(tags.contains(&want), "{want} not in {tags:?}");
+        }
+        assert_eq!(
+            check_span["logs"][0]["fields"][0],
+            serde_json::json!({"key": "event", "type": "string", "value": "exception"})
+        );
+        let pid = check_span["processID"].as_str().unwrap();
+        assert_eq!(t["processes"][pid]["serviceName"], "auth");
+        assert_eq!(
+            t["processes"][pid]["tags"],
+            serde_json::json!([{"key": "host.name", "type": "string", "value": "h1"}])
+        );
+        assert_eq!(by_id("0101010101010101")["references"], serde_json::json!([]));
+        // Search: by tags, error, duration; unknown ids are 404, bad ones 400.
+        let found = |q: &str| -> usize {
+            get(server, &format!("/api/traces?{q}&lookback=1h"))["data"].as_array().unwrap().len()
+        };
+        assert_eq!(found("service=auth&tags=%7B%22error%22%3A%22true%22%7D"), 1);
+        assert_eq!(found("service=users&tags=%7B%22http.route%22%3A%22%2Flist%22%7D"), 1);
+        assert_eq!(found("service=users&tags=%7B%22http.route%22%3A%22%2Fnope%22%7D"), 0);
+        assert_eq!(found("service=gateway&minDuration=39ms"), 1);
+        assert_eq!(found("service=gateway&minDuration=41ms"), 0);
+        let (status, _) = http(&server.addr, "GET", "/api/traces/00000000000000000000000000000001", &[], b"").unwrap();
+        assert_eq!(status, 404);
+        let (status, body) = http(&server.addr, "GET", "/api/traces/xyz", &[], b"").unwrap();
+        assert_eq!(status, 400, "{body}");
+        let (status, body) = http(&server.addr, "GET", "/api/traces?service=x&minDuration=soon", &[], b"").unwrap();
+        assert!(status == 400 && body.contains("minDuration"), "{body}");
+    };
+    check(&server);
+    assert!(server.terminate().success());
+    server = Server::start(dir.path(), &[]);
+    check(&server);
+    assert!(server.terminate().success());
+}

@@ -14,8 +14,9 @@
 //!   query's [`CancelToken`] when axum drops the handler's future.
 //! - Handlers stay thin: parse, call, map the error.
 
-mod json;
+pub(crate) mod json;
 mod params;
+pub(crate) use params::parse_form;
 mod query;
 mod series;
 mod status;

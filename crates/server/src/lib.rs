@@ -13,6 +13,7 @@
 mod admission;
 mod api;
 mod error;
+mod jaeger;
 mod otlp;
 mod otlp_grpc;
 mod process;
@@ -45,7 +46,9 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/write", post(remote_write::handle))
         .route(otlp::METRICS_PATH, post(otlp::handle))
+        .route(otlp::TRACES_PATH, post(otlp::handle_traces))
         .merge(api::routes())
+        .merge(jaeger::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
@@ -61,10 +64,11 @@ pub async fn serve(
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
 
-/// The router of the OTLP/HTTP port: `/v1/metrics` only.
+/// The router of the OTLP/HTTP port: `/v1/metrics` and `/v1/traces`.
 pub fn otlp_http_router(state: AppState) -> Router {
     Router::new()
         .route(otlp::METRICS_PATH, post(otlp::handle))
+        .route(otlp::TRACES_PATH, post(otlp::handle_traces))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)

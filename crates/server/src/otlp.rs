@@ -18,13 +18,16 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use periscope_ingest::otlp_metrics::{decode_metrics_request, export_response, rpc_status, translate};
+use periscope_ingest::otlp_metrics::{decode_metrics_request, export_response_for, rpc_status, translate};
+use periscope_ingest::otlp_traces::{decode_trace_request, translate_traces};
 use periscope_ingest::{gzip_capped, DecodeLimits, OtlpEncoding, TranslateOptions};
 use periscope_model::{Classify, ErrorClass, TenantId};
 use periscope_storage::AppendReport;
 
 /// The route every OTLP metrics exporter posts to.
 pub const METRICS_PATH: &str = "/v1/metrics";
+/// The route every OTLP trace exporter posts to.
+pub const TRACES_PATH: &str = "/v1/traces";
 
 /// gRPC status codes used in `google.rpc.Status` bodies and gRPC answers.
 pub(crate) mod code {
@@ -52,15 +55,43 @@ pub(crate) struct Outcome {
 }
 
 pub(crate) async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    handle_signal(state, headers, body, Signal::Metrics).await
+}
+
+/// `POST /v1/traces`: as `/v1/metrics`, with an `ExportTraceServiceResponse` whose partial
+/// success counts the refused spans.
+pub(crate) async fn handle_traces(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    handle_signal(state, headers, body, Signal::Traces).await
+}
+
+/// The OTLP signals served over HTTP.
+#[derive(Clone, Copy)]
+enum Signal {
+    Metrics,
+    Traces,
+}
+
+async fn handle_signal(state: AppState, headers: HeaderMap, body: Body, signal: Signal) -> Response {
     let encoding = match content_type(&headers) {
         Ok(e) => e,
         Err(e) => return refuse(&state, e, OtlpEncoding::Json),
     };
-    match export(&state, &headers, body, encoding).await {
+    let exported = match read_export(&state, &headers, body).await {
+        Ok((tenant, bytes, gzip)) => match signal {
+            Signal::Metrics => ingest(&state, tenant, bytes, gzip, encoding, "otlp_http").await,
+            Signal::Traces => ingest_traces(&state, tenant, bytes, gzip, encoding, "otlp_http").await,
+        },
+        Err(e) => Err(e),
+    };
+    let key = match signal {
+        Signal::Metrics => "rejectedDataPoints",
+        Signal::Traces => "rejectedSpans",
+    };
+    match exported {
         Ok(out) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, encoding.content_type())],
-            export_response(encoding, out.rejected, &out.message),
+            export_response_for(encoding, key, out.rejected, &out.message),
         )
             .into_response(),
         Err(e) => refuse(&state, e, encoding),
@@ -98,12 +129,8 @@ fn content_type(headers: &HeaderMap) -> Result<OtlpEncoding, ApiError> {
     }
 }
 
-async fn export(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-    encoding: OtlpEncoding,
-) -> Result<Outcome, ApiError> {
+/// The tenant, body and compression of an OTLP/HTTP export.
+async fn read_export(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(TenantId, Bytes, bool), ApiError> {
     let tenant = tenant_of(headers)?;
     let gzip = match headers.get(header::CONTENT_ENCODING) {
         None => false,
@@ -117,7 +144,57 @@ async fn export(
         }
     };
     let bytes = read_body(headers, body, state.config.server.max_request_body_bytes.as_usize()).await?;
-    ingest(state, tenant, bytes, gzip, encoding, "otlp_http").await
+    Ok((tenant, bytes, gzip))
+}
+
+/// The body, gunzipped within `server.max_decompressed_body_bytes` when `gzip`.
+fn decompressed(body: Bytes, gzip: bool, max_decoded: usize) -> Result<Bytes, ApiError> {
+    if !gzip {
+        return Ok(body);
+    }
+    let raw = gzip_capped(&body, max_decoded).map_err(|e| {
+        let reason = if e.class() == ErrorClass::TooLarge { "decoded_too_large" } else { "bad_gzip" };
+        let mut err = ApiError::from_error(reason, &e);
+        if reason == "decoded_too_large" {
+            err.message.push_str(" (server.max_decompressed_body_bytes)");
+        }
+        err
+    })?;
+    Ok(Bytes::from(raw))
+}
+
+/// Decompresses, decodes, translates and stores one trace export, on a blocking thread.
+pub(crate) async fn ingest_traces(
+    state: &AppState,
+    tenant: TenantId,
+    body: Bytes,
+    gzip: bool,
+    encoding: OtlpEncoding,
+    protocol: &'static str,
+) -> Result<Outcome, ApiError> {
+    let Some(store) = state.traces.clone() else {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            reason: "no_trace_store",
+            message: "this server stores no traces".into(),
+        });
+    };
+    let max_decoded = state.config.server.max_decompressed_body_bytes.as_usize();
+    let metrics = state.metrics.clone();
+    tokio::task::spawn_blocking(move || -> Result<Outcome, ApiError> {
+        metrics.ingest(protocol, "bytes_received", body.len() as u64);
+        let raw = decompressed(body, gzip, max_decoded)?;
+        let req = decode_trace_request(&raw, encoding).map_err(|e| ApiError::from_error("bad_otlp", &e))?;
+        drop(raw);
+        let (batch, report) = translate_traces(&req);
+        drop(req);
+        metrics.ingest(protocol, "spans", report.spans as u64);
+        metrics.ingest(protocol, "spans_rejected", report.rejected_spans as u64);
+        store.append_spans(&tenant, &batch).map_err(|e| ApiError::from_error("store", &e))?;
+        Ok(Outcome { rejected: report.rejected_spans as u64, message: report.error_message() })
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("OTLP ingest task failed: {e}")))?
 }
 
 /// Decompresses, decodes, translates and stores one export, on a blocking thread. Shared by
@@ -147,19 +224,7 @@ pub(crate) async fn ingest(
     let limiter = state.limiter.clone();
     let joined = tokio::task::spawn_blocking(move || -> Result<Outcome, ApiError> {
         metrics.ingest(protocol, "bytes_received", body.len() as u64);
-        let raw = if gzip {
-            let raw = gzip_capped(&body, max_decoded).map_err(|e| {
-                let reason = if e.class() == ErrorClass::TooLarge { "decoded_too_large" } else { "bad_gzip" };
-                let mut err = ApiError::from_error(reason, &e);
-                if reason == "decoded_too_large" {
-                    err.message.push_str(" (server.max_decompressed_body_bytes)");
-                }
-                err
-            })?;
-            Bytes::from(raw)
-        } else {
-            body
-        };
+        let raw = decompressed(body, gzip, max_decoded)?;
         let req = decode_metrics_request(&raw, encoding).map_err(|e| ApiError::from_error("bad_otlp", &e))?;
         drop(raw);
         let (batch, report) = translate(&req, &opts);

@@ -27,6 +27,8 @@ pub struct AppState {
     pub targets: Option<TargetsSource>,
     /// When the server started (`/api/v1/status/runtimeinfo`).
     pub started_at: SystemTime,
+    /// The trace store; `None` when traces are not served (OTLP traces are then refused).
+    pub traces: Option<Arc<dyn periscope_storage::TraceStore>>,
 }
 
 /// Appends Prometheus text-format self-metrics of one component.
@@ -44,6 +46,7 @@ impl AppState {
             engine: Arc::new(Engine::new(engine_options(&config))),
             targets: None,
             started_at: SystemTime::now(),
+            traces: None,
             config,
         }
     }

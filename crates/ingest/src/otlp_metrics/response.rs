@@ -18,6 +18,17 @@ use super::OtlpEncoding;
 /// An `ExportMetricsServiceResponse`. Without refused points and without a message it is the
 /// empty message (`{}` in JSON, zero bytes in protobuf), as the specification asks.
 pub fn export_response(encoding: OtlpEncoding, rejected_data_points: u64, error_message: &str) -> Vec<u8> {
+    export_response_for(encoding, "rejectedDataPoints", rejected_data_points, error_message)
+}
+
+/// The export response of any signal: the partial success's count is field 1 in protobuf and
+/// `json_key` in JSON (`rejectedDataPoints`, `rejectedSpans`, `rejectedLogRecords`).
+pub fn export_response_for(
+    encoding: OtlpEncoding,
+    json_key: &str,
+    rejected_data_points: u64,
+    error_message: &str,
+) -> Vec<u8> {
     let partial = rejected_data_points != 0 || !error_message.is_empty();
     match encoding {
         OtlpEncoding::Protobuf => {
@@ -40,7 +51,7 @@ pub fn export_response(encoding: OtlpEncoding, rejected_data_points: u64, error_
                 return b"{}".to_vec();
             }
             // int64 is a decimal string in proto3 JSON.
-            let mut s = format!("{{\"partialSuccess\":{{\"rejectedDataPoints\":\"{rejected_data_points}\"");
+            let mut s = format!("{{\"partialSuccess\":{{\"{json_key}\":\"{rejected_data_points}\"");
             if !error_message.is_empty() {
                 let _ = write!(s, ",\"errorMessage\":{}", json_str(error_message));
             }
