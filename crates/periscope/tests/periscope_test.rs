@@ -1484,3 +1484,76 @@ fn otlp_traces_in_jaeger_api_out() {
     check(&server);
     assert!(server.terminate().success());
 }
+
+/// The real OpenTelemetry Python SDK sends a three-service trace over OTLP/HTTP and over
+/// OTLP/gRPC (gzip); both come back through Jaeger's API with every span, parent, attribute,
+/// event and status, and search finds them by tag.
+#[test]
+fn real_otel_python_sdk_exports_traces() {
+    let python = std::env::var("PERISCOPE_PYTHON").unwrap_or_else(|_| {
+        panic!("PERISCOPE_PYTHON is not set: run scripts/test.sh, which installs the OpenTelemetry SDK")
+    });
+    let script = format!("{}/tests/otlp_sdk_traces.py", env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let send = |args: &[&str]| -> String {
+        let out = Command::new(&python).arg(&script).args(args).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "otlp_sdk_traces.py {args:?} failed:\n{text}");
+        let line: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+        line["trace_id"].as_str().unwrap().to_string()
+    };
+    let ids = [send(&["http", &format!("http://{}/v1/traces", server.otlp_http)]), send(&["grpc", &server.otlp_grpc])];
+    for id in &ids {
+        let (status, body) = http(&server.addr, "GET", &format!("/api/traces/{id}"), &[], b"").unwrap();
+        assert_eq!(status, 200, "{body}");
+        let v = json(&body);
+        let t = &v["data"][0];
+        let spans = t["spans"].as_array().unwrap();
+        assert_eq!(spans.len(), 5, "{body}");
+        let service_of =
+            |s: &serde_json::Value| t["processes"][s["processID"].as_str().unwrap()]["serviceName"].clone();
+        let by_name = |n: &str| spans.iter().find(|s| s["operationName"] == n).unwrap_or_else(|| panic!("no {n}"));
+        // The parent chain across the three services.
+        for (child, parent, service) in [
+            ("call users", "GET /api/users", "gateway"),
+            ("list users", "call users", "users"),
+            ("call auth", "list users", "users"),
+            ("check token", "call auth", "auth"),
+        ] {
+            let c = by_name(child);
+            assert_eq!(c["references"][0]["spanID"], by_name(parent)["spanID"], "{child} → {parent}");
+            assert_eq!(service_of(c), service);
+        }
+        assert_eq!(by_name("GET /api/users")["references"], serde_json::json!([]));
+        let auth = by_name("check token");
+        let tags = auth["tags"].as_array().unwrap();
+        for want in [
+            serde_json::json!({"key": "http.status_code", "type": "int64", "value": 403}),
+            serde_json::json!({"key": "error", "type": "bool", "value": true}),
+            serde_json::json!({"key": "otel.status_description", "type": "string", "value": "token expired"}),
+            serde_json::json!({"key": "span.kind", "type": "string", "value": "server"}),
+            serde_json::json!({"key": "otel.scope.name", "type": "string", "value": "periscope.sdk.test"}),
+        ] {
+            assert!(tags.contains(&want), "{want} not in {tags:?}");
+        }
+        assert_eq!(auth["logs"][0]["fields"][0]["value"], "token.expired");
+        assert_eq!(
+            auth["logs"][0]["fields"][1],
+            serde_json::json!({"key": "token.age_s", "type": "int64", "value": 3600})
+        );
+        assert!(auth["duration"].as_i64().unwrap() >= 0);
+    }
+    let (_, body) =
+        http(&server.addr, "GET", "/api/traces?service=auth&tags=%7B%22error%22%3A%22true%22%7D&lookback=1h", &[], b"")
+            .unwrap();
+    let found: Vec<String> =
+        json(&body)["data"].as_array().unwrap().iter().map(|t| t["traceID"].as_str().unwrap().to_string()).collect();
+    assert_eq!(found.len(), 2, "{body}");
+    for id in &ids {
+        assert!(found.contains(id), "{id} not found: {found:?}");
+    }
+    let (_, body) = http(&server.addr, "GET", "/api/services", &[], b"").unwrap();
+    assert_eq!(json(&body)["data"], serde_json::json!(["auth", "gateway", "users"]));
+    assert!(server.terminate().success());
+}

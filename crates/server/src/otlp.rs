@@ -64,9 +64,9 @@ pub(crate) async fn handle_traces(State(state): State<AppState>, headers: Header
     handle_signal(state, headers, body, Signal::Traces).await
 }
 
-/// The OTLP signals served over HTTP.
-#[derive(Clone, Copy)]
-enum Signal {
+/// The OTLP signals served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Signal {
     Metrics,
     Traces,
 }

@@ -1,5 +1,6 @@
-//! OTLP metrics over gRPC: `opentelemetry.proto.collector.metrics.v1.MetricsService/Export` on
-//! the OTLP/gRPC port (4317 by default), with tonic's HTTP/2 server and no TLS.
+//! OTLP over gRPC: `opentelemetry.proto.collector.metrics.v1.MetricsService/Export` and
+//! `opentelemetry.proto.collector.trace.v1.TraceService/Export` on the OTLP/gRPC port (4317 by
+//! default), with tonic's HTTP/2 server and no TLS.
 //!
 //! No generated code: the service is a hand-written tower service whose codec passes the raw
 //! message bytes to the same pure decoder the HTTP path uses ([`crate::otlp::ingest`]), and
@@ -10,7 +11,7 @@
 //! `OutOfRange` for an oversized message is turned into it), `Unavailable` when the store cannot
 //! take writes. The tenant is the `x-scope-orgid` metadata.
 
-use crate::otlp::{grpc_code, ingest};
+use crate::otlp::{grpc_code, ingest, ingest_traces, Signal};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, Request, Response};
@@ -29,7 +30,38 @@ use tonic::{Code, Status};
 
 /// The gRPC service name of OTLP metrics.
 pub const METRICS_SERVICE: &str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+/// The gRPC service name of OTLP traces.
+pub const TRACE_SERVICE: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
+
+/// One OTLP signal's gRPC service: its name, method path and ingest.
+pub(crate) trait OtlpSignal: Clone + Send + Sync + 'static {
+    /// The service name.
+    const NAME: &'static str;
+    /// The `Export` method's path.
+    const PATH: &'static str;
+    #[doc(hidden)]
+    const SIGNAL: Signal;
+}
+
+/// OTLP metrics.
+#[derive(Clone, Debug)]
+pub(crate) struct Metrics;
+
+impl OtlpSignal for Metrics {
+    const NAME: &'static str = METRICS_SERVICE;
+    const PATH: &'static str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+    const SIGNAL: Signal = Signal::Metrics;
+}
+
+/// OTLP traces.
+#[derive(Clone, Debug)]
+pub(crate) struct Traces;
+
+impl OtlpSignal for Traces {
+    const NAME: &'static str = TRACE_SERVICE;
+    const PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    const SIGNAL: Signal = Signal::Traces;
+}
 
 /// Serves OTLP/gRPC on `listener` until `shutdown` completes, then lets in-flight calls finish.
 pub async fn serve(
@@ -38,24 +70,26 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
-        .add_service(MetricsService { state })
+        .add_service(OtlpService::<Metrics> { state: state.clone(), signal: std::marker::PhantomData })
+        .add_service(OtlpService::<Traces> { state, signal: std::marker::PhantomData })
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
         .await
 }
 
-/// The `MetricsService` as a tower service (what tonic-build would generate, by hand).
+/// An OTLP service as a tower service (what tonic-build would generate, by hand).
 #[derive(Clone)]
-pub struct MetricsService {
+pub(crate) struct OtlpService<S> {
     state: AppState,
+    signal: std::marker::PhantomData<S>,
 }
 
-impl NamedService for MetricsService {
-    const NAME: &'static str = METRICS_SERVICE;
+impl<S: OtlpSignal> NamedService for OtlpService<S> {
+    const NAME: &'static str = S::NAME;
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-impl tower_service::Service<Request<Body>> for MetricsService {
+impl<S: OtlpSignal> tower_service::Service<Request<Body>> for OtlpService<S> {
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = BoxFuture<Result<Response<Body>, Infallible>>;
@@ -65,11 +99,11 @@ impl tower_service::Service<Request<Body>> for MetricsService {
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        if req.uri().path() != EXPORT_PATH {
+        if req.uri().path() != S::PATH {
             return Box::pin(async { Ok(Status::unimplemented("unknown method").into_http()) });
         }
         let limit = self.state.config.server.max_decompressed_body_bytes.as_usize();
-        let export = Export { state: self.state.clone() };
+        let export = Export { state: self.state.clone(), signal: S::SIGNAL };
         Box::pin(async move {
             let mut grpc = Grpc::new(RawCodec)
                 .accept_compressed(CompressionEncoding::Gzip)
@@ -88,6 +122,7 @@ impl tower_service::Service<Request<Body>> for MetricsService {
 
 struct Export {
     state: AppState,
+    signal: Signal,
 }
 
 impl UnaryService<Bytes> for Export {
@@ -96,6 +131,7 @@ impl UnaryService<Bytes> for Export {
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let state = self.state.clone();
+        let signal = self.signal;
         Box::pin(async move {
             let tenant = match request.metadata().get("x-scope-orgid") {
                 None => TenantId::default_tenant(),
@@ -105,7 +141,11 @@ impl UnaryService<Bytes> for Export {
                 }
             };
             let body = request.into_inner();
-            match ingest(&state, tenant, body, false, OtlpEncoding::Protobuf, "otlp_grpc").await {
+            let exported = match signal {
+                Signal::Metrics => ingest(&state, tenant, body, false, OtlpEncoding::Protobuf, "otlp_grpc").await,
+                Signal::Traces => ingest_traces(&state, tenant, body, false, OtlpEncoding::Protobuf, "otlp_grpc").await,
+            };
+            match exported {
                 Ok(out) => Ok(tonic::Response::new(Bytes::from(export_response(
                     OtlpEncoding::Protobuf,
                     out.rejected,
