@@ -1555,5 +1555,23 @@ fn real_otel_python_sdk_exports_traces() {
     }
     let (_, body) = http(&server.addr, "GET", "/api/services", &[], b"").unwrap();
     assert_eq!(json(&body)["data"], serde_json::json!(["auth", "gateway", "users"]));
+    // The service graph: the three edges, the auth calls failing.
+    let (_, body) = http(&server.addr, "GET", "/api/dependencies?lookback=3600000", &[], b"").unwrap();
+    assert_eq!(
+        json(&body)["data"],
+        serde_json::json!([
+            {"parent": "gateway", "child": "users", "callCount": 2},
+            {"parent": "users", "child": "auth", "callCount": 2},
+        ]),
+        "{body}"
+    );
+    let (_, body) = http(&server.addr, "GET", "/api/periscope/service-graph?lookback=3600000", &[], b"").unwrap();
+    let g = json(&body);
+    assert_eq!(g["services"], serde_json::json!(["auth", "gateway", "users"]));
+    assert_eq!(
+        (g["edges"][1]["child"].clone(), g["edges"][1]["errorRatio"].as_f64()),
+        (serde_json::json!("auth"), Some(1.0))
+    );
+    assert!(g["edges"][0]["rate"].as_f64().unwrap() > 0.0 && g["edges"][0]["meanLatencyMs"].as_f64().unwrap() >= 0.0);
     assert!(server.terminate().success());
 }

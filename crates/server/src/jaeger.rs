@@ -5,6 +5,8 @@
 //!   `GET /api/operations?service=&spanKind=`
 //! - `GET /api/traces/{traceID}`
 //! - `GET /api/traces?service=&operation=&tags=&minDuration=&maxDuration=&start=&end=&limit=&lookback=`
+//! - `GET /api/dependencies?endTs=&lookback=` (milliseconds), and Periscope's own
+//!   `GET /api/periscope/service-graph` with each edge's rate, error ratio and mean latency
 //!
 //! Answers are Jaeger's envelope `{"data":…,"total":…,"limit":0,"offset":0,"errors":null}`,
 //! spans in Jaeger's UI model as OpenTelemetry's Jaeger translator renders them: times in
@@ -37,6 +39,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/operations", get(operations))
         .route("/api/traces", get(search))
         .route("/api/traces/{id}", get(trace))
+        .route("/api/dependencies", get(dependencies))
+        .route("/api/periscope/service-graph", get(service_graph))
 }
 
 fn envelope(data: &str, total: usize) -> Response {
@@ -488,6 +492,95 @@ async fn search(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw)
         }
         out.push(']');
         Ok(envelope(&out, n))
+    };
+    answer(blocking(run).await)
+}
+
+/// The time range of a dependencies query: `endTs` (ms, default now) and `lookback` (ms,
+/// default 24 h), as Jaeger's `/api/dependencies` takes them; in nanoseconds.
+fn dependency_range(p: &[(String, String)], now_ms: i64) -> Result<(i64, i64), JaegerError> {
+    let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
+    let int = |k: &str| -> Result<Option<i64>, JaegerError> {
+        get(k).map(|v| v.parse::<i64>().map_err(|_| bad(k, v, "is not an integer"))).transpose()
+    };
+    let end = int("endTs")?.unwrap_or(now_ms);
+    let lookback = int("lookback")?.unwrap_or(86_400_000);
+    if lookback < 0 {
+        return Err(bad("lookback", &lookback.to_string(), "is negative"));
+    }
+    Ok((end.saturating_sub(lookback).saturating_mul(1_000_000), end.saturating_mul(1_000_000)))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// `GET /api/dependencies?endTs=&lookback=`: Jaeger's dependency links.
+async fn dependencies(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let p = params(raw.as_deref());
+    let (start, end) = match dependency_range(&p, now_ms()) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let run = move || -> Answer {
+        let (store, tenant) = (store(&state)?, tenant(&headers)?);
+        let links = store.dependencies(&tenant, start, end).map_err(store_error)?;
+        let mut out = String::from("[");
+        for (i, l) in links.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"parent\":");
+            json_str(&mut out, &l.parent);
+            out.push_str(",\"child\":");
+            json_str(&mut out, &l.child);
+            let _ = write!(out, ",\"callCount\":{}}}", l.call_count);
+        }
+        out.push(']');
+        Ok(envelope(&out, links.len()))
+    };
+    answer(blocking(run).await)
+}
+
+/// `GET /api/periscope/service-graph?endTs=&lookback=`: the service map with each edge's
+/// calls, errors, rate (per second over the range), error ratio and mean latency (ms).
+async fn service_graph(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let p = params(raw.as_deref());
+    let (start, end) = match dependency_range(&p, now_ms()) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let run = move || -> Answer {
+        let (store, tenant) = (store(&state)?, tenant(&headers)?);
+        let links = store.dependencies(&tenant, start, end).map_err(store_error)?;
+        let secs = ((end - start) as f64 / 1e9).max(1e-9);
+        let mut services: Vec<&str> = links.iter().flat_map(|l| [l.parent.as_str(), l.child.as_str()]).collect();
+        services.sort_unstable();
+        services.dedup();
+        let mut out = String::from("{\"services\":");
+        write_str_array(&mut out, &services);
+        out.push_str(",\"edges\":[");
+        for (i, l) in links.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"parent\":");
+            json_str(&mut out, &l.parent);
+            out.push_str(",\"child\":");
+            json_str(&mut out, &l.child);
+            let calls = l.call_count.max(1) as f64;
+            let _ = write!(
+                out,
+                ",\"calls\":{},\"errors\":{},\"rate\":{},\"errorRatio\":{},\"meanLatencyMs\":{}}}",
+                l.call_count,
+                l.error_count,
+                l.call_count as f64 / secs,
+                l.error_count as f64 / calls,
+                l.duration_sum_ns as f64 / calls / 1e6
+            );
+        }
+        out.push_str("]}");
+        Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
     };
     answer(blocking(run).await)
 }

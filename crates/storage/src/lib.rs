@@ -12,7 +12,7 @@ mod traces;
 
 pub use error::StoreError;
 pub use merge::{MergeSamples, Prepend, VecSamples};
-pub use traces::{SpanAppendReport, TraceQuery, TraceStore};
+pub use traces::{DependencyLink, SpanAppendReport, TraceQuery, TraceStore};
 
 use periscope_model::{
     Exemplar, HistogramSample, Labels, Matcher, MetricBatch, MetricMetadata, Sample, TenantId, TimeRange,

@@ -35,6 +35,19 @@ pub struct SpanAppendReport {
     pub duplicates_ignored: u64,
 }
 
+/// Calls from one service to another, seen as spans of `child` whose parent span belongs to
+/// `parent` (Jaeger's `DependencyLink`), in a time range.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DependencyLink {
+    pub parent: String,
+    pub child: String,
+    pub call_count: u64,
+    /// Of which the child span failed.
+    pub error_count: u64,
+    /// Sum of the child spans' durations, ns (for mean latency).
+    pub duration_sum_ns: u64,
+}
+
 /// A trace engine.
 pub trait TraceStore: Send + Sync {
     /// Stores the spans of `batch`; returns once they are durable by the configured rule.
@@ -51,4 +64,8 @@ pub trait TraceStore: Send + Sync {
 
     /// Span names of a service with their kinds, sorted.
     fn operations(&self, tenant: &TenantId, service: &str) -> Result<Vec<(String, SpanKind)>, StoreError>;
+
+    /// The service graph of the spans starting in `[start_ns, end_ns]`, sorted by parent and
+    /// child.
+    fn dependencies(&self, tenant: &TenantId, start_ns: i64, end_ns: i64) -> Result<Vec<DependencyLink>, StoreError>;
 }

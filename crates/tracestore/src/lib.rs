@@ -14,7 +14,7 @@
 mod codec;
 
 use periscope_model::{AttrValue, Span, SpanBatch, SpanKind, StatusCode, TenantId, TraceId};
-use periscope_storage::{SpanAppendReport, StoreError, TraceQuery, TraceStore};
+use periscope_storage::{DependencyLink, SpanAppendReport, StoreError, TraceQuery, TraceStore};
 use periscope_wal::{replay, Wal, WalOptions};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -275,5 +275,33 @@ impl TraceStore for TraceDb {
         let Some(db) = self.db(tenant) else { return Ok(Vec::new()) };
         let head = read(&db.head);
         Ok(head.operations.get(service).map(|o| o.iter().cloned().collect()).unwrap_or_default())
+    }
+
+    fn dependencies(&self, tenant: &TenantId, start_ns: i64, end_ns: i64) -> Result<Vec<DependencyLink>, StoreError> {
+        let Some(db) = self.db(tenant) else { return Ok(Vec::new()) };
+        let head = read(&db.head);
+        let mut edges: BTreeMap<(String, String), DependencyLink> = BTreeMap::new();
+        for (_, id) in head.by_start.range(..=(end_ns, [0xff; 16])) {
+            let Some(t) = head.traces.get(id) else { continue };
+            let by_id: HashMap<[u8; 8], &Span> = t.spans.iter().map(|s| (s.span_id, &**s)).collect();
+            for s in t.spans.iter().filter(|s| start_ns <= s.start_ns && s.start_ns <= end_ns) {
+                let Some(parent) = s.parent_span_id.and_then(|p| by_id.get(&p)) else { continue };
+                let (from, to) = (parent.service_name(), s.service_name());
+                if from == to {
+                    continue;
+                }
+                let e = edges.entry((from.to_string(), to.to_string())).or_insert_with(|| DependencyLink {
+                    parent: from.to_string(),
+                    child: to.to_string(),
+                    call_count: 0,
+                    error_count: 0,
+                    duration_sum_ns: 0,
+                });
+                e.call_count += 1;
+                e.error_count += u64::from(s.status == StatusCode::Error);
+                e.duration_sum_ns += s.duration_ns().max(0) as u64;
+            }
+        }
+        Ok(edges.into_values().collect())
     }
 }

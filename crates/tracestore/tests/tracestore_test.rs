@@ -106,6 +106,13 @@ fn spans_are_stored_searched_and_replayed() {
         assert_eq!(db.services(&t).unwrap(), vec!["auth", "gateway", "users"]);
         assert_eq!(db.operations(&t, "users").unwrap(), vec![("list".to_string(), SpanKind::Server)]);
         assert!(db.services(&TenantId::new("other").unwrap()).unwrap().is_empty());
+        // The service graph: gateway → users → auth, ten calls each, four failing at auth.
+        let deps = db.dependencies(&t, T0, T0 + 100_000_000_000).unwrap();
+        let got: Vec<(&str, &str, u64, u64)> =
+            deps.iter().map(|d| (d.parent.as_str(), d.child.as_str(), d.call_count, d.error_count)).collect();
+        assert_eq!(got, vec![("gateway", "users", 10, 0), ("users", "auth", 10, 4)]);
+        assert_eq!(deps[1].duration_sum_ns, 10 * 5_000_000);
+        assert!(db.dependencies(&t, 0, T0 - 1).unwrap().is_empty());
     };
     check(&db);
     db.close().unwrap();
