@@ -191,7 +191,15 @@ impl Db {
                     // written to a block of its own range at the next cut (queries and block
                     // merges take overlapping blocks' samples once).
                     if s.t >= ooo_min_old {
-                        insert_out_of_order(&mut d, series.sref, s, &mut scratch.old_samples, &mut report)
+                        // The range is in a block: a sample there at `t` is a duplicate too.
+                        match self.value_in_blocks(&ss.labels, s.t) {
+                            Some(bits) if bits == s.v.to_bits() => {
+                                report.duplicates_ignored += 1;
+                                None
+                            }
+                            Some(_) => Some(RejectReason::DuplicateTimestamp),
+                            None => insert_out_of_order(&mut d, series.sref, s, &mut scratch.old_samples, &mut report),
+                        }
                     } else {
                         Some(RejectReason::TooOld)
                     }
@@ -319,6 +327,27 @@ impl Db {
         self.stats.record(&report);
         self.wal.wait_durable(lsn).map_err(|source| TsdbError::Wal { tenant: self.tenant.to_string(), source })?;
         Ok(report)
+    }
+
+    /// The value bits a block holds for the series `labels` at exactly `t`.
+    fn value_in_blocks(&self, labels: &periscope_model::Labels, t: i64) -> Option<u64> {
+        let matchers: Vec<periscope_model::Matcher> =
+            labels.iter().map(|l| periscope_model::Matcher::equal(&l.name, &l.value)).collect();
+        let blocks = read(&self.blocks).clone();
+        for b in blocks.iter().filter(|b| b.meta.min_time <= t && t <= b.meta.max_time) {
+            for id in crate::postings::select(&**b, &matchers) {
+                let Some((l, metas)) = b.series(id) else { continue };
+                if l != *labels {
+                    continue;
+                }
+                for m in metas.iter().filter(|m| m.mint <= t && t <= m.maxt) {
+                    if let Some(found) = b.chunk(m.offset).and_then(|c| c.into_iter().find(|x| x.t == t)) {
+                        return Some(found.v.to_bits());
+                    }
+                }
+            }
+        }
+        None
     }
 
     /// Samples of a series in a range.
