@@ -32,6 +32,7 @@ mod scrape;
 mod secret;
 mod server;
 mod storage;
+mod traces;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -50,6 +51,7 @@ pub use scrape::{Authorization, BasicAuth, Scheme, ScrapeConfig, ScrapeFormat, S
 pub use secret::{Secret, REDACTED};
 pub use server::{LogFormat, LogLevel, ServerConfig};
 pub use storage::{FsyncMode, MetricsStorageConfig, StorageConfig, WalConfig};
+pub use traces::{SpanMetricsConfig, TracesConfig};
 
 use check::{index, map_key, Errors};
 
@@ -73,6 +75,8 @@ pub struct Config {
     pub scrape_configs: Vec<ScrapeConfig>,
     /// How OTLP metrics are translated.
     pub otlp: OtlpConfig,
+    /// What the trace pipeline derives from spans.
+    pub traces: TracesConfig,
 }
 
 impl Config {
@@ -132,6 +136,7 @@ impl Config {
         c.storage.validate(&mut errs);
         c.query.validate(&mut errs);
         c.otlp.validate(&mut errs);
+        c.traces.validate(&mut errs);
         for id in c.tenants.keys() {
             if let Err(e) = periscope_model::TenantId::new(id) {
                 errs.add(map_key("tenants", id), e.to_string());

@@ -100,6 +100,20 @@ pub enum AttrValue {
     Map(Vec<Attribute>),
 }
 
+impl AttrValue {
+    /// The value as text, for a scalar (`true`, `500`, `1.5`); `None` for bytes, arrays, maps
+    /// and the empty value. Tag searches and labels compare this text.
+    pub fn as_text(&self) -> Option<String> {
+        Some(match self {
+            AttrValue::Str(s) => s.clone(),
+            AttrValue::Bool(b) => b.to_string(),
+            AttrValue::Int(i) => i.to_string(),
+            AttrValue::Double(d) => d.to_string(),
+            _ => return None,
+        })
+    }
+}
+
 /// A key and its value.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Attribute {

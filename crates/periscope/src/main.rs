@@ -271,6 +271,25 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
                 let _ = rx.wait_for(|stop| *stop).await;
             }
         };
+        // Span metrics are written to the metrics store every flush interval, and once more
+        // when the servers have stopped.
+        let flusher = state.span_metrics.clone().map(|sm| {
+            let store = store.clone();
+            let every = config.traces.span_metrics.flush_interval.as_std();
+            let stop = stopped();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                tokio::pin!(stop);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => flush_span_metrics(&sm, &store).await,
+                        _ = &mut stop => break,
+                    }
+                }
+                sm
+            })
+        });
         let servers = [
             ("HTTP", tokio::spawn(periscope_server::serve(listener, state.clone(), stopped()))),
             ("OTLP/HTTP", tokio::spawn(periscope_server::serve_otlp_http(otlp_http, state.clone(), stopped()))),
@@ -297,6 +316,11 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
                 }
             }
         }
+        if let Some(f) = flusher {
+            if let Ok(sm) = f.await {
+                flush_span_metrics(&sm, &store).await;
+            }
+        }
         anyhow::Ok(())
     });
     // Dropping the runtime waits for blocking tasks (appends in progress) to finish, so that
@@ -314,6 +338,23 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Writes the span metrics' current values to the metrics store.
+async fn flush_span_metrics(sm: &Arc<periscope_server::spanmetrics::SpanMetrics>, store: &Arc<dyn MetricStore>) {
+    let (sm, store) = (sm.clone(), store.clone());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let done = tokio::task::spawn_blocking(move || {
+        for (tenant, batch) in sm.flush(now) {
+            if let Err(e) = store.append(&tenant, &batch) {
+                tracing::warn!(tenant = %tenant, error = %e, "cannot write span metrics");
+            }
+        }
+    })
+    .await;
+    if let Err(e) = done {
+        tracing::warn!(error = %e, "span metrics flush failed");
+    }
 }
 
 /// The scraper's targets as `/api/v1/targets` shows them.

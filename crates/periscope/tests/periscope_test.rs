@@ -1495,7 +1495,10 @@ fn real_otel_python_sdk_exports_traces() {
     });
     let script = format!("{}/tests/otlp_sdk_traces.py", env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let config = dir.path().join("periscope.yaml");
+    std::fs::write(&config, "traces:\n  span_metrics:\n    flush_interval: 200ms\n    dimensions: [http.route]\n")
+        .unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
     let send = |args: &[&str]| -> String {
         let out = Command::new(&python).arg(&script).args(args).output().unwrap();
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -1573,5 +1576,70 @@ fn real_otel_python_sdk_exports_traces() {
         (serde_json::json!("auth"), Some(1.0))
     );
     assert!(g["edges"][0]["rate"].as_f64().unwrap() > 0.0 && g["edges"][0]["meanLatencyMs"].as_f64().unwrap() >= 0.0);
+
+    // Span metrics answer PromQL, and a bucket's exemplar leads to a real trace.
+    let query = |q: &str| -> serde_json::Value {
+        let (status, body) =
+            http(&server.addr, "GET", &format!("/api/v1/query?query={}", urlencode(q)), &[], b"").unwrap();
+        assert_eq!(status, 200, "{q}: {body}");
+        json(&body)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let calls = loop {
+        // Until a flush after both traces has happened.
+        let v = query("sum by (service_name) (traces_span_metrics_calls_total)");
+        let total: f64 = v["data"]["result"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|x| x["value"][1].as_str()?.parse::<f64>().ok()).sum())
+            .unwrap_or(0.0);
+        if total >= 10.0 || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let per_service: BTreeMap<String, String> = calls["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (r["metric"]["service_name"].as_str().unwrap().to_string(), r["value"][1].as_str().unwrap().to_string())
+        })
+        .collect();
+    let want: BTreeMap<String, String> =
+        [("auth", "2"), ("gateway", "4"), ("users", "4")].iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    assert_eq!(per_service, want, "{calls}");
+    let v = query(
+        r#"sum(traces_span_metrics_calls_total{service_name="auth", status_code="STATUS_CODE_ERROR", span_kind="SPAN_KIND_SERVER", http_route=""})"#,
+    );
+    assert_eq!(v["data"]["result"][0]["value"][1], "2", "{v}");
+    let v = query(
+        r#"histogram_quantile(0.95, sum by (le, service_name) (traces_span_metrics_duration_milliseconds_bucket{service_name="users"}))"#,
+    );
+    let p95: f64 = v["data"]["result"][0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(p95 > 0.0 && p95 <= 15_000.0, "{v}");
+    let v = query(r#"sum(traces_span_metrics_calls_total{http_route="/users"})"#);
+    assert_eq!(v["data"]["result"][0]["value"][1], "2", "{v}");
+    let end = now_ms() / 1000 + 60;
+    let (_, body) = http(
+        &server.addr,
+        "GET",
+        &format!(
+            "/api/v1/query_exemplars?query={}&start={}&end={end}",
+            urlencode(r#"traces_span_metrics_duration_milliseconds_bucket{service_name="auth"}"#),
+            end - 600
+        ),
+        &[],
+        b"",
+    )
+    .unwrap();
+    let ex = json(&body);
+    let trace_ids: HashSet<String> = ex["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["exemplars"].as_array().unwrap().iter())
+        .map(|e| e["labels"]["trace_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!trace_ids.is_empty() && trace_ids.iter().all(|t| ids.contains(t)), "{body}");
     assert!(server.terminate().success());
 }

@@ -19,6 +19,7 @@ mod otlp_grpc;
 mod process;
 mod remote_write;
 mod self_metrics;
+pub mod spanmetrics;
 mod state;
 
 pub use admission::IngestLimiter;

@@ -181,6 +181,7 @@ pub(crate) async fn ingest_traces(
     };
     let max_decoded = state.config.server.max_decompressed_body_bytes.as_usize();
     let metrics = state.metrics.clone();
+    let span_metrics = state.span_metrics.clone();
     tokio::task::spawn_blocking(move || -> Result<Outcome, ApiError> {
         metrics.ingest(protocol, "bytes_received", body.len() as u64);
         let raw = decompressed(body, gzip, max_decoded)?;
@@ -191,6 +192,9 @@ pub(crate) async fn ingest_traces(
         metrics.ingest(protocol, "spans", report.spans as u64);
         metrics.ingest(protocol, "spans_rejected", report.rejected_spans as u64);
         store.append_spans(&tenant, &batch).map_err(|e| ApiError::from_error("store", &e))?;
+        if let Some(sm) = &span_metrics {
+            sm.record(&tenant, &batch);
+        }
         Ok(Outcome { rejected: report.rejected_spans as u64, message: report.error_message() })
     })
     .await

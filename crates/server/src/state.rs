@@ -29,6 +29,8 @@ pub struct AppState {
     pub started_at: SystemTime,
     /// The trace store; `None` when traces are not served (OTLP traces are then refused).
     pub traces: Option<Arc<dyn periscope_storage::TraceStore>>,
+    /// Span metrics of stored spans; `None` when `traces.span_metrics.enabled` is off.
+    pub span_metrics: Option<Arc<crate::spanmetrics::SpanMetrics>>,
 }
 
 /// Appends Prometheus text-format self-metrics of one component.
@@ -47,6 +49,11 @@ impl AppState {
             targets: None,
             started_at: SystemTime::now(),
             traces: None,
+            span_metrics: config
+                .traces
+                .span_metrics
+                .enabled
+                .then(|| Arc::new(crate::spanmetrics::SpanMetrics::new(&config.traces.span_metrics))),
             config,
         }
     }

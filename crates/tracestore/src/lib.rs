@@ -13,7 +13,7 @@
 
 mod codec;
 
-use periscope_model::{AttrValue, Span, SpanBatch, SpanKind, StatusCode, TenantId, TraceId};
+use periscope_model::{Span, SpanBatch, SpanKind, StatusCode, TenantId, TraceId};
 use periscope_storage::{DependencyLink, SpanAppendReport, StoreError, TraceQuery, TraceStore};
 use periscope_wal::{replay, Wal, WalOptions};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -176,17 +176,6 @@ impl Db {
     }
 }
 
-/// The text of an attribute value as a tag search compares it (`true`, `500`, `1.5`).
-fn value_text(v: &AttrValue) -> Option<String> {
-    Some(match v {
-        AttrValue::Str(s) => s.clone(),
-        AttrValue::Bool(b) => b.to_string(),
-        AttrValue::Int(i) => i.to_string(),
-        AttrValue::Double(d) => d.to_string(),
-        _ => return None,
-    })
-}
-
 /// Whether a span satisfies the span filters of `q`.
 fn span_matches(s: &Span, q: &TraceQuery) -> bool {
     if q.service.as_deref().is_some_and(|x| x != s.service_name())
@@ -202,7 +191,7 @@ fn span_matches(s: &Span, q: &TraceQuery) -> bool {
     }
     q.tags.iter().all(|(k, v)| {
         let has = |attrs: &[periscope_model::Attribute]| {
-            attrs.iter().any(|a| a.key == *k && value_text(&a.value).as_deref() == Some(v.as_str()))
+            attrs.iter().any(|a| a.key == *k && a.value.as_text().as_deref() == Some(v.as_str()))
         };
         has(&s.attributes) || has(&s.origin.resource)
     })
