@@ -284,6 +284,14 @@ pub enum IngestError {
     #[error("invalid otlp request: {0}")]
     OtlpInvalid(String),
 
+    /// The Zipkin body is not a JSON array of spans.
+    #[error("invalid zipkin json: {0}")]
+    ZipkinJson(serde_json::Error),
+
+    /// A Zipkin span breaks the v2 API's rules.
+    #[error("invalid zipkin span: {0}")]
+    ZipkinInvalid(String),
+
     /// The expvar body is not JSON (or nests deeper than serde_json's recursion limit).
     #[error("invalid expvar json: {0}")]
     ExpvarJson(serde_json::Error),
@@ -321,6 +329,8 @@ impl Classify for IngestError {
             | IngestError::Gzip(_)
             | IngestError::OtlpJson(_)
             | IngestError::OtlpInvalid(_)
+            | IngestError::ZipkinJson(_)
+            | IngestError::ZipkinInvalid(_)
             | IngestError::ExpvarNotObject => ErrorClass::InvalidInput,
         }
     }

@@ -24,6 +24,7 @@ pub mod otlp_metrics;
 pub mod otlp_traces;
 pub mod remote_write;
 mod wire;
+pub mod zipkin;
 
 #[cfg(test)]
 mod test_util;

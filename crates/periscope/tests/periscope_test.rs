@@ -1643,3 +1643,56 @@ fn real_otel_python_sdk_exports_traces() {
     assert!(!trace_ids.is_empty() && trace_ids.iter().all(|t| ids.contains(t)), "{body}");
     assert!(server.terminate().success());
 }
+
+/// Zipkin v2 JSON in (the API description's example span, a child in another service, an
+/// invalid span), Jaeger's API out.
+#[test]
+fn zipkin_spans_in_jaeger_api_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let ct = [("Content-Type", "application/json")];
+    let body =
+        br#"[{"id":"352bff9a74ca9ad2","traceId":"5af7183fb1d4cf5f","parentId":"6b221d5bc9e6496c","name":"get /api",
+      "timestamp":1556604172355737,"duration":1431,"kind":"SERVER",
+      "localEndpoint":{"serviceName":"backend","ipv4":"192.168.99.1","port":3306},
+      "remoteEndpoint":{"ipv4":"172.19.0.2","port":58648},"tags":{"http.method":"GET","http.path":"/api"}},
+     {"id":"6b221d5bc9e6496c","traceId":"5af7183fb1d4cf5f","name":"get","timestamp":1556604172355000,"duration":3000,
+      "kind":"CLIENT","localEndpoint":{"serviceName":"frontend"},"remoteEndpoint":{"serviceName":"backend"},
+      "tags":{"error":"timeout"}}]"#;
+    let (status, text) = http(&server.addr, "POST", "/api/v2/spans", &ct, body).unwrap();
+    assert_eq!(status, 202, "{text}");
+    let (status, text) = http(&server.addr, "GET", "/api/traces/5af7183fb1d4cf5f", &[], b"").unwrap();
+    assert_eq!(status, 200, "{text}");
+    let v = json(&text);
+    let t = &v["data"][0];
+    assert_eq!(t["traceID"], "5af7183fb1d4cf5f");
+    let spans = t["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 2);
+    let backend = spans.iter().find(|s| s["operationName"] == "get /api").unwrap();
+    assert_eq!(backend["startTime"], 1_556_604_172_355_737i64);
+    assert_eq!(backend["duration"], 1431);
+    assert_eq!(backend["references"][0]["spanID"], "6b221d5bc9e6496c");
+    assert_eq!(t["processes"][backend["processID"].as_str().unwrap()]["serviceName"], "backend");
+    let tags = backend["tags"].as_array().unwrap();
+    assert!(
+        tags.contains(&serde_json::json!({"key": "network.peer.port", "type": "int64", "value": 58648})),
+        "{tags:?}"
+    );
+    let frontend = spans.iter().find(|s| s["operationName"] == "get").unwrap();
+    assert!(frontend["tags"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!({"key": "error", "type": "bool", "value": true})));
+    let (_, deps) =
+        http(&server.addr, "GET", "/api/dependencies?endTs=1556604200000&lookback=3600000", &[], b"").unwrap();
+    assert_eq!(json(&deps)["data"], serde_json::json!([{"parent": "frontend", "child": "backend", "callCount": 1}]));
+    // An invalid span fails the request, naming it; nothing of it is stored.
+    let bad = br#"[{"id":"0000000000000009","traceId":"aaaaaaaaaaaaaaaa","timestamp":1},{"id":"x","traceId":"bbbbbbbbbbbbbbbb"}]"#;
+    let (status, text) = http(&server.addr, "POST", "/api/v2/spans", &ct, bad).unwrap();
+    assert!(status == 400 && text.contains("span 1") && text.contains("id"), "{status} {text}");
+    let (status, _) = http(&server.addr, "GET", "/api/traces/aaaaaaaaaaaaaaaa", &[], b"").unwrap();
+    assert_eq!(status, 404);
+    let (status, text) = http(&server.addr, "POST", "/api/v2/spans", &ct, br#"{"id":"x"}"#).unwrap();
+    assert!(status == 400 && text.contains("zipkin"), "{status} {text}");
+    assert!(server.terminate().success());
+}

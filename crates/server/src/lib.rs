@@ -21,6 +21,7 @@ mod remote_write;
 mod self_metrics;
 pub mod spanmetrics;
 mod state;
+mod zipkin;
 
 pub use admission::IngestLimiter;
 pub use api::{ActiveTarget, DroppedTarget, TargetsSnapshot, TargetsSource};
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/write", post(remote_write::handle))
         .route(otlp::METRICS_PATH, post(otlp::handle))
         .route(otlp::TRACES_PATH, post(otlp::handle_traces))
+        .route(zipkin::SPANS_PATH, post(zipkin::handle))
         .merge(api::routes())
         .merge(jaeger::routes())
         .fallback(not_found)

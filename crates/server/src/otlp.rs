@@ -130,7 +130,11 @@ fn content_type(headers: &HeaderMap) -> Result<OtlpEncoding, ApiError> {
 }
 
 /// The tenant, body and compression of an OTLP/HTTP export.
-async fn read_export(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(TenantId, Bytes, bool), ApiError> {
+pub(crate) async fn read_export(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(TenantId, Bytes, bool), ApiError> {
     let tenant = tenant_of(headers)?;
     let gzip = match headers.get(header::CONTENT_ENCODING) {
         None => false,
@@ -148,7 +152,7 @@ async fn read_export(state: &AppState, headers: &HeaderMap, body: Body) -> Resul
 }
 
 /// The body, gunzipped within `server.max_decompressed_body_bytes` when `gzip`.
-fn decompressed(body: Bytes, gzip: bool, max_decoded: usize) -> Result<Bytes, ApiError> {
+pub(crate) fn decompressed(body: Bytes, gzip: bool, max_decoded: usize) -> Result<Bytes, ApiError> {
     if !gzip {
         return Ok(body);
     }
