@@ -15,6 +15,8 @@ need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 # client_golang 1.14 (and its dependencies) under /usr/share/gocode, for the Go test program.
 [ -d /usr/share/gocode/src/github.com/prometheus/client_golang ] || need_apt+=(golang-github-prometheus-client-golang-dev)
+# OpenTelemetry Go 1.1 with its Jaeger exporter, for the Go trace test program.
+[ -d /usr/share/gocode/src/go.opentelemetry.io/otel/exporters/jaeger ] || need_apt+=(golang-opentelemetry-otel-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]} from Debian's packages"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

