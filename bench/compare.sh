@@ -26,7 +26,8 @@ prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prom"
   --web.listen-address=127.0.0.1:19092 --web.enable-remote-write-receiver >"$work/prom.log" 2>&1 &
 pids+=($!)
 "$target_dir/release/periscope" serve --data-dir "$work/periscope" --http-listen-address 127.0.0.1:19805 \
-  --otlp-grpc-listen-address 127.0.0.1:14367 --otlp-http-listen-address 127.0.0.1:14368 >"$work/periscope.log" 2>&1 &
+  --otlp-grpc-listen-address 127.0.0.1:14367 --otlp-http-listen-address 127.0.0.1:14368 \
+  --jaeger-collector-listen-address "" --jaeger-agent-compact-listen-address "" --jaeger-agent-binary-listen-address "" >"$work/periscope.log" 2>&1 &
 pids+=($!)
 for url in http://127.0.0.1:19092/-/ready http://127.0.0.1:19805/-/ready; do
   for _ in $(seq 600); do curl -fsS -o /dev/null "$url" 2>/dev/null && break; sleep 0.1; done

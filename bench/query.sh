@@ -65,6 +65,7 @@ start() { # target datadir
     periscope)
       "$periscope_bin" serve --data-dir "$d" --http-listen-address 127.0.0.1:19800 \
         --otlp-grpc-listen-address 127.0.0.1:14317 --otlp-http-listen-address 127.0.0.1:14318 \
+        --jaeger-collector-listen-address "" --jaeger-agent-compact-listen-address "" --jaeger-agent-binary-listen-address "" \
         >>"$d.log" 2>&1 & ;;
     prometheus)
       printf 'global: {}\n' >"$work/prometheus.yml"

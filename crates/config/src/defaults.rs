@@ -17,6 +17,12 @@ pub const HTTP_LISTEN_ADDRESS: &str = "127.0.0.1:9800";
 pub const OTLP_GRPC_LISTEN_ADDRESS: &str = "127.0.0.1:4317";
 /// `server.otlp_http_listen_address` (OTLP's standard HTTP port).
 pub const OTLP_HTTP_LISTEN_ADDRESS: &str = "127.0.0.1:4318";
+/// `server.jaeger_collector_listen_address` (Jaeger collector's HTTP port, `POST /api/traces`).
+pub const JAEGER_COLLECTOR_LISTEN_ADDRESS: &str = "127.0.0.1:14268";
+/// `server.jaeger_agent_compact_listen_address` (the Jaeger agent's UDP compact-Thrift port).
+pub const JAEGER_AGENT_COMPACT_LISTEN_ADDRESS: &str = "127.0.0.1:6831";
+/// `server.jaeger_agent_binary_listen_address` (the Jaeger agent's UDP binary-Thrift port).
+pub const JAEGER_AGENT_BINARY_LISTEN_ADDRESS: &str = "127.0.0.1:6832";
 /// `server.max_request_body_bytes`: 10 MiB on the wire.
 pub const MAX_REQUEST_BODY_BYTES: ByteSize = ByteSize::mib(10);
 /// `server.max_decompressed_body_bytes`: 64 MiB after decompression.

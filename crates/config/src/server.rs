@@ -54,6 +54,14 @@ pub struct ServerConfig {
     pub otlp_grpc_listen_address: String,
     /// OTLP over HTTP (`/v1/traces`, `/v1/metrics`, `/v1/logs`): `host:port`.
     pub otlp_http_listen_address: String,
+    /// Jaeger's collector port (`POST /api/traces`, Thrift over HTTP; also served on the main
+    /// port): `host:port`, or empty for none.
+    pub jaeger_collector_listen_address: String,
+    /// The Jaeger agent's UDP port for compact-Thrift `emitBatch` datagrams: `host:port`, or
+    /// empty for none.
+    pub jaeger_agent_compact_listen_address: String,
+    /// The Jaeger agent's UDP port for binary-Thrift datagrams: `host:port`, or empty for none.
+    pub jaeger_agent_binary_listen_address: String,
     /// Largest request body accepted as sent (compressed or not); larger ones get 413.
     pub max_request_body_bytes: ByteSize,
     /// Largest body after decompression; decompression stops there with 413.
@@ -72,6 +80,9 @@ impl Default for ServerConfig {
             http_listen_address: defaults::HTTP_LISTEN_ADDRESS.to_string(),
             otlp_grpc_listen_address: defaults::OTLP_GRPC_LISTEN_ADDRESS.to_string(),
             otlp_http_listen_address: defaults::OTLP_HTTP_LISTEN_ADDRESS.to_string(),
+            jaeger_collector_listen_address: defaults::JAEGER_COLLECTOR_LISTEN_ADDRESS.to_string(),
+            jaeger_agent_compact_listen_address: defaults::JAEGER_AGENT_COMPACT_LISTEN_ADDRESS.to_string(),
+            jaeger_agent_binary_listen_address: defaults::JAEGER_AGENT_BINARY_LISTEN_ADDRESS.to_string(),
             max_request_body_bytes: defaults::MAX_REQUEST_BODY_BYTES,
             max_decompressed_body_bytes: defaults::MAX_DECOMPRESSED_BODY_BYTES,
             shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
@@ -83,21 +94,32 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     pub(crate) fn validate(&self, errs: &mut Errors) {
-        let listeners = [
-            ("server.http_listen_address", &self.http_listen_address),
-            ("server.otlp_grpc_listen_address", &self.otlp_grpc_listen_address),
-            ("server.otlp_http_listen_address", &self.otlp_http_listen_address),
+        // TCP and UDP ports are apart; within each, fixed ports must differ.
+        let tcp = [
+            ("server.http_listen_address", &self.http_listen_address, false),
+            ("server.otlp_grpc_listen_address", &self.otlp_grpc_listen_address, false),
+            ("server.otlp_http_listen_address", &self.otlp_http_listen_address, false),
+            ("server.jaeger_collector_listen_address", &self.jaeger_collector_listen_address, true),
         ];
-        for (i, (key, addr)) in listeners.iter().enumerate() {
-            if let Err(e) = check_listen_address(addr) {
-                errs.add(*key, e);
-                continue;
-            }
-            // Port 0 picks a free port, so only fixed ports can collide.
-            let fixed = !addr.ends_with(":0");
-            if let Some((other, _)) = listeners[..i].iter().find(|(_, a)| a == addr) {
-                if fixed {
-                    errs.add(*key, format!("{addr:?} is already used by {other}"));
+        let udp = [
+            ("server.jaeger_agent_compact_listen_address", &self.jaeger_agent_compact_listen_address, true),
+            ("server.jaeger_agent_binary_listen_address", &self.jaeger_agent_binary_listen_address, true),
+        ];
+        for listeners in [&tcp[..], &udp[..]] {
+            for (i, (key, addr, optional)) in listeners.iter().enumerate() {
+                if *optional && addr.is_empty() {
+                    continue;
+                }
+                if let Err(e) = check_listen_address(addr) {
+                    errs.add(*key, e);
+                    continue;
+                }
+                // Port 0 picks a free port, so only fixed ports can collide.
+                let fixed = !addr.ends_with(":0");
+                if let Some((other, ..)) = listeners[..i].iter().find(|(_, a, _)| a == addr) {
+                    if fixed {
+                        errs.add(*key, format!("{addr:?} is already used by {other}"));
+                    }
                 }
             }
         }

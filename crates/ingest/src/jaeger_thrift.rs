@@ -1,6 +1,8 @@
-//! Jaeger's collector protocol: a `jaeger.thrift` `Batch` in Thrift's binary protocol (what
-//! `POST /api/traces` with `application/x-thrift` carries; OpenTelemetry Go's Jaeger exporter
-//! with `WithCollectorEndpoint` sends it) → [`SpanBatch`].
+//! Jaeger's Thrift protocols → [`SpanBatch`]: a `jaeger.thrift` `Batch` in Thrift's binary
+//! protocol (what `POST /api/traces` with `application/x-thrift` carries; OpenTelemetry Go's
+//! Jaeger exporter with `WithCollectorEndpoint` sends it), and the agent's UDP datagrams: an
+//! `Agent.emitBatch` message in the compact protocol (port 6831, `WithAgentEndpoint` and the
+//! legacy Jaeger clients) or the binary protocol (port 6832).
 //!
 //! ```text
 //! Batch   { 1: Process process; 2: list<Span> spans; 3: i64 seqNo; 4: ClientStats stats }
@@ -13,6 +15,7 @@
 //! Tag     { 1: string key; 2: i32 vType (0 string, 1 double, 2 bool, 3 long, 4 binary);
 //!           3: string vStr; 4: double vDouble; 5: bool vBool; 6: i64 vLong; 7: binary vBinary }
 //! Log     { 1: i64 timestamp (µs); 2: list<Tag> fields }
+//! Agent   { oneway void emitBatch(1: Batch batch) }
 //! ```
 //!
 //! Mapped as OpenTelemetry Collector's Jaeger receiver maps it: ids big-endian (high half
@@ -22,11 +25,15 @@
 //! `error`, `w3c.tracestate`, `otel.scope.name`/`otel.library.name` (and versions) taken into
 //! the span's fields; logs as events named by their `event` field. Unknown fields are
 //! skipped; nesting, list sizes and string lengths are checked against the bytes left.
+//!
+//! Both protocols are read through [`Proto`], which hands the decoder the binary protocol's
+//! type codes whatever the wire uses, so the `Batch` mapping exists once.
 
 use crate::IngestError;
 use periscope_model::{AttrValue, Attribute, Span, SpanBatch, SpanEvent, SpanKind, SpanLink, SpanOrigin, StatusCode};
 use std::sync::Arc;
 
+// The binary protocol's type codes; the compact reader translates its own into these.
 const T_STOP: u8 = 0;
 const T_BOOL: u8 = 2;
 const T_BYTE: u8 = 3;
@@ -40,19 +47,20 @@ const T_MAP: u8 = 13;
 const T_SET: u8 = 14;
 const T_LIST: u8 = 15;
 
-/// Deepest struct nesting followed when skipping unknown fields.
+/// Deepest nesting of structs and containers followed.
 const MAX_DEPTH: usize = 32;
 
 fn err(msg: impl Into<String>) -> IngestError {
     IngestError::JaegerThrift(msg.into())
 }
 
-struct Reader<'a> {
+/// Bytes read front to back, every read checked against the end.
+struct Bytes<'a> {
     b: &'a [u8],
     pos: usize,
 }
 
-impl<'a> Reader<'a> {
+impl<'a> Bytes<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], IngestError> {
         let end = self.pos.checked_add(n).ok_or_else(|| err("length overflow"))?;
         let s = self.b.get(self.pos..end).ok_or_else(|| err(format!("truncated at byte {}", self.pos)))?;
@@ -64,119 +72,320 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
 
-    fn i16(&mut self) -> Result<i16, IngestError> {
-        let b = self.take(2)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], IngestError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
     }
 
-    fn i32(&mut self) -> Result<i32, IngestError> {
-        let b = self.take(4)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    fn left(&self) -> usize {
+        self.b.len() - self.pos
     }
 
-    fn i64(&mut self) -> Result<i64, IngestError> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.take(8)?);
-        Ok(i64::from_be_bytes(a))
-    }
-
-    fn binary(&mut self) -> Result<&'a [u8], IngestError> {
-        let n = self.i32()?;
-        let n = usize::try_from(n).map_err(|_| err(format!("negative length {n}")))?;
-        self.take(n)
-    }
-
-    fn string(&mut self, what: &str) -> Result<String, IngestError> {
-        std::str::from_utf8(self.binary()?).map(str::to_owned).map_err(|_| err(format!("{what} is not UTF-8")))
-    }
-
-    /// A list header of elements of type `want`; the count is checked against the bytes left.
-    fn list(&mut self, want: u8, what: &str) -> Result<usize, IngestError> {
-        let ty = self.u8()?;
-        let n = self.i32()?;
-        if ty != want {
-            return Err(err(format!("{what}: list of type {ty}, expected {want}")));
-        }
-        let n = usize::try_from(n).map_err(|_| err(format!("{what}: negative list size")))?;
-        if n > self.b.len() - self.pos {
-            return Err(err(format!("{what}: list of {n} elements in {} bytes", self.b.len() - self.pos)));
+    /// A container's element count, which cannot exceed the bytes left (every element takes
+    /// at least one byte).
+    fn count(&self, n: i64, what: &str) -> Result<usize, IngestError> {
+        let n = usize::try_from(n).map_err(|_| err(format!("{what}: negative size {n}")))?;
+        if n > self.left() {
+            return Err(err(format!("{what}: {n} elements in {} bytes", self.left())));
         }
         Ok(n)
     }
 
-    /// A field header: its type and id, `None` at the struct's end.
+    /// An unsigned LEB128 varint of at most 10 bytes.
+    fn varint(&mut self) -> Result<u64, IngestError> {
+        let mut v = 0u64;
+        for shift in (0..70).step_by(7) {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(err("varint longer than 10 bytes"))
+    }
+
+    fn zigzag(&mut self) -> Result<i64, IngestError> {
+        let v = self.varint()?;
+        Ok((v >> 1) as i64 ^ -((v & 1) as i64))
+    }
+}
+
+/// One Thrift protocol as the decoder sees it: binary-protocol type codes, struct nesting
+/// made explicit (the compact protocol's field ids are deltas within a struct).
+trait Proto<'a> {
+    fn bytes(&mut self) -> &mut Bytes<'a>;
+    /// Enters a struct; nesting beyond [`MAX_DEPTH`] is an error.
+    fn begin(&mut self) -> Result<(), IngestError>;
+    /// The next field's type and id; `None` at the struct's end, which leaves it.
+    fn field(&mut self) -> Result<Option<(u8, i16)>, IngestError>;
+    fn bool(&mut self) -> Result<bool, IngestError>;
+    fn i16(&mut self) -> Result<i16, IngestError>;
+    fn i32(&mut self) -> Result<i32, IngestError>;
+    fn i64(&mut self) -> Result<i64, IngestError>;
+    fn double(&mut self) -> Result<f64, IngestError>;
+    fn binary(&mut self) -> Result<&'a [u8], IngestError>;
+    /// A list or set header: the element type and count.
+    fn list(&mut self, what: &str) -> Result<(u8, usize), IngestError>;
+    /// A map header: key type, value type and count.
+    fn map(&mut self) -> Result<(u8, u8, usize), IngestError>;
+}
+
+/// Thrift's binary protocol: fixed-width big-endian integers, `i32` lengths.
+struct Binary<'a> {
+    b: Bytes<'a>,
+    depth: usize,
+}
+
+impl<'a> Binary<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Binary { b: Bytes { b, pos: 0 }, depth: 0 }
+    }
+}
+
+impl<'a> Proto<'a> for Binary<'a> {
+    fn bytes(&mut self) -> &mut Bytes<'a> {
+        &mut self.b
+    }
+    fn begin(&mut self) -> Result<(), IngestError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(err("nested too deep"));
+        }
+        Ok(())
+    }
     fn field(&mut self) -> Result<Option<(u8, i16)>, IngestError> {
-        let ty = self.u8()?;
+        let ty = self.b.u8()?;
         if ty == T_STOP {
+            self.depth = self.depth.saturating_sub(1);
             return Ok(None);
         }
         Ok(Some((ty, self.i16()?)))
     }
-
-    fn skip(&mut self, ty: u8, depth: usize) -> Result<(), IngestError> {
-        if depth > MAX_DEPTH {
-            return Err(err("nested too deep"));
-        }
-        match ty {
-            T_BOOL | T_BYTE => drop(self.take(1)?),
-            T_I16 => drop(self.take(2)?),
-            T_I32 => drop(self.take(4)?),
-            T_DOUBLE | T_I64 => drop(self.take(8)?),
-            T_STRING => drop(self.binary()?),
-            T_STRUCT => {
-                while let Some((t, _)) = self.field()? {
-                    self.skip(t, depth + 1)?;
-                }
-            }
-            T_MAP => {
-                let (k, v) = (self.u8()?, self.u8()?);
-                let n = self.i32()?;
-                let n = usize::try_from(n).map_err(|_| err("negative map size"))?;
-                for _ in 0..n {
-                    self.skip(k, depth + 1)?;
-                    self.skip(v, depth + 1)?;
-                }
-            }
-            T_SET | T_LIST => {
-                let t = self.u8()?;
-                let n = self.i32()?;
-                let n = usize::try_from(n).map_err(|_| err("negative list size"))?;
-                if n > self.b.len() - self.pos {
-                    return Err(err("list larger than the message"));
-                }
-                for _ in 0..n {
-                    self.skip(t, depth + 1)?;
-                }
-            }
-            other => return Err(err(format!("unknown field type {other}"))),
-        }
-        Ok(())
+    fn bool(&mut self) -> Result<bool, IngestError> {
+        Ok(self.b.u8()? != 0)
     }
-
-    fn expect(&mut self, got: u8, want: u8, what: &str) -> Result<(), IngestError> {
-        if got == want {
-            Ok(())
-        } else {
-            Err(err(format!("{what} has type {got}, expected {want}")))
-        }
+    fn i16(&mut self) -> Result<i16, IngestError> {
+        Ok(i16::from_be_bytes(self.b.array()?))
+    }
+    fn i32(&mut self) -> Result<i32, IngestError> {
+        Ok(i32::from_be_bytes(self.b.array()?))
+    }
+    fn i64(&mut self) -> Result<i64, IngestError> {
+        Ok(i64::from_be_bytes(self.b.array()?))
+    }
+    fn double(&mut self) -> Result<f64, IngestError> {
+        Ok(f64::from_bits(u64::from_be_bytes(self.b.array()?)))
+    }
+    fn binary(&mut self) -> Result<&'a [u8], IngestError> {
+        let n = self.i32()?;
+        let n = usize::try_from(n).map_err(|_| err(format!("negative length {n}")))?;
+        self.b.take(n)
+    }
+    fn list(&mut self, what: &str) -> Result<(u8, usize), IngestError> {
+        let ty = self.b.u8()?;
+        let n = self.i32()?;
+        Ok((ty, self.b.count(n.into(), what)?))
+    }
+    fn map(&mut self) -> Result<(u8, u8, usize), IngestError> {
+        let (k, v) = (self.b.u8()?, self.b.u8()?);
+        let n = self.i32()?;
+        Ok((k, v, self.b.count(n.into(), "map")?))
     }
 }
 
-fn tag(r: &mut Reader<'_>) -> Result<Attribute, IngestError> {
-    let (mut key, mut vtype) = (String::new(), 0i32);
-    let (mut s, mut d, mut b, mut l, mut bin) = (None, None, None, None, None);
-    while let Some((ty, id)) = r.field()? {
-        match (id, ty) {
-            (1, T_STRING) => key = r.string("Tag.key")?,
-            (2, T_I32) => vtype = r.i32()?,
-            (3, T_STRING) => s = Some(r.string("Tag.vStr")?),
-            (4, T_DOUBLE) => d = Some(f64::from_bits(r.i64()? as u64)),
-            (5, T_BOOL) => b = Some(r.u8()? != 0),
-            (6, T_I64) => l = Some(r.i64()?),
-            (7, T_STRING) => bin = Some(r.binary()?.to_vec()),
-            _ => r.skip(ty, 1)?,
+/// Thrift's compact protocol: zigzag varints, field ids as deltas, booleans folded into
+/// field headers, little-endian doubles.
+struct Compact<'a> {
+    b: Bytes<'a>,
+    /// The last field id read in each open struct.
+    last: Vec<i16>,
+    /// A boolean field's value, carried by its header.
+    pending_bool: Option<bool>,
+}
+
+impl<'a> Compact<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Compact { b: Bytes { b, pos: 0 }, last: Vec::new(), pending_bool: None }
+    }
+
+    /// A compact type code as the binary protocol's.
+    fn ty(c: u8) -> Result<u8, IngestError> {
+        Ok(match c {
+            1 | 2 => T_BOOL,
+            3 => T_BYTE,
+            4 => T_I16,
+            5 => T_I32,
+            6 => T_I64,
+            7 => T_DOUBLE,
+            8 => T_STRING,
+            9 => T_LIST,
+            10 => T_SET,
+            11 => T_MAP,
+            12 => T_STRUCT,
+            other => return Err(err(format!("unknown compact type {other}"))),
+        })
+    }
+}
+
+impl<'a> Proto<'a> for Compact<'a> {
+    fn bytes(&mut self) -> &mut Bytes<'a> {
+        &mut self.b
+    }
+    fn begin(&mut self) -> Result<(), IngestError> {
+        if self.last.len() >= MAX_DEPTH {
+            return Err(err("nested too deep"));
+        }
+        self.last.push(0);
+        Ok(())
+    }
+    fn field(&mut self) -> Result<Option<(u8, i16)>, IngestError> {
+        let h = self.b.u8()?;
+        if h == 0 {
+            self.last.pop();
+            return Ok(None);
+        }
+        let (delta, c) = (h >> 4, h & 0x0f);
+        let last = self.last.last_mut().ok_or_else(|| err("field outside a struct"))?;
+        let id = if delta == 0 {
+            let id = self.b.zigzag()?;
+            i16::try_from(id).map_err(|_| err(format!("field id {id} out of range")))?
+        } else {
+            last.checked_add(i16::from(delta)).ok_or_else(|| err("field id out of range"))?
+        };
+        *last = id;
+        let ty = Self::ty(c)?;
+        if ty == T_BOOL {
+            self.pending_bool = Some(c == 1);
+        }
+        Ok(Some((ty, id)))
+    }
+    fn bool(&mut self) -> Result<bool, IngestError> {
+        // A field's value came with its header; a list element is a byte (1 is true).
+        match self.pending_bool.take() {
+            Some(v) => Ok(v),
+            None => Ok(self.b.u8()? == 1),
         }
     }
+    fn i16(&mut self) -> Result<i16, IngestError> {
+        let v = self.b.zigzag()?;
+        i16::try_from(v).map_err(|_| err(format!("i16 {v} out of range")))
+    }
+    fn i32(&mut self) -> Result<i32, IngestError> {
+        let v = self.b.zigzag()?;
+        i32::try_from(v).map_err(|_| err(format!("i32 {v} out of range")))
+    }
+    fn i64(&mut self) -> Result<i64, IngestError> {
+        self.b.zigzag()
+    }
+    fn double(&mut self) -> Result<f64, IngestError> {
+        Ok(f64::from_bits(u64::from_le_bytes(self.b.array()?)))
+    }
+    fn binary(&mut self) -> Result<&'a [u8], IngestError> {
+        let n = self.b.varint()?;
+        let n = usize::try_from(n).map_err(|_| err(format!("length {n} out of range")))?;
+        self.b.take(n)
+    }
+    fn list(&mut self, what: &str) -> Result<(u8, usize), IngestError> {
+        let h = self.b.u8()?;
+        let ty = Self::ty(h & 0x0f)?;
+        let n = match h >> 4 {
+            15 => i64::try_from(self.b.varint()?).unwrap_or(i64::MAX),
+            n => i64::from(n),
+        };
+        Ok((ty, self.b.count(n, what)?))
+    }
+    fn map(&mut self) -> Result<(u8, u8, usize), IngestError> {
+        let n = i64::try_from(self.b.varint()?).unwrap_or(i64::MAX);
+        let n = self.b.count(n, "map")?;
+        if n == 0 {
+            return Ok((T_STOP, T_STOP, 0));
+        }
+        let kv = self.b.u8()?;
+        Ok((Self::ty(kv >> 4)?, Self::ty(kv & 0x0f)?, n))
+    }
+}
+
+fn string<'a>(p: &mut impl Proto<'a>, what: &str) -> Result<String, IngestError> {
+    std::str::from_utf8(p.binary()?).map(str::to_owned).map_err(|_| err(format!("{what} is not UTF-8")))
+}
+
+/// A list header whose elements must be of type `want`.
+fn list_of<'a>(p: &mut impl Proto<'a>, want: u8, what: &str) -> Result<usize, IngestError> {
+    let (ty, n) = p.list(what)?;
+    if ty != want && n > 0 {
+        return Err(err(format!("{what}: list of type {ty}, expected {want}")));
+    }
+    Ok(n)
+}
+
+/// Reads a struct, handing each field to `f`.
+fn read_struct<'a, P: Proto<'a>>(
+    p: &mut P,
+    mut f: impl FnMut(&mut P, u8, i16) -> Result<(), IngestError>,
+) -> Result<(), IngestError> {
+    p.begin()?;
+    while let Some((ty, id)) = p.field()? {
+        f(p, ty, id)?;
+    }
+    Ok(())
+}
+
+fn skip<'a>(p: &mut impl Proto<'a>, ty: u8, depth: usize) -> Result<(), IngestError> {
+    if depth > MAX_DEPTH {
+        return Err(err("nested too deep"));
+    }
+    match ty {
+        T_BOOL => drop(p.bool()?),
+        T_BYTE => drop(p.bytes().u8()?),
+        T_I16 => drop(p.i16()?),
+        T_I32 => drop(p.i32()?),
+        T_I64 => drop(p.i64()?),
+        T_DOUBLE => drop(p.double()?),
+        T_STRING => drop(p.binary()?),
+        T_STRUCT => read_struct(p, |p, t, _| skip(p, t, depth + 1))?,
+        T_MAP => {
+            let (k, v, n) = p.map()?;
+            for _ in 0..n {
+                skip(p, k, depth + 1)?;
+                skip(p, v, depth + 1)?;
+            }
+        }
+        T_SET | T_LIST => {
+            let (t, n) = p.list("list")?;
+            for _ in 0..n {
+                skip(p, t, depth + 1)?;
+            }
+        }
+        other => return Err(err(format!("unknown field type {other}"))),
+    }
+    Ok(())
+}
+
+fn expect(got: u8, want: u8, what: &str) -> Result<(), IngestError> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(err(format!("{what} has type {got}, expected {want}")))
+    }
+}
+
+fn tag<'a>(p: &mut impl Proto<'a>) -> Result<Attribute, IngestError> {
+    let (mut key, mut vtype) = (String::new(), 0i32);
+    let (mut s, mut d, mut b, mut l, mut bin) = (None, None, None, None, None);
+    read_struct(p, |p, ty, id| {
+        match (id, ty) {
+            (1, T_STRING) => key = string(p, "Tag.key")?,
+            (2, T_I32) => vtype = p.i32()?,
+            (3, T_STRING) => s = Some(string(p, "Tag.vStr")?),
+            (4, T_DOUBLE) => d = Some(p.double()?),
+            (5, T_BOOL) => b = Some(p.bool()?),
+            (6, T_I64) => l = Some(p.i64()?),
+            (7, T_STRING) => bin = Some(p.binary()?.to_vec()),
+            _ => skip(p, ty, 1)?,
+        }
+        Ok(())
+    })?;
     let value = match vtype {
         0 => AttrValue::Str(s.unwrap_or_default()),
         1 => AttrValue::Double(d.unwrap_or_default()),
@@ -188,9 +397,9 @@ fn tag(r: &mut Reader<'_>) -> Result<Attribute, IngestError> {
     Ok(Attribute { key, value })
 }
 
-fn tags(r: &mut Reader<'_>) -> Result<Vec<Attribute>, IngestError> {
-    let n = r.list(T_STRUCT, "tags")?;
-    (0..n).map(|_| tag(r)).collect()
+fn tags<'a>(p: &mut impl Proto<'a>) -> Result<Vec<Attribute>, IngestError> {
+    let n = list_of(p, T_STRUCT, "tags")?;
+    (0..n).map(|_| tag(p)).collect()
 }
 
 fn id_bytes(high: i64, low: i64) -> [u8; 16] {
@@ -200,6 +409,7 @@ fn id_bytes(high: i64, low: i64) -> [u8; 16] {
     id
 }
 
+#[derive(Default)]
 struct RawSpan {
     trace: [u8; 16],
     span_id: i64,
@@ -213,64 +423,56 @@ struct RawSpan {
     logs: Vec<(i64, Vec<Attribute>)>,
 }
 
-fn span(r: &mut Reader<'_>) -> Result<RawSpan, IngestError> {
+fn span<'a>(p: &mut impl Proto<'a>) -> Result<RawSpan, IngestError> {
     let (mut low, mut high) = (0i64, 0i64);
-    let mut s = RawSpan {
-        trace: [0; 16],
-        span_id: 0,
-        parent: 0,
-        name: String::new(),
-        refs: Vec::new(),
-        flags: 0,
-        start_us: 0,
-        duration_us: 0,
-        tags: Vec::new(),
-        logs: Vec::new(),
-    };
-    while let Some((ty, id)) = r.field()? {
+    let mut s = RawSpan::default();
+    read_struct(p, |p, ty, id| {
         match (id, ty) {
-            (1, T_I64) => low = r.i64()?,
-            (2, T_I64) => high = r.i64()?,
-            (3, T_I64) => s.span_id = r.i64()?,
-            (4, T_I64) => s.parent = r.i64()?,
-            (5, T_STRING) => s.name = r.string("Span.operationName")?,
+            (1, T_I64) => low = p.i64()?,
+            (2, T_I64) => high = p.i64()?,
+            (3, T_I64) => s.span_id = p.i64()?,
+            (4, T_I64) => s.parent = p.i64()?,
+            (5, T_STRING) => s.name = string(p, "Span.operationName")?,
             (6, T_LIST) => {
-                let n = r.list(T_STRUCT, "references")?;
+                let n = list_of(p, T_STRUCT, "references")?;
                 for _ in 0..n {
                     let (mut kind, mut rl, mut rh, mut rs) = (0, 0, 0, 0);
-                    while let Some((t, fid)) = r.field()? {
+                    read_struct(p, |p, t, fid| {
                         match (fid, t) {
-                            (1, T_I32) => kind = r.i32()?,
-                            (2, T_I64) => rl = r.i64()?,
-                            (3, T_I64) => rh = r.i64()?,
-                            (4, T_I64) => rs = r.i64()?,
-                            _ => r.skip(t, 1)?,
+                            (1, T_I32) => kind = p.i32()?,
+                            (2, T_I64) => rl = p.i64()?,
+                            (3, T_I64) => rh = p.i64()?,
+                            (4, T_I64) => rs = p.i64()?,
+                            _ => skip(p, t, 1)?,
                         }
-                    }
+                        Ok(())
+                    })?;
                     s.refs.push((kind, id_bytes(rh, rl), rs));
                 }
             }
-            (7, T_I32) => s.flags = r.i32()?,
-            (8, T_I64) => s.start_us = r.i64()?,
-            (9, T_I64) => s.duration_us = r.i64()?,
-            (10, T_LIST) => s.tags = tags(r)?,
+            (7, T_I32) => s.flags = p.i32()?,
+            (8, T_I64) => s.start_us = p.i64()?,
+            (9, T_I64) => s.duration_us = p.i64()?,
+            (10, T_LIST) => s.tags = tags(p)?,
             (11, T_LIST) => {
-                let n = r.list(T_STRUCT, "logs")?;
+                let n = list_of(p, T_STRUCT, "logs")?;
                 for _ in 0..n {
                     let (mut ts, mut fields) = (0i64, Vec::new());
-                    while let Some((t, fid)) = r.field()? {
+                    read_struct(p, |p, t, fid| {
                         match (fid, t) {
-                            (1, T_I64) => ts = r.i64()?,
-                            (2, T_LIST) => fields = tags(r)?,
-                            _ => r.skip(t, 1)?,
+                            (1, T_I64) => ts = p.i64()?,
+                            (2, T_LIST) => fields = tags(p)?,
+                            _ => skip(p, t, 1)?,
                         }
-                    }
+                        Ok(())
+                    })?;
                     s.logs.push((ts, fields));
                 }
             }
-            _ => r.skip(ty, 1)?,
+            _ => skip(p, ty, 1)?,
         }
-    }
+        Ok(())
+    })?;
     s.trace = id_bytes(high, low);
     Ok(s)
 }
@@ -279,33 +481,116 @@ fn text(v: &AttrValue) -> String {
     v.as_text().unwrap_or_default()
 }
 
-/// Decodes a binary-protocol `Batch`. Spans whose ids are zero or whose times are out of
-/// range fail the request with the span's position.
-pub fn decode_jaeger_batch(body: &[u8]) -> Result<SpanBatch, IngestError> {
-    let mut r = Reader { b: body, pos: 0 };
+/// Reads a `Batch` struct: the process and the spans as sent.
+fn batch<'a>(p: &mut impl Proto<'a>) -> Result<(String, Vec<Attribute>, Vec<RawSpan>), IngestError> {
     let (mut service, mut process_tags, mut raw) = (String::new(), Vec::new(), Vec::new());
-    while let Some((ty, id)) = r.field()? {
-        match (id, ty) {
-            (1, _) => {
-                r.expect(ty, T_STRUCT, "Batch.process")?;
-                while let Some((t, fid)) = r.field()? {
+    read_struct(p, |p, ty, id| {
+        match id {
+            1 => {
+                expect(ty, T_STRUCT, "Batch.process")?;
+                read_struct(p, |p, t, fid| {
                     match (fid, t) {
-                        (1, T_STRING) => service = r.string("Process.serviceName")?,
-                        (2, T_LIST) => process_tags = tags(&mut r)?,
-                        _ => r.skip(t, 1)?,
+                        (1, T_STRING) => service = string(p, "Process.serviceName")?,
+                        (2, T_LIST) => process_tags = tags(p)?,
+                        _ => skip(p, t, 1)?,
                     }
-                }
+                    Ok(())
+                })?;
             }
-            (2, _) => {
-                r.expect(ty, T_LIST, "Batch.spans")?;
-                let n = r.list(T_STRUCT, "spans")?;
+            2 => {
+                expect(ty, T_LIST, "Batch.spans")?;
+                let n = list_of(p, T_STRUCT, "spans")?;
                 for _ in 0..n {
-                    raw.push(span(&mut r)?);
+                    raw.push(span(p)?);
                 }
             }
-            _ => r.skip(ty, 0)?,
+            _ => skip(p, ty, 0)?,
+        }
+        Ok(())
+    })?;
+    Ok((service, process_tags, raw))
+}
+
+/// Decodes a binary-protocol `Batch` (the collector's HTTP body). Spans whose ids are zero
+/// or whose times are out of range fail the request with the span's position.
+pub fn decode_jaeger_batch(body: &[u8]) -> Result<SpanBatch, IngestError> {
+    let (service, process_tags, raw) = batch(&mut Binary::new(body))?;
+    map_batch(service, process_tags, raw)
+}
+
+/// The Thrift protocol of an agent's UDP port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentProtocol {
+    /// Port 6831: what Jaeger clients and OpenTelemetry Go's `WithAgentEndpoint` send.
+    Compact,
+    /// Port 6832.
+    Binary,
+}
+
+/// Decodes one agent datagram: an `Agent.emitBatch` call (type call or oneway) whose
+/// argument is a `Batch`. Other methods (`emitZipkinBatch`, Zipkin's Thrift spans) are
+/// errors naming them.
+pub fn decode_agent_datagram(datagram: &[u8], protocol: AgentProtocol) -> Result<SpanBatch, IngestError> {
+    fn args<'a>(p: &mut impl Proto<'a>, name: &str) -> Result<SpanBatch, IngestError> {
+        if name != "emitBatch" {
+            return Err(err(format!("agent method {name:?} is not supported (only emitBatch)")));
+        }
+        let mut found = None;
+        read_struct(p, |p, ty, id| {
+            if id == 1 {
+                expect(ty, T_STRUCT, "emitBatch.batch")?;
+                found = Some(batch(p)?);
+            } else {
+                skip(p, ty, 0)?;
+            }
+            Ok(())
+        })?;
+        let (service, process_tags, raw) = found.ok_or_else(|| err("emitBatch without a batch"))?;
+        map_batch(service, process_tags, raw)
+    }
+    let check_type = |ty: u8| match ty {
+        1 | 4 => Ok(()),
+        other => Err(err(format!("message type {other} is not a call"))),
+    };
+    match protocol {
+        AgentProtocol::Compact => {
+            let mut p = Compact::new(datagram);
+            if p.b.u8()? != 0x82 {
+                return Err(err("not a compact-protocol message (first byte is not 0x82)"));
+            }
+            let vt = p.b.u8()?;
+            if vt & 0x1f != 1 {
+                return Err(err(format!("compact protocol version {} (expected 1)", vt & 0x1f)));
+            }
+            check_type(vt >> 5)?;
+            p.b.varint()?;
+            let name = string(&mut p, "method name")?;
+            args(&mut p, &name)
+        }
+        AgentProtocol::Binary => {
+            let mut p = Binary::new(datagram);
+            let head = p.i32()?;
+            let name = if head < 0 {
+                // Strict: version 1 and the type in the first word, then the name.
+                if (head as u32) & 0xffff_0000 != 0x8001_0000 {
+                    return Err(err(format!("binary protocol header {head:#x} (expected version 1)")));
+                }
+                check_type(head as u8)?;
+                string(&mut p, "method name")?
+            } else {
+                // Old style: the name's length first, then the name and the type.
+                let n = usize::try_from(head).map_err(|_| err("bad method name length"))?;
+                let name = std::str::from_utf8(p.b.take(n)?).map_err(|_| err("method name is not UTF-8"))?.to_owned();
+                check_type(p.b.u8()?)?;
+                name
+            };
+            p.i32()?;
+            args(&mut p, &name)
         }
     }
+}
+
+fn map_batch(service: String, process_tags: Vec<Attribute>, raw: Vec<RawSpan>) -> Result<SpanBatch, IngestError> {
     let mut resource = vec![Attribute::str(periscope_model::SERVICE_NAME, service)];
     resource.extend(process_tags);
     let base = SpanOrigin { resource, ..Default::default() };

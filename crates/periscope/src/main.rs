@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use periscope_config::Config;
 use periscope_model::TenantId;
+use periscope_server::AgentProtocol;
 use periscope_server::AppState;
 use periscope_storage::MetricStore;
 use periscope_tsdb::{TenantLimits, Tsdb, TsdbOptions};
@@ -47,6 +48,18 @@ enum Command {
         /// OTLP/HTTP listen address; overrides `server.otlp_http_listen_address`.
         #[arg(long)]
         otlp_http_listen_address: Option<String>,
+        /// Jaeger collector (Thrift over HTTP) listen address, empty for none; overrides
+        /// `server.jaeger_collector_listen_address`.
+        #[arg(long)]
+        jaeger_collector_listen_address: Option<String>,
+        /// Jaeger agent UDP compact-Thrift address, empty for none; overrides
+        /// `server.jaeger_agent_compact_listen_address`.
+        #[arg(long)]
+        jaeger_agent_compact_listen_address: Option<String>,
+        /// Jaeger agent UDP binary-Thrift address, empty for none; overrides
+        /// `server.jaeger_agent_binary_listen_address`.
+        #[arg(long)]
+        jaeger_agent_binary_listen_address: Option<String>,
     },
     /// Check a configuration file without starting anything; prints every problem found.
     Validate {
@@ -83,11 +96,17 @@ fn main() -> std::process::ExitCode {
             http_listen_address,
             otlp_grpc_listen_address,
             otlp_http_listen_address,
+            jaeger_collector_listen_address,
+            jaeger_agent_compact_listen_address,
+            jaeger_agent_binary_listen_address,
         } => {
             let addresses = Addresses {
                 http: http_listen_address,
                 otlp_grpc: otlp_grpc_listen_address,
                 otlp_http: otlp_http_listen_address,
+                jaeger_collector: jaeger_collector_listen_address,
+                jaeger_agent_compact: jaeger_agent_compact_listen_address,
+                jaeger_agent_binary: jaeger_agent_binary_listen_address,
             };
             serve(config, data_dir, addresses)
         }
@@ -195,6 +214,9 @@ struct Addresses {
     http: Option<String>,
     otlp_grpc: Option<String>,
     otlp_http: Option<String>,
+    jaeger_collector: Option<String>,
+    jaeger_agent_compact: Option<String>,
+    jaeger_agent_binary: Option<String>,
 }
 
 /// Binds `addr`, naming the setting it came from when that fails.
@@ -215,6 +237,15 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
     }
     if let Some(a) = addresses.otlp_http {
         config.server.otlp_http_listen_address = a;
+    }
+    if let Some(a) = addresses.jaeger_collector {
+        config.server.jaeger_collector_listen_address = a;
+    }
+    if let Some(a) = addresses.jaeger_agent_compact {
+        config.server.jaeger_agent_compact_listen_address = a;
+    }
+    if let Some(a) = addresses.jaeger_agent_binary {
+        config.server.jaeger_agent_binary_listen_address = a;
     }
     init_logging(&config);
     let config = Arc::new(config);
@@ -240,6 +271,30 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
         let listener = bind(&server_config.http_listen_address, "http_listen_address").await?;
         let otlp_grpc = bind(&server_config.otlp_grpc_listen_address, "otlp_grpc_listen_address").await?;
         let otlp_http = bind(&server_config.otlp_http_listen_address, "otlp_http_listen_address").await?;
+        let jaeger_collector = match server_config.jaeger_collector_listen_address.as_str() {
+            "" => None,
+            a => Some(bind(a, "jaeger_collector_listen_address").await?),
+        };
+        let mut agents = Vec::new();
+        for (addr, setting, protocol) in [
+            (
+                &server_config.jaeger_agent_compact_listen_address,
+                "jaeger_agent_compact_listen_address",
+                AgentProtocol::Compact,
+            ),
+            (
+                &server_config.jaeger_agent_binary_listen_address,
+                "jaeger_agent_binary_listen_address",
+                AgentProtocol::Binary,
+            ),
+        ] {
+            if !addr.is_empty() {
+                let socket = tokio::net::UdpSocket::bind(addr.as_str())
+                    .await
+                    .with_context(|| format!("cannot listen on UDP {addr} (server.{setting})"))?;
+                agents.push((socket, protocol));
+            }
+        }
         // Scraping writes into the default tenant, as Prometheus's own scraping has no tenant.
         let scrape = Arc::new(periscope_scrape::ScrapeManager::start(
             config.scrape_configs.clone(),
@@ -262,6 +317,21 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
         ] {
             let local = l.local_addr().context("listener has no address")?;
             tracing::info!(address = %local, "{what}");
+        }
+        if let Some(l) = &jaeger_collector {
+            let local = l.local_addr().context("listener has no address")?;
+            tracing::info!(address = %local, "listening for the Jaeger collector protocol");
+        }
+        for (socket, protocol) in &agents {
+            let local = socket.local_addr().context("socket has no address")?;
+            match protocol {
+                AgentProtocol::Compact => {
+                    tracing::info!(address = %local, "listening for Jaeger agent UDP (compact Thrift)")
+                }
+                AgentProtocol::Binary => {
+                    tracing::info!(address = %local, "listening for Jaeger agent UDP (binary Thrift)")
+                }
+            }
         }
         // One shutdown signal for the three servers.
         let (tx, rx) = tokio::sync::watch::channel(false);
@@ -290,16 +360,24 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
                 sm
             })
         });
-        let servers = [
+        let mut servers = vec![
             ("HTTP", tokio::spawn(periscope_server::serve(listener, state.clone(), stopped()))),
             ("OTLP/HTTP", tokio::spawn(periscope_server::serve_otlp_http(otlp_http, state.clone(), stopped()))),
-            (
-                "OTLP/gRPC",
-                tokio::spawn(async move {
-                    periscope_server::serve_otlp_grpc(otlp_grpc, state, stopped()).await.map_err(std::io::Error::other)
-                }),
-            ),
         ];
+        if let Some(l) = jaeger_collector {
+            let server = periscope_server::serve_jaeger_collector(l, state.clone(), stopped());
+            servers.push(("Jaeger collector", tokio::spawn(server)));
+        }
+        for (socket, protocol) in agents {
+            let server = periscope_server::serve_jaeger_agent(socket, protocol, state.clone(), stopped());
+            servers.push(("Jaeger agent", tokio::spawn(server)));
+        }
+        servers.push((
+            "OTLP/gRPC",
+            tokio::spawn(async move {
+                periscope_server::serve_otlp_grpc(otlp_grpc, state, stopped()).await.map_err(std::io::Error::other)
+            }),
+        ));
         let signal = shutdown_signal().await;
         tracing::info!(signal, "shutting down");
         // Scrapes stop first (an append in progress finishes), then the servers drain.

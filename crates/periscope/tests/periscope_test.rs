@@ -22,6 +22,9 @@ struct Server {
     addr: String,
     otlp_grpc: String,
     otlp_http: String,
+    jaeger_collector: String,
+    jaeger_agent_compact: String,
+    jaeger_agent_binary: String,
 }
 
 impl Server {
@@ -36,6 +39,9 @@ impl Server {
             .args(["--http-listen-address", http_addr])
             .args(["--otlp-grpc-listen-address", "127.0.0.1:0"])
             .args(["--otlp-http-listen-address", "127.0.0.1:0"])
+            .args(["--jaeger-collector-listen-address", "127.0.0.1:0"])
+            .args(["--jaeger-agent-compact-listen-address", "127.0.0.1:0"])
+            .args(["--jaeger-agent-binary-listen-address", "127.0.0.1:0"])
             .args(extra)
             .env("PERISCOPE_LOG", "info")
             .stderr(Stdio::piped())
@@ -45,13 +51,21 @@ impl Server {
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            // The three listeners log their addresses; send them once all are known.
-            let mut found: [Option<String>; 3] = [None, None, None];
+            // The listeners log their addresses; send them once all are known.
+            let mut found: [Option<String>; 6] = Default::default();
             let mut sent = false;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                for (i, what) in
-                    ["listening for HTTP", "listening for OTLP/gRPC", "listening for OTLP/HTTP"].iter().enumerate()
+                for (i, what) in [
+                    "listening for HTTP",
+                    "listening for OTLP/gRPC",
+                    "listening for OTLP/HTTP",
+                    "listening for the Jaeger collector protocol",
+                    "listening for Jaeger agent UDP (compact Thrift)",
+                    "listening for Jaeger agent UDP (binary Thrift)",
+                ]
+                .iter()
+                .enumerate()
                 {
                     if line.contains(what) {
                         found[i] = line
@@ -70,7 +84,15 @@ impl Server {
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok([addr, otlp_grpc, otlp_http]) => Server { child, addr, otlp_grpc, otlp_http },
+            Ok([addr, otlp_grpc, otlp_http, jaeger_collector, jaeger_agent_compact, jaeger_agent_binary]) => Server {
+                child,
+                addr,
+                otlp_grpc,
+                otlp_http,
+                jaeger_collector,
+                jaeger_agent_compact,
+                jaeger_agent_binary,
+            },
             Err(_) => {
                 // Never leave a process behind, even when the test fails.
                 let _ = child.kill();
@@ -1704,21 +1726,62 @@ fn zipkin_spans_in_jaeger_api_out() {
     assert!(server.terminate().success());
 }
 
-/// A real Go program (OpenTelemetry Go 1.1 from Debian, its Jaeger exporter with the
-/// collector endpoint: Thrift over HTTP) sends a two-service trace; it comes back through
-/// Jaeger's API with its parents, typed tags, error status, event and resource.
+/// A real Go program (OpenTelemetry Go 1.1 from Debian, its Jaeger exporter) sends a
+/// two-service trace to the collector endpoint (Thrift over HTTP) on the main port and on the
+/// collector port, and to the agent endpoint (compact Thrift over UDP); each comes back
+/// through Jaeger's API with its parents, typed tags, error status, event, resource and
+/// duration.
 #[test]
 fn go_jaeger_exporter_sends_traces() {
     let dir = tempfile::tempdir().unwrap();
     let bin = build_go_program(dir.path(), "gojaeger");
     let server = Server::start(&dir.path().join("data"), &[]);
-    let out = Command::new(&bin).arg(format!("http://{}/api/traces", server.addr)).output().unwrap();
-    assert!(out.status.success(), "gojaeger failed: {}", String::from_utf8_lossy(&out.stderr));
-    let trace_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert_eq!(trace_id.len(), 32, "{trace_id}");
-    let (status, body) = http(&server.addr, "GET", &format!("/api/traces/{trace_id}"), &[], b"").unwrap();
-    assert_eq!(status, 200, "{body}");
-    let v = json(&body);
+    let (agent_host, agent_port) = server.jaeger_agent_compact.rsplit_once(':').unwrap();
+    let endpoints: [&[&str]; 3] = [
+        &["collector", &format!("http://{}/api/traces", server.addr)],
+        &["collector", &format!("http://{}/api/traces", server.jaeger_collector)],
+        &["agent", agent_host, agent_port],
+    ];
+    for args in endpoints {
+        let out = Command::new(&bin).args(args).output().unwrap();
+        assert!(out.status.success(), "gojaeger {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        let trace_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(trace_id.len(), 32, "{trace_id}");
+        // UDP is not acknowledged: wait for the datagrams to be stored.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let body = loop {
+            let (status, body) = http(&server.addr, "GET", &format!("/api/traces/{trace_id}"), &[], b"").unwrap();
+            if status == 200 && json(&body)["data"][0]["spans"].as_array().map_or(0, Vec::len) == 3 {
+                break body;
+            }
+            assert!(Instant::now() < deadline, "{args:?}: trace {trace_id} not complete: {status} {body}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        check_go_trace(&body);
+    }
+    // A wrong content type is refused.
+    let (status, _) =
+        http(&server.addr, "POST", "/api/traces", &[("Content-Type", "application/json")], b"[]").unwrap();
+    assert_eq!(status, 415);
+    // A bad datagram is dropped and counted; the port keeps serving.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(b"\x82\x81garbage", &server.jaeger_agent_compact).unwrap();
+    udp.send_to(b"garbage", &server.jaeger_agent_binary).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, m) = http(&server.addr, "GET", "/metrics", &[], b"").unwrap();
+        if m.lines().any(|l| l.starts_with("periscope_http_rejected_requests_total{reason=\"bad_spans\"} 2")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bad datagrams not counted:\n{m}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(server.terminate().success());
+}
+
+/// Checks one trace of `gojaeger` as Jaeger's API returns it.
+fn check_go_trace(body: &str) {
+    let v = json(body);
     let t = &v["data"][0];
     let spans = t["spans"].as_array().unwrap();
     assert_eq!(spans.len(), 3, "{body}");
@@ -1748,9 +1811,5 @@ fn go_jaeger_exporter_sends_traces() {
             .contains(&serde_json::json!({"key": "host.name", "type": "string", "value": "go-host"})),
         "{tags}"
     );
-    // A wrong content type is refused.
-    let (status, _) =
-        http(&server.addr, "POST", "/api/traces", &[("Content-Type", "application/json")], b"[]").unwrap();
-    assert_eq!(status, 415);
-    assert!(server.terminate().success());
+    assert_eq!(root["duration"], 1_500_000, "µs");
 }

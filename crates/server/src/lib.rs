@@ -27,8 +27,10 @@ pub use admission::IngestLimiter;
 pub use api::{ActiveTarget, DroppedTarget, TargetsSnapshot, TargetsSource};
 pub use error::ApiError;
 pub use otlp_grpc::serve as serve_otlp_grpc;
+pub use periscope_ingest::jaeger_thrift::AgentProtocol;
 pub use self_metrics::SelfMetrics;
 pub use state::{engine_options, AppState, MetricsSource};
+pub use zipkin::{serve_jaeger_agent, serve_jaeger_collector};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
