@@ -56,6 +56,15 @@ pub const RETENTION_SIZE: ByteSize = ByteSize::ZERO;
 /// `storage.metrics.out_of_order_window`; zero refuses out-of-order samples.
 pub const OUT_OF_ORDER_WINDOW: Duration = Duration::ZERO;
 
+/// `storage.traces.trace_idle_period` (Tempo's default).
+pub const TRACE_IDLE_PERIOD: Duration = Duration::from_secs(10);
+/// `storage.traces.max_block_age`.
+pub const TRACE_MAX_BLOCK_AGE: Duration = Duration::from_mins(5);
+/// `storage.traces.max_block_spans`.
+pub const TRACE_MAX_BLOCK_SPANS: u64 = 200_000;
+/// `storage.traces.maintenance_interval`.
+pub const TRACE_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
+
 // query
 /// `query.lookback_delta` (Prometheus's `--query.lookback-delta`).
 pub const QUERY_LOOKBACK_DELTA: Duration = Duration::from_mins(5);

@@ -50,7 +50,7 @@ pub use query::QueryConfig;
 pub use scrape::{Authorization, BasicAuth, Scheme, ScrapeConfig, ScrapeFormat, StaticConfig, TlsConfig, TlsVersion};
 pub use secret::{Secret, REDACTED};
 pub use server::{LogFormat, LogLevel, ServerConfig};
-pub use storage::{FsyncMode, MetricsStorageConfig, StorageConfig, WalConfig};
+pub use storage::{FsyncMode, MetricsStorageConfig, StorageConfig, TracesStorageConfig, WalConfig};
 pub use traces::{SpanMetricsConfig, TracesConfig};
 
 use check::{index, map_key, Errors};

@@ -28,6 +28,8 @@ pub struct StorageConfig {
     pub wal: WalConfig,
     /// The embedded metrics engine.
     pub metrics: MetricsStorageConfig,
+    /// The embedded trace engine.
+    pub traces: TracesStorageConfig,
 }
 
 impl Default for StorageConfig {
@@ -36,6 +38,7 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from(defaults::DATA_DIR),
             wal: WalConfig::default(),
             metrics: MetricsStorageConfig::default(),
+            traces: TracesStorageConfig::default(),
         }
     }
 }
@@ -91,6 +94,38 @@ impl Default for MetricsStorageConfig {
     }
 }
 
+/// `storage.traces`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracesStorageConfig {
+    /// A trace with no new span for this long is written to the next block (Tempo's
+    /// `trace_idle_period`).
+    pub trace_idle_period: Duration,
+    /// Idle traces wait at most this long for their block.
+    pub max_block_age: Duration,
+    /// A block is written at once when this many idle spans wait.
+    pub max_block_spans: u64,
+    /// Blocks older than this (behind the tenant's newest span) are deleted; `0s` keeps all.
+    pub retention_time: Duration,
+    /// Oldest blocks are deleted while the total is larger; `0B` means no limit.
+    pub retention_size: ByteSize,
+    /// How often blocks are written and retention applied.
+    pub maintenance_interval: Duration,
+}
+
+impl Default for TracesStorageConfig {
+    fn default() -> Self {
+        TracesStorageConfig {
+            trace_idle_period: defaults::TRACE_IDLE_PERIOD,
+            max_block_age: defaults::TRACE_MAX_BLOCK_AGE,
+            max_block_spans: defaults::TRACE_MAX_BLOCK_SPANS,
+            retention_time: defaults::RETENTION_TIME,
+            retention_size: defaults::RETENTION_SIZE,
+            maintenance_interval: defaults::TRACE_MAINTENANCE_INTERVAL,
+        }
+    }
+}
+
 impl StorageConfig {
     pub(crate) fn validate(&self, errs: &mut Errors) {
         if self.data_dir.as_os_str().is_empty() {
@@ -117,6 +152,13 @@ impl StorageConfig {
         }
         if m.maintenance_interval.is_zero() {
             errs.add("storage.metrics.maintenance_interval", "must be greater than 0s");
+        }
+        let t = &self.traces;
+        if t.maintenance_interval.is_zero() {
+            errs.add("storage.traces.maintenance_interval", "must be greater than 0s");
+        }
+        if t.max_block_spans == 0 {
+            errs.add("storage.traces.max_block_spans", "must be greater than 0");
         }
         if !m.retention_time.is_zero() && m.retention_time < m.block_duration {
             errs.add(

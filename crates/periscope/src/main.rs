@@ -259,8 +259,18 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
     let store: Arc<dyn MetricStore> = Arc::new(tsdb);
     // The same WAL rules as metrics (`storage.wal`).
     let wal = tsdb_options(&config).wal;
+    let tc = &config.storage.traces;
+    let trace_opts = periscope_tracestore::TraceDbOptions {
+        wal,
+        trace_idle: tc.trace_idle_period.as_std(),
+        max_block_age: tc.max_block_age.as_std(),
+        max_block_spans: usize::try_from(tc.max_block_spans).unwrap_or(usize::MAX),
+        retention_time: tc.retention_time.as_std(),
+        retention_size: tc.retention_size.bytes(),
+        maintenance_interval: tc.maintenance_interval.as_std(),
+    };
     let traces = Arc::new(
-        periscope_tracestore::TraceDb::open(&data_dir.join("traces"), periscope_tracestore::TraceDbOptions { wal })
+        periscope_tracestore::TraceDb::open(&data_dir.join("traces"), trace_opts)
             .context("cannot open the trace store")?,
     );
 
@@ -306,7 +316,11 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
         let mut state = AppState::new(store.clone(), config.clone());
         state.traces = Some(traces.clone());
         let scrape_metrics = scrape.clone();
-        state.metrics_sources = Arc::new(vec![Arc::new(move |out: &mut String| scrape_metrics.write_metrics(out))]);
+        let trace_metrics = traces.clone();
+        state.metrics_sources = Arc::new(vec![
+            Arc::new(move |out: &mut String| scrape_metrics.write_metrics(out)),
+            Arc::new(move |out: &mut String| trace_metrics.write_metrics(out)),
+        ]);
         let scrape_targets = scrape.clone();
         state.targets = Some(Arc::new(move || targets_snapshot(&scrape_targets)));
         state.ready.store(true, Ordering::Release);

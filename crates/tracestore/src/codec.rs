@@ -27,7 +27,7 @@ use std::sync::Arc;
 /// Deepest attribute nesting accepted (OTLP decoders accept 32).
 const MAX_DEPTH: usize = 32;
 
-fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         buf.push((v as u8) | 0x80);
         v >>= 7;
@@ -35,11 +35,11 @@ fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
-fn put_varint(buf: &mut Vec<u8>, v: i64) {
+pub(crate) fn put_varint(buf: &mut Vec<u8>, v: i64) {
     put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
 }
 
-fn put_str(buf: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_str(buf: &mut Vec<u8>, s: &str) {
     put_uvarint(buf, s.len() as u64);
     buf.extend_from_slice(s.as_bytes());
 }
@@ -82,11 +82,42 @@ fn put_value(buf: &mut Vec<u8>, v: &AttrValue) {
     }
 }
 
-fn put_attrs(buf: &mut Vec<u8>, attrs: &[Attribute]) {
+pub(crate) fn put_attrs(buf: &mut Vec<u8>, attrs: &[Attribute]) {
     put_uvarint(buf, attrs.len() as u64);
     for a in attrs {
         put_str(buf, &a.key);
         put_value(buf, &a.value);
+    }
+}
+
+pub(crate) fn put_origin(buf: &mut Vec<u8>, o: &SpanOrigin) {
+    put_attrs(buf, &o.resource);
+    put_str(buf, &o.resource_schema_url);
+    put_str(buf, &o.scope_name);
+    put_str(buf, &o.scope_version);
+    put_attrs(buf, &o.scope_attributes);
+    put_str(buf, &o.scope_schema_url);
+}
+
+pub(crate) fn put_events(buf: &mut Vec<u8>, events: &[SpanEvent]) {
+    put_uvarint(buf, events.len() as u64);
+    for e in events {
+        put_varint(buf, e.time_ns);
+        put_str(buf, &e.name);
+        put_attrs(buf, &e.attributes);
+        put_uvarint(buf, e.dropped_attributes as u64);
+    }
+}
+
+pub(crate) fn put_links(buf: &mut Vec<u8>, links: &[SpanLink]) {
+    put_uvarint(buf, links.len() as u64);
+    for l in links {
+        buf.extend_from_slice(&l.trace_id);
+        buf.extend_from_slice(&l.span_id);
+        put_str(buf, &l.trace_state);
+        put_attrs(buf, &l.attributes);
+        put_uvarint(buf, l.dropped_attributes as u64);
+        put_uvarint(buf, l.flags as u64);
     }
 }
 
@@ -105,12 +136,7 @@ pub(crate) fn encode(buf: &mut Vec<u8>, spans: &[&Span]) {
         .collect();
     put_uvarint(buf, origins.len() as u64);
     for o in origins {
-        put_attrs(buf, &o.resource);
-        put_str(buf, &o.resource_schema_url);
-        put_str(buf, &o.scope_name);
-        put_str(buf, &o.scope_version);
-        put_attrs(buf, &o.scope_attributes);
-        put_str(buf, &o.scope_schema_url);
+        put_origin(buf, o);
     }
     put_uvarint(buf, spans.len() as u64);
     for (s, o) in spans.iter().zip(refs) {
@@ -132,23 +158,9 @@ pub(crate) fn encode(buf: &mut Vec<u8>, spans: &[&Span]) {
         put_uvarint(buf, s.duration_ns().max(0) as u64);
         put_attrs(buf, &s.attributes);
         put_uvarint(buf, s.dropped_attributes as u64);
-        put_uvarint(buf, s.events.len() as u64);
-        for e in &s.events {
-            put_varint(buf, e.time_ns);
-            put_str(buf, &e.name);
-            put_attrs(buf, &e.attributes);
-            put_uvarint(buf, e.dropped_attributes as u64);
-        }
+        put_events(buf, &s.events);
         put_uvarint(buf, s.dropped_events as u64);
-        put_uvarint(buf, s.links.len() as u64);
-        for l in &s.links {
-            buf.extend_from_slice(&l.trace_id);
-            buf.extend_from_slice(&l.span_id);
-            put_str(buf, &l.trace_state);
-            put_attrs(buf, &l.attributes);
-            put_uvarint(buf, l.dropped_attributes as u64);
-            put_uvarint(buf, l.flags as u64);
-        }
+        put_links(buf, &s.links);
         put_uvarint(buf, s.dropped_links as u64);
         buf.push(s.status.otlp_code() as u8);
         put_str(buf, &s.status_message);
@@ -160,30 +172,35 @@ pub(crate) fn encode(buf: &mut Vec<u8>, spans: &[&Span]) {
 #[error("malformed span record: {0}")]
 pub struct CodecError(pub &'static str);
 
-struct Cur<'a> {
+/// A reader over encoded bytes; every read is checked against the end.
+pub(crate) struct Cur<'a> {
     b: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Cur<'a> {
-    fn left(&self) -> usize {
+    pub(crate) fn new(b: &'a [u8]) -> Self {
+        Cur { b, pos: 0 }
+    }
+
+    pub(crate) fn left(&self) -> usize {
         self.b.len() - self.pos
     }
 
-    fn u8(&mut self) -> Result<u8, CodecError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, CodecError> {
         let v = *self.b.get(self.pos).ok_or(CodecError("truncated"))?;
         self.pos += 1;
         Ok(v)
     }
 
-    fn bytes(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
         let end = self.pos.checked_add(n).ok_or(CodecError("length overflow"))?;
         let s = self.b.get(self.pos..end).ok_or(CodecError("truncated"))?;
         self.pos = end;
         Ok(s)
     }
 
-    fn uvarint(&mut self) -> Result<u64, CodecError> {
+    pub(crate) fn uvarint(&mut self) -> Result<u64, CodecError> {
         let mut v = 0u64;
         for i in 0..10 {
             let byte = self.u8()?;
@@ -195,17 +212,17 @@ impl<'a> Cur<'a> {
         Err(CodecError("varint too long"))
     }
 
-    fn varint(&mut self) -> Result<i64, CodecError> {
+    pub(crate) fn varint(&mut self) -> Result<i64, CodecError> {
         let v = self.uvarint()?;
         Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
     }
 
-    fn u32(&mut self) -> Result<u32, CodecError> {
+    pub(crate) fn u32(&mut self) -> Result<u32, CodecError> {
         u32::try_from(self.uvarint()?).map_err(|_| CodecError("count beyond u32"))
     }
 
     /// A count of items that take at least `min` bytes each.
-    fn count(&mut self, min: usize) -> Result<usize, CodecError> {
+    pub(crate) fn count(&mut self, min: usize) -> Result<usize, CodecError> {
         let n = self.uvarint()?;
         if n > (self.left() / min.max(1)) as u64 {
             return Err(CodecError("count larger than the record"));
@@ -213,13 +230,13 @@ impl<'a> Cur<'a> {
         Ok(n as usize)
     }
 
-    fn str(&mut self) -> Result<String, CodecError> {
+    pub(crate) fn str(&mut self) -> Result<String, CodecError> {
         let n = self.count(1)?;
         let b = self.bytes(n)?;
         std::str::from_utf8(b).map(str::to_owned).map_err(|_| CodecError("invalid utf-8"))
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.bytes(N)?);
         Ok(a)
@@ -252,7 +269,7 @@ impl<'a> Cur<'a> {
         })
     }
 
-    fn attrs(&mut self, depth: usize) -> Result<Vec<Attribute>, CodecError> {
+    pub(crate) fn attrs(&mut self, depth: usize) -> Result<Vec<Attribute>, CodecError> {
         let n = self.count(2)?;
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
@@ -263,20 +280,56 @@ impl<'a> Cur<'a> {
     }
 }
 
+impl Cur<'_> {
+    pub(crate) fn origin(&mut self) -> Result<SpanOrigin, CodecError> {
+        Ok(SpanOrigin {
+            resource: self.attrs(0)?,
+            resource_schema_url: self.str()?,
+            scope_name: self.str()?,
+            scope_version: self.str()?,
+            scope_attributes: self.attrs(0)?,
+            scope_schema_url: self.str()?,
+        })
+    }
+
+    pub(crate) fn events(&mut self) -> Result<Vec<SpanEvent>, CodecError> {
+        let n = self.count(4)?;
+        let mut events = Vec::with_capacity(n);
+        for _ in 0..n {
+            events.push(SpanEvent {
+                time_ns: self.varint()?,
+                name: self.str()?,
+                attributes: self.attrs(0)?,
+                dropped_attributes: self.u32()?,
+            });
+        }
+        Ok(events)
+    }
+
+    pub(crate) fn links(&mut self) -> Result<Vec<SpanLink>, CodecError> {
+        let n = self.count(28)?;
+        let mut links = Vec::with_capacity(n);
+        for _ in 0..n {
+            links.push(SpanLink {
+                trace_id: self.array::<16>()?,
+                span_id: self.array::<8>()?,
+                trace_state: self.str()?,
+                attributes: self.attrs(0)?,
+                dropped_attributes: self.u32()?,
+                flags: self.u32()?,
+            });
+        }
+        Ok(links)
+    }
+}
+
 /// Decodes a record written by [`encode`].
 pub(crate) fn decode(b: &[u8]) -> Result<Vec<Span>, CodecError> {
-    let mut c = Cur { b, pos: 0 };
+    let mut c = Cur::new(b);
     let norigins = c.count(6)?;
     let mut origins = Vec::with_capacity(norigins);
     for _ in 0..norigins {
-        origins.push(Arc::new(SpanOrigin {
-            resource: c.attrs(0)?,
-            resource_schema_url: c.str()?,
-            scope_name: c.str()?,
-            scope_version: c.str()?,
-            scope_attributes: c.attrs(0)?,
-            scope_schema_url: c.str()?,
-        }));
+        origins.push(Arc::new(c.origin()?));
     }
     let nspans = c.count(40)?;
     let mut spans = Vec::with_capacity(nspans);
@@ -298,29 +351,9 @@ pub(crate) fn decode(b: &[u8]) -> Result<Vec<Span>, CodecError> {
         let end_ns = start_ns.checked_add(duration).ok_or(CodecError("end time overflows"))?;
         let attributes = c.attrs(0)?;
         let dropped_attributes = c.u32()?;
-        let nevents = c.count(4)?;
-        let mut events = Vec::with_capacity(nevents);
-        for _ in 0..nevents {
-            events.push(SpanEvent {
-                time_ns: c.varint()?,
-                name: c.str()?,
-                attributes: c.attrs(0)?,
-                dropped_attributes: c.u32()?,
-            });
-        }
+        let events = c.events()?;
         let dropped_events = c.u32()?;
-        let nlinks = c.count(28)?;
-        let mut links = Vec::with_capacity(nlinks);
-        for _ in 0..nlinks {
-            links.push(SpanLink {
-                trace_id: c.array::<16>()?,
-                span_id: c.array::<8>()?,
-                trace_state: c.str()?,
-                attributes: c.attrs(0)?,
-                dropped_attributes: c.u32()?,
-                flags: c.u32()?,
-            });
-        }
+        let links = c.links()?;
         let dropped_links = c.u32()?;
         let status = StatusCode::from_otlp(c.u8()? as i32).ok_or(CodecError("unknown status"))?;
         let status_message = c.str()?;
