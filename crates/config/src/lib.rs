@@ -51,7 +51,7 @@ pub use scrape::{Authorization, BasicAuth, Scheme, ScrapeConfig, ScrapeFormat, S
 pub use secret::{Secret, REDACTED};
 pub use server::{LogFormat, LogLevel, ServerConfig};
 pub use storage::{FsyncMode, MetricsStorageConfig, StorageConfig, TracesStorageConfig, WalConfig};
-pub use traces::{SpanMetricsConfig, TracesConfig};
+pub use traces::{SpanLimitsConfig, SpanMetricsConfig, TracesConfig};
 
 use check::{index, map_key, Errors};
 

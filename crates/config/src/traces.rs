@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::{index, Errors};
-use crate::Duration;
+use crate::{ByteSize, Duration};
 
 /// The `traces` section.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,6 +12,37 @@ use crate::Duration;
 pub struct TracesConfig {
     /// Span metrics written into the metrics store.
     pub span_metrics: SpanMetricsConfig,
+    /// Clamps and refusals every span passes before it is stored.
+    pub limits: SpanLimitsConfig,
+}
+
+/// `traces.limits`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpanLimitsConfig {
+    /// Attributes kept per span, event, link, resource and scope; the rest are dropped and
+    /// counted in the span's dropped counts.
+    pub max_attributes: usize,
+    /// String and byte values (and span names, status messages) are cut to this length.
+    pub max_attribute_value_bytes: ByteSize,
+    /// Events kept per span (the newest).
+    pub max_events: usize,
+    /// Links kept per span (the first).
+    pub max_links: usize,
+    /// Spans starting further ahead of the server's clock are refused.
+    pub max_future: Duration,
+}
+
+impl Default for SpanLimitsConfig {
+    fn default() -> Self {
+        SpanLimitsConfig {
+            max_attributes: 128,
+            max_attribute_value_bytes: ByteSize::kib(16),
+            max_events: 128,
+            max_links: 128,
+            max_future: Duration::from_hours(1),
+        }
+    }
 }
 
 /// `traces.span_metrics`.
@@ -45,6 +76,19 @@ impl Default for SpanMetricsConfig {
 
 impl TracesConfig {
     pub(crate) fn validate(&self, errs: &mut Errors) {
+        let l = &self.limits;
+        for (key, v) in [
+            ("traces.limits.max_attributes", l.max_attributes),
+            ("traces.limits.max_events", l.max_events),
+            ("traces.limits.max_links", l.max_links),
+        ] {
+            if v == 0 {
+                errs.add(key, "must be greater than 0");
+            }
+        }
+        if l.max_attribute_value_bytes.is_zero() {
+            errs.add("traces.limits.max_attribute_value_bytes", "must be greater than 0");
+        }
         let sm = &self.span_metrics;
         if sm.flush_interval.is_zero() {
             errs.add("traces.span_metrics.flush_interval", "must be greater than 0s");

@@ -24,6 +24,7 @@ pub mod jaeger_thrift;
 pub mod otlp_metrics;
 pub mod otlp_traces;
 pub mod remote_write;
+pub mod span_limits;
 mod wire;
 pub mod zipkin;
 

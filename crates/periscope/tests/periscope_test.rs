@@ -1846,6 +1846,90 @@ fn zipkin_spans_in_jaeger_api_out() {
     assert!(server.terminate().success());
 }
 
+/// Bad spans over every way in: ids, times, huge values and counts, deep nesting. Each is a
+/// clear error or a documented clamp, and /metrics counts it.
+#[test]
+fn bad_spans_are_refused_or_clamped() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let json_ct = [("Content-Type", "application/json")];
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let span = |id: &str, start: u64, attrs: &str| {
+        format!(
+            r#"{{"traceId":"{id}","spanId":"0102030405060708","name":"s-{id}","kind":2,
+            "startTimeUnixNano":"{start}","endTimeUnixNano":"{end}","attributes":[{attrs}]}}"#,
+            end = start + 1000
+        )
+    };
+    let export = |spans: &[String]| {
+        format!(
+            r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"bad"}}}}]}},
+            "scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+            spans.join(",")
+        )
+    };
+    let big = "x".repeat(100_000);
+    let many: Vec<String> = (0..200).map(|i| format!(r#"{{"key":"k{i}","value":{{"intValue":"{i}"}}}}"#)).collect();
+    let mut deep = r#"{"intValue":"1"}"#.to_string();
+    // 34 levels: within serde_json's recursion limit (128), beyond the 32 a value may have.
+    for _ in 0..34 {
+        deep = format!(r#"{{"arrayValue":{{"values":[{deep}]}}}}"#);
+    }
+    let spans = vec![
+        span("000000000000000000000000000000a1", now, &format!(r#"{{"key":"big","value":{{"stringValue":"{big}"}}}}"#)),
+        span("000000000000000000000000000000a2", now, &many.join(",")),
+        span("000000000000000000000000000000a3", now, &format!(r#"{{"key":"deep","value":{deep}}}"#)),
+        span("000000000000000000000000000000a4", now / 1000, ""),
+        span("000000000000000000000000000000a5", now + 7_200_000_000_000, ""),
+        span("00000000000000000000000000000000", now, ""),
+    ];
+    let (status, body) = http(&server.otlp_http, "POST", "/v1/traces", &json_ct, export(&spans).as_bytes()).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(v["partialSuccess"]["rejectedSpans"], "4", "{body}");
+    let msg = v["partialSuccess"]["errorMessage"].as_str().unwrap();
+    for want in ["trace_id", "nested deeper than 32", "before 2000", "ahead of the server's clock"] {
+        assert!(msg.contains(want), "{want:?} not in {msg}");
+    }
+    let get = |id: &str| {
+        let (status, body) = http(&server.addr, "GET", &format!("/api/traces/{id}"), &[], b"").unwrap();
+        assert_eq!(status, 200, "{body}");
+        json(&body)["data"][0]["spans"][0].clone()
+    };
+    let s1 = get("000000000000000000000000000000a1");
+    let value = s1["tags"].as_array().unwrap().iter().find(|t| t["key"] == "big").unwrap()["value"].clone();
+    assert_eq!(value.as_str().unwrap().len(), 16 << 10, "cut to traces.limits.max_attribute_value_bytes");
+    let s2 = get("000000000000000000000000000000a2");
+    let tags = s2["tags"].as_array().unwrap();
+    assert_eq!(tags.iter().filter(|t| t["key"].as_str().unwrap().starts_with('k')).count(), 128);
+    // JSON nested beyond what the decoder follows: the request is refused, naming the reason.
+    let mut deeper = r#"{"intValue":"1"}"#.to_string();
+    for _ in 0..200 {
+        deeper = format!(r#"{{"arrayValue":{{"values":[{deeper}]}}}}"#);
+    }
+    let body = export(&[span("000000000000000000000000000000b1", now, &format!(r#"{{"key":"x","value":{deeper}}}"#))]);
+    let (status, text) = http(&server.otlp_http, "POST", "/v1/traces", &json_ct, body.as_bytes()).unwrap();
+    assert!(status == 400 && text.contains("recursion"), "{status} {text}");
+    // Zipkin: a millisecond timestamp (µs expected) fails the request naming the span.
+    let zipkin = format!(
+        r#"[{{"traceId":"00000000000000c1","id":"0000000000000001","name":"ms","timestamp":{},"duration":5,
+        "localEndpoint":{{"serviceName":"z"}}}}]"#,
+        now / 1_000_000
+    );
+    let (status, text) = http(&server.addr, "POST", "/api/v2/spans", &json_ct, zipkin.as_bytes()).unwrap();
+    assert!(status == 400 && text.contains("\"ms\"") && text.contains("2000"), "{status} {text}");
+    let (_, m) = http(&server.addr, "GET", "/metrics", &[], b"").unwrap();
+    for want in [
+        "periscope_traces_clamped_total{what=\"attribute_values_truncated\"} 1",
+        "periscope_traces_clamped_total{what=\"attributes_dropped\"} 72",
+        "periscope_ingest_received_total{protocol=\"otlp_http\",kind=\"spans_rejected\"} 4",
+        "periscope_ingest_received_total{protocol=\"zipkin\",kind=\"spans_rejected\"} 1",
+    ] {
+        assert!(m.contains(want), "{want} not in\n{m}");
+    }
+    assert!(server.terminate().success());
+}
+
 /// A real Go program (OpenTelemetry Go 1.1 from Debian, its Jaeger exporter) sends a
 /// two-service trace to the collector endpoint (Thrift over HTTP) on the main port and on the
 /// collector port, and to the agent endpoint (compact Thrift over UDP); each comes back

@@ -186,15 +186,23 @@ pub(crate) async fn ingest_traces(
     let max_decoded = state.config.server.max_decompressed_body_bytes.as_usize();
     let metrics = state.metrics.clone();
     let span_metrics = state.span_metrics.clone();
+    let state = state.clone();
     tokio::task::spawn_blocking(move || -> Result<Outcome, ApiError> {
         metrics.ingest(protocol, "bytes_received", body.len() as u64);
         let raw = decompressed(body, gzip, max_decoded)?;
         let req = decode_trace_request(&raw, encoding).map_err(|e| ApiError::from_error("bad_otlp", &e))?;
         drop(raw);
-        let (batch, report) = translate_traces(&req);
+        let (mut batch, mut report) = translate_traces(&req);
         drop(req);
-        metrics.ingest(protocol, "spans", report.spans as u64);
         metrics.ingest(protocol, "spans_rejected", report.rejected_spans as u64);
+        for r in crate::zipkin::limit_spans(&state, &mut batch, protocol) {
+            report.rejected_spans += 1;
+            report.spans -= 1;
+            if report.messages.len() < periscope_ingest::otlp_traces::MAX_MESSAGES {
+                report.messages.push(format!("span {:?}: {}", r.name, r.reason));
+            }
+        }
+        metrics.ingest(protocol, "spans", report.spans as u64);
         store.append_spans(&tenant, &batch).map_err(|e| ApiError::from_error("store", &e))?;
         if let Some(sm) = &span_metrics {
             sm.record(&tenant, &batch);

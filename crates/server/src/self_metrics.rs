@@ -35,6 +35,7 @@ struct Inner {
     latency: BTreeMap<String, Histogram>,
     rejected: BTreeMap<&'static str, u64>,
     ingest: BTreeMap<(&'static str, &'static str), u64>,
+    clamped: BTreeMap<&'static str, u64>,
 }
 
 /// The front's counters; cheap enough to update on every request.
@@ -70,6 +71,13 @@ impl SelfMetrics {
     pub fn ingest(&self, protocol: &'static str, what: &'static str, n: u64) {
         if n > 0 {
             *self.lock().ingest.entry((protocol, what)).or_default() += n;
+        }
+    }
+
+    /// Counts what a span limit cut (`traces.limits`).
+    pub fn clamp(&self, what: &'static str, n: u64) {
+        if n > 0 {
+            *self.lock().clamped.entry(what).or_default() += n;
         }
     }
 
@@ -112,6 +120,14 @@ impl SelfMetrics {
         let _ = writeln!(out, "# TYPE periscope_http_rejected_requests_total counter");
         for (reason, n) in &g.rejected {
             let _ = writeln!(out, "periscope_http_rejected_requests_total{{reason=\"{reason}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP periscope_traces_clamped_total What the span limits cut from stored spans (traces.limits)."
+        );
+        let _ = writeln!(out, "# TYPE periscope_traces_clamped_total counter");
+        for (what, n) in &g.clamped {
+            let _ = writeln!(out, "periscope_traces_clamped_total{{what=\"{what}\"}} {n}");
         }
         let _ = writeln!(out, "# HELP periscope_ingest_received_total What ingest received, by protocol and kind (samples, series, exemplars, metadata, bytes).");
         let _ = writeln!(out, "# TYPE periscope_ingest_received_total counter");

@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use periscope_ingest::jaeger_thrift::{decode_agent_datagram, decode_jaeger_batch, AgentProtocol};
+use periscope_ingest::span_limits::{apply_span_limits, Refused, SpanLimits};
 use periscope_ingest::zipkin::decode_zipkin_spans;
 use periscope_ingest::IngestError;
 use periscope_model::{SpanBatch, TenantId};
@@ -75,20 +76,48 @@ async fn ingest(
         state.metrics.ingest(protocol, "bytes_received", bytes.len() as u64);
         let raw = decompressed(bytes, gzip, max_decoded)?;
         let batch = decode(&raw).map_err(|e| ApiError::from_error("bad_spans", &e))?;
-        store_batch(&state, store.as_ref(), &tenant, &batch, protocol)
+        store_batch(&state, store.as_ref(), &tenant, batch, protocol)
     })
     .await
     .map_err(|e| ApiError::internal(format!("{protocol} ingest task failed: {e}")))?
 }
 
-/// Appends a decoded batch and feeds span metrics; blocking.
+/// Applies `traces.limits` to a batch, counting what was clamped; returns the spans refused.
+pub(crate) fn limit_spans(state: &AppState, batch: &mut SpanBatch, protocol: &'static str) -> Vec<Refused> {
+    let l = &state.config.traces.limits;
+    let limits = SpanLimits {
+        max_attributes: l.max_attributes,
+        max_attribute_value_bytes: l.max_attribute_value_bytes.as_usize(),
+        max_events: l.max_events,
+        max_links: l.max_links,
+        max_future_ns: i64::try_from(l.max_future.as_std().as_nanos()).unwrap_or(i64::MAX),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    let (c, refused) = apply_span_limits(batch, &limits, now);
+    let m = &state.metrics;
+    m.clamp("attribute_values_truncated", c.values_truncated);
+    m.clamp("attributes_dropped", c.attributes_dropped);
+    m.clamp("events_dropped", c.events_dropped);
+    m.clamp("links_dropped", c.links_dropped);
+    m.ingest(protocol, "spans_rejected", refused.len() as u64);
+    refused
+}
+
+/// Applies the limits (a refused span fails the whole batch, naming it), appends the batch
+/// and feeds span metrics; blocking.
 fn store_batch(
     state: &AppState,
     store: &dyn periscope_storage::TraceStore,
     tenant: &TenantId,
-    batch: &SpanBatch,
+    mut batch: SpanBatch,
     protocol: &'static str,
 ) -> Result<(), ApiError> {
+    if let Some(r) = limit_spans(state, &mut batch, protocol).first() {
+        return Err(ApiError { status: StatusCode::BAD_REQUEST, reason: "bad_spans", message: r.to_string() });
+    }
+    let batch = &batch;
     state.metrics.ingest(protocol, "spans", batch.spans.len() as u64);
     store.append_spans(tenant, batch).map_err(|e| ApiError::from_error("store", &e))?;
     if let Some(sm) = &state.span_metrics {
@@ -143,7 +172,7 @@ pub async fn serve_jaeger_agent(
             st.metrics.ingest(name, "bytes_received", datagram.len() as u64);
             let batch =
                 decode_agent_datagram(&datagram, protocol).map_err(|e| ApiError::from_error("bad_spans", &e))?;
-            store_batch(&st, store.as_ref(), &TenantId::default_tenant(), &batch, name)
+            store_batch(&st, store.as_ref(), &TenantId::default_tenant(), batch, name)
         })
         .await;
         match stored {
