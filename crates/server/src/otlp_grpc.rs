@@ -72,7 +72,11 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .add_service(OtlpService::<Metrics> { state: state.clone(), signal: std::marker::PhantomData })
         .add_service(OtlpService::<Traces> { state, signal: std::marker::PhantomData })
-        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
+        // Small answers must not wait for Nagle's algorithm (as for HTTP/1.1 in hyper).
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await
 }
 

@@ -745,6 +745,44 @@ impl Group<'_> {
         parsed.map_err(|e| self.bad(e))
     }
 
+    /// For each span of the group, a bit per tag: bit `t` is set when the span's own
+    /// attributes hold `tags[t]` (at most 64 tags; value compared as text). Reads the
+    /// attribute column in place: only values of a wanted key are looked at.
+    pub(crate) fn tag_bits(&mut self, tags: &[(String, String)]) -> Result<Vec<u64>, BlockError> {
+        let n = self.g.nspans as usize;
+        let col = self.col(C_ATTRS)?.to_vec();
+        let mut c = Cur::new(&col);
+        let parsed = (|| -> Result<Vec<u64>, CodecError> {
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let mut bits = 0u64;
+                let na = c.count(2)?;
+                for _ in 0..na {
+                    let key = c.str_ref()?;
+                    let wanted = tags
+                        .iter()
+                        .take(64)
+                        .enumerate()
+                        .filter(|(_, (k, _))| k == key)
+                        .fold(0u64, |m, (t, _)| m | 1 << t);
+                    if wanted == 0 {
+                        c.skip_value(0)?;
+                        continue;
+                    }
+                    let text = c.value(0)?.as_text();
+                    for (t, (_, v)) in tags.iter().take(64).enumerate() {
+                        if wanted & (1 << t) != 0 && text.as_deref() == Some(v.as_str()) {
+                            bits |= 1 << t;
+                        }
+                    }
+                }
+                out.push(bits);
+            }
+            Ok(out)
+        })();
+        parsed.map_err(|e| self.bad(e))
+    }
+
     /// Spans `from..to` of the group, whole.
     pub(crate) fn spans(&mut self, rows: &Rows, from: usize, to: usize) -> Result<Vec<Span>, BlockError> {
         let attrs = self.attributes()?;

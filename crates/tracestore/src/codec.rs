@@ -230,6 +230,12 @@ impl<'a> Cur<'a> {
         Ok(n as usize)
     }
 
+    /// A string, borrowed.
+    pub(crate) fn str_ref(&mut self) -> Result<&'a str, CodecError> {
+        let n = self.count(1)?;
+        std::str::from_utf8(self.bytes(n)?).map_err(|_| CodecError("invalid utf-8"))
+    }
+
     pub(crate) fn str(&mut self) -> Result<String, CodecError> {
         let n = self.count(1)?;
         let b = self.bytes(n)?;
@@ -242,7 +248,37 @@ impl<'a> Cur<'a> {
         Ok(a)
     }
 
-    fn value(&mut self, depth: usize) -> Result<AttrValue, CodecError> {
+    /// Skips a value without building it.
+    pub(crate) fn skip_value(&mut self, depth: usize) -> Result<(), CodecError> {
+        if depth > MAX_DEPTH {
+            return Err(CodecError("attributes nested too deep"));
+        }
+        match self.u8()? {
+            0 => {}
+            1 | 5 => {
+                let n = self.count(1)?;
+                self.bytes(n)?;
+            }
+            2 => drop(self.u8()?),
+            3 => drop(self.uvarint()?),
+            4 => drop(self.bytes(8)?),
+            6 => {
+                for _ in 0..self.count(1)? {
+                    self.skip_value(depth + 1)?;
+                }
+            }
+            7 => {
+                for _ in 0..self.count(2)? {
+                    self.str_ref()?;
+                    self.skip_value(depth + 1)?;
+                }
+            }
+            _ => return Err(CodecError("unknown value tag")),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn value(&mut self, depth: usize) -> Result<AttrValue, CodecError> {
         if depth > MAX_DEPTH {
             return Err(CodecError("attributes nested too deep"));
         }

@@ -682,8 +682,24 @@ fn search_block(b: &Block, q: &TraceQuery, limit: usize) -> Result<Vec<(i64, Tra
     if !b.durations_overlap(q.min_duration_ns, q.max_duration_ns) {
         return Ok(out);
     }
+    // Tags held by each origin's resource; the rest must be in the span's attributes.
+    let ntags = q.tags.len().min(64);
+    let all_tags = if ntags == 64 { u64::MAX } else { (1u64 << ntags) - 1 };
+    let origin_bits: Vec<u64> = (0..)
+        .map_while(|o| b.origin(o))
+        .map(|o| {
+            q.tags
+                .iter()
+                .take(64)
+                .enumerate()
+                .filter(|(_, (k, v))| has_tag(&o.resource, k, v))
+                .fold(0, |m, (t, _)| m | 1 << t)
+        })
+        .collect();
     b.scan(q.start_ns, q.end_ns, service, (q.min_duration_ns, q.max_duration_ns), |group, rows| {
-        let attrs = if q.tags.is_empty() { None } else { Some(group.attributes()?) };
+        let span_bits = if q.tags.is_empty() { None } else { Some(group.tag_bits(&q.tags)?) };
+        // Beyond 64 tags, the rest are checked on whole attributes.
+        let attrs = if q.tags.len() > 64 { Some(group.attributes()?) } else { None };
         let matches = |i: usize| {
             let (st, d) = (rows.start[i], rows.duration[i]);
             if service.is_some_and(|x| x != b.origin_service(rows.origin[i]))
@@ -697,10 +713,13 @@ fn search_block(b: &Block, q: &TraceQuery, limit: usize) -> Result<Vec<(i64, Tra
             {
                 return false;
             }
-            q.tags.iter().all(|(k, v)| {
-                attrs.as_ref().is_some_and(|a| has_tag(&a[i], k, v))
-                    || b.origin(rows.origin[i]).is_some_and(|o| has_tag(&o.resource, k, v))
-            })
+            let bits =
+                span_bits.as_ref().map_or(0, |s| s[i]) | origin_bits.get(rows.origin[i] as usize).copied().unwrap_or(0);
+            bits & all_tags == all_tags
+                && q.tags.iter().skip(64).all(|(k, v)| {
+                    attrs.as_ref().is_some_and(|a| has_tag(&a[i], k, v))
+                        || b.origin(rows.origin[i]).is_some_and(|o| has_tag(&o.resource, k, v))
+                })
         };
         for &(id, from, to) in &rows.traces {
             if (from..to).any(matches) {
