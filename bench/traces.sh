@@ -52,14 +52,17 @@ YAML
 pid=$!
 for _ in $(seq 1 200); do curl -fsS -o /dev/null http://127.0.0.1:14380/-/ready 2>/dev/null && break; sleep 0.05; done
 
-start_ns=$(( ($(date +%s) - 3600) * 1000000000 ))
+# OTLP/HTTP sends the traces of the hour two hours ago, OTLP/gRPC those of the last hour, so
+# that blocks follow time as under real traffic.
+start_ns=$(( ($(date +%s) - 7200) * 1000000000 ))
 declare -A rate cpu_rate
 for transport in http grpc; do
   addr=127.0.0.1:14382; seed=1
-  [ "$transport" = grpc ] && { addr=127.0.0.1:14381; seed=2; }
+  from=$start_ns
+  [ "$transport" = grpc ] && { addr=127.0.0.1:14381; seed=2; from=$(( start_ns + 3600000000000 )); }
   c0=$(cpu_seconds "$pid")
   line=$("$gen" send --addr "$addr" --transport "$transport" --traces "$traces" --concurrency "$conc" \
-    --batch "$batch" --seed "$seed" --start-ns "$start_ns")
+    --batch "$batch" --seed "$seed" --start-ns "$from")
   c1=$(cpu_seconds "$pid")
   echo "$transport: $line" | tee -a "$out_dir/send.txt"
   sent=$(sed -E 's/.*sent=([0-9]+).*/\1/' <<<"$line")
@@ -77,7 +80,7 @@ blocks=$(metric periscope_traces_blocks)
 disk=$(du -sb "$work/data/traces" | cut -f1)
 rss=$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$pid/status")
 
-"$gen" query --addr 127.0.0.1:14380 --traces "$traces" --seed 1 --start-ns "$start_ns" | tee "$out_dir/query.txt"
+"$gen" query --addr 127.0.0.1:14380 --traces "$traces" --seed 1 --start-ns "$start_ns" --window-s 7200 | tee "$out_dir/query.txt"
 "$gen" decode --traces "$(( traces < 100000 ? traces : 100000 ))" --batch "$batch" --dir "$work" | tee "$out_dir/decode.txt"
 decode=$(sed -E 's/.*decode_spans_per_s=([0-9]+).*/\1/' "$out_dir/decode.txt")
 raw=$(sed -E 's/.*raw_write_spans_per_s=([0-9]+).*/\1/' "$out_dir/decode.txt")

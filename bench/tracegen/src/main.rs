@@ -229,6 +229,7 @@ fn query(a: &Args) {
     );
     let (start_us, end_us) = (a.start_ns / 1000, (a.start_ns + a.window_s * 1_000_000_000) / 1000 + 60_000_000);
     let range = format!("start={start_us}&end={end_us}&limit=20");
+    let mid = (start_us + end_us) / 2 - 1_800_000_000;
     let searches = [
         ("service", format!("service=checkout&{range}")),
         ("service_operation", format!("service=users&operation=GET%20%2Fusers%2F%7Bid%7D&{range}")),
@@ -240,6 +241,13 @@ fn query(a: &Args) {
         ("error", format!("service=inventory&tags=%7B%22error%22%3A%22true%22%7D&{range}")),
         ("min_duration_200ms", format!("service=frontend&minDuration=200ms&{range}")),
         ("db_statement", format!("service=users&tags=%7B%22db.system%22%3A%22redis%22%7D&{range}")),
+        // Five minutes in the middle of the range: blocks of other times are skipped.
+        ("service_5m_window", format!("service=checkout&start={mid}&end={}&limit=20", mid + 300_000_000)),
+        // A value few traces hold: every block of the range is read (the worst case).
+        (
+            "rare_tag_full_scan",
+            format!("service=frontend&tags=%7B%22url.path%22%3A%22%2Fapi%2Fusers%2F4242%22%7D&{range}"),
+        ),
     ];
     for (name, q) in searches {
         let mut lat = Vec::new();

@@ -37,6 +37,9 @@ const MAX_RAW: usize = 1 << 30;
 /// Bloom filter: bits per trace and probes.
 const BLOOM_BITS_PER_TRACE: usize = 10;
 const BLOOM_PROBES: u32 = 7;
+/// Attribute filter per group: bits per distinct (key, value) pair and probes.
+const ATTR_BLOOM_BITS: usize = 8;
+const ATTR_BLOOM_PROBES: u32 = 5;
 
 const NCOLS: usize = 8;
 const C_TRACES: usize = 0;
@@ -81,6 +84,8 @@ pub(crate) struct GroupMeta {
     nspans: u32,
     /// Indexes into `BlockMeta::services`, sorted.
     services: Vec<u32>,
+    /// Bloom filter of the span attributes' (key, value as text) pairs.
+    attr_bloom: Vec<u64>,
     /// CRC-32 of the group's compressed bytes.
     crc: u32,
 }
@@ -112,10 +117,22 @@ impl BlockMeta {
     }
 }
 
-fn bloom_probes(id: &TraceId, bits: u64) -> impl Iterator<Item = u64> {
-    let h = xxhash_rust::xxh3::xxh3_64(id);
+fn probes(h: u64, bits: u64, k: u32) -> impl Iterator<Item = u64> {
     let (h1, h2) = (h & 0xffff_ffff, (h >> 32) | 1);
-    (0..u64::from(BLOOM_PROBES)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
+    (0..u64::from(k)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
+}
+
+fn bloom_probes(id: &TraceId, bits: u64) -> impl Iterator<Item = u64> {
+    probes(xxhash_rust::xxh3::xxh3_64(id), bits, BLOOM_PROBES)
+}
+
+/// The hash of an attribute pair in the groups' attribute filters.
+pub(crate) fn attr_hash(key: &str, value: &str) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(key.as_bytes());
+    h.update(&[0xff]);
+    h.update(value.as_bytes());
+    h.digest()
 }
 
 /// An open block: its file and footer.
@@ -232,8 +249,10 @@ pub(crate) fn write_block(dir: &Path, mut traces: Vec<(TraceId, Vec<Arc<Span>>)>
             max_duration: i64::MIN,
             nspans: 0,
             services: Vec::new(),
+            attr_bloom: Vec::new(),
             crc: 0,
         };
+        let mut pairs = std::collections::HashSet::new();
         put_uvarint(&mut cols[C_TRACES], part.len() as u64);
         for (id, spans) in part {
             cols[C_TRACES].extend_from_slice(id);
@@ -266,6 +285,11 @@ pub(crate) fn write_block(dir: &Path, mut traces: Vec<(TraceId, Vec<Arc<Span>>)>
                 put_varint(&mut cols[C_TIMES], s.start_ns.wrapping_sub(g_min));
                 put_uvarint(&mut cols[C_TIMES], d as u64);
                 put_attrs(&mut cols[C_ATTRS], &s.attributes);
+                for a in &s.attributes {
+                    if let Some(v) = a.value.as_text() {
+                        pairs.insert(attr_hash(&a.key, &v));
+                    }
+                }
                 let r = &mut cols[C_REST];
                 put_str(r, &s.trace_state);
                 put_uvarint(r, s.flags.into());
@@ -285,6 +309,13 @@ pub(crate) fn write_block(dir: &Path, mut traces: Vec<(TraceId, Vec<Arc<Span>>)>
             file_bytes.extend_from_slice(&z);
         }
         g.crc = crc.finalize();
+        let words = (pairs.len() * ATTR_BLOOM_BITS).div_ceil(64).max(1);
+        g.attr_bloom = vec![0u64; words];
+        for h in pairs {
+            for bit in probes(h, (words * 64) as u64, ATTR_BLOOM_PROBES) {
+                g.attr_bloom[(bit / 64) as usize] |= 1 << (bit % 64);
+            }
+        }
         min_start = min_start.min(g.min_start);
         max_start = max_start.max(g.max_start);
         min_duration = min_duration.min(g.min_duration);
@@ -390,6 +421,10 @@ fn encode_meta(b: &mut Vec<u8>, m: &BlockMeta) {
         for s in &g.services {
             put_uvarint(b, (*s).into());
         }
+        put_uvarint(b, g.attr_bloom.len() as u64);
+        for w in &g.attr_bloom {
+            b.extend_from_slice(&w.to_le_bytes());
+        }
         b.extend_from_slice(&g.crc.to_le_bytes());
     }
 }
@@ -442,6 +477,11 @@ fn decode_meta(b: &[u8]) -> Result<BlockMeta, CodecError> {
         let nspans = c.u32()?;
         let ns = c.count(1)?;
         let services = (0..ns).map(|_| c.u32()).collect::<Result<Vec<_>, _>>()?;
+        let nw = c.count(8)?;
+        let attr_bloom = (0..nw).map(|_| c.array::<8>().map(u64::from_le_bytes)).collect::<Result<Vec<_>, _>>()?;
+        if attr_bloom.is_empty() {
+            return Err(CodecError("empty attribute bloom filter"));
+        }
         let crc = u32::from_le_bytes(c.array::<4>()?);
         groups.push(GroupMeta {
             offset,
@@ -454,6 +494,7 @@ fn decode_meta(b: &[u8]) -> Result<BlockMeta, CodecError> {
             max_duration: dmax,
             nspans,
             services,
+            attr_bloom,
             crc,
         });
     }
@@ -584,19 +625,26 @@ impl Block {
     }
 
     /// Calls `f` with each group (in the time range, holding service `service` if set, with
-    /// spans in the duration range) and its rows.
+    /// spans in the duration range, whose attribute filter admits every pair hash of
+    /// `must_hold`) and its rows.
     pub(crate) fn scan(
         &self,
         start: i64,
         end: i64,
         service: Option<u32>,
         duration: (Option<i64>, Option<i64>),
+        must_hold: &[u64],
         mut f: impl FnMut(&mut Group<'_>, &Rows) -> Result<(), BlockError>,
     ) -> Result<(), BlockError> {
         for g in self.groups_in(start, end) {
+            let bits = (g.attr_bloom.len() * 64) as u64;
+            let absent = |h: &u64| {
+                probes(*h, bits, ATTR_BLOOM_PROBES).any(|b| g.attr_bloom[(b / 64) as usize] & (1 << (b % 64)) == 0)
+            };
             if service.is_some_and(|s| g.services.binary_search(&s).is_err())
                 || duration.0.is_some_and(|d| g.max_duration < d)
                 || duration.1.is_some_and(|d| g.min_duration > d)
+                || must_hold.iter().any(absent)
             {
                 continue;
             }

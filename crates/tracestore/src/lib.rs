@@ -184,6 +184,14 @@ impl Head {
         out
     }
 
+    /// Removes a trace.
+    fn remove(&mut self, id: &TraceId) {
+        if let Some(t) = self.traces.remove(id) {
+            self.by_start.remove(&(t.start, *id));
+            self.nspans -= t.spans.len();
+        }
+    }
+
     /// Puts traces of `other` back (a block write failed).
     fn merge(&mut self, other: Head, now: Instant) {
         for (_, t) in other.traces {
@@ -509,15 +517,15 @@ impl Db {
         let idle = read(&self.head).idle_spans(cutoff);
         let due = force || idle >= opts.max_block_spans || now.duration_since(*last_block) >= opts.max_block_age;
         if idle > 0 && due {
-            self.write_block(cutoff, stats)?;
+            self.write_block(cutoff, opts.max_block_spans.max(1), stats)?;
             *last_block = now;
         }
         self.apply_retention(opts, stats)
     }
 
-    /// Moves the traces idle since `cutoff` into a block, then checkpoints the WAL to what
-    /// is left in the head.
-    fn write_block(&self, cutoff: Instant, stats: &TraceDbStats) -> Result<(), TraceDbError> {
+    /// Moves the traces idle since `cutoff` into blocks of at most about `max_spans` spans,
+    /// then checkpoints the WAL to what is left in the head.
+    fn write_block(&self, cutoff: Instant, max_spans: usize, stats: &TraceDbStats) -> Result<(), TraceDbError> {
         let wal_err = |source| TraceDbError::Wal { tenant: self.tenant.to_string(), source };
         let (seg, remaining) = {
             let _a = lock(&self.append);
@@ -528,25 +536,46 @@ impl Db {
             let remaining: Vec<Arc<Span>> = head.traces.values().flat_map(|t| t.spans.iter().cloned()).collect();
             (seg, remaining)
         };
-        let traces: Vec<(TraceId, Vec<Arc<Span>>)> =
-            read(&self.flushing).traces.iter().map(|(id, t)| (*id, t.spans.clone())).collect();
-        let (ntraces, nspans): (usize, usize) = (traces.len(), traces.iter().map(|t| t.1.len()).sum());
-        match write_block(&self.dir.join("blocks"), traces) {
-            Ok(b) => {
-                tracing::info!(tenant = %self.tenant, block = %b.path.display(), traces = ntraces, spans = nspans, bytes = b.size, "wrote trace block");
-                let mut blocks = write(&self.blocks);
-                blocks.push(Arc::new(b));
-                blocks.sort_by_key(|b| (b.meta.max_start, b.meta.min_start));
-                *write(&self.flushing) = Head::default();
-                stats.blocks_written.fetch_add(1, Ordering::Relaxed);
+        // Oldest traces first, at most `max_spans` spans per block, each block served as soon
+        // as it is open.
+        let order: Vec<(TraceId, usize)> = {
+            let f = read(&self.flushing);
+            f.by_start.iter().map(|(_, id)| (*id, f.traces.get(id).map_or(0, |t| t.spans.len()))).collect()
+        };
+        let mut chunk_start = 0;
+        while chunk_start < order.len() {
+            let (mut end, mut n) = (chunk_start, 0);
+            while end < order.len() && (n < max_spans || end == chunk_start) {
+                n += order[end].1;
+                end += 1;
             }
-            Err(source) => {
-                // The WAL still holds the spans; serve them from the head again.
-                let back = std::mem::take(&mut *write(&self.flushing));
-                write(&self.head).merge(back, Instant::now());
-                return Err(TraceDbError::Block { tenant: self.tenant.to_string(), source });
+            let ids = &order[chunk_start..end];
+            let traces: Vec<(TraceId, Vec<Arc<Span>>)> = {
+                let f = read(&self.flushing);
+                ids.iter().filter_map(|(id, _)| f.traces.get(id).map(|t| (*id, t.spans.clone()))).collect()
+            };
+            match write_block(&self.dir.join("blocks"), traces) {
+                Ok(b) => {
+                    tracing::info!(tenant = %self.tenant, block = %b.path.display(), traces = ids.len(), spans = n, bytes = b.size, "wrote trace block");
+                    let mut blocks = write(&self.blocks);
+                    blocks.push(Arc::new(b));
+                    blocks.sort_by_key(|b| (b.meta.max_start, b.meta.min_start));
+                    let mut f = write(&self.flushing);
+                    for (id, _) in ids {
+                        f.remove(id);
+                    }
+                    stats.blocks_written.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(source) => {
+                    // The WAL still holds the spans; serve them from the head again.
+                    let back = std::mem::take(&mut *write(&self.flushing));
+                    write(&self.head).merge(back, Instant::now());
+                    return Err(TraceDbError::Block { tenant: self.tenant.to_string(), source });
+                }
             }
+            chunk_start = end;
         }
+        *write(&self.flushing) = Head::default();
         self.checkpoint(seg, &remaining)
     }
 
@@ -696,7 +725,17 @@ fn search_block(b: &Block, q: &TraceQuery, limit: usize) -> Result<Vec<(i64, Tra
                 .fold(0, |m, (t, _)| m | 1 << t)
         })
         .collect();
-    b.scan(q.start_ns, q.end_ns, service, (q.min_duration_ns, q.max_duration_ns), |group, rows| {
+    // A tag no resource of the block holds must be in some span's attributes of the group.
+    let any_origin = origin_bits.iter().fold(0, |m, b| m | b);
+    let must_hold: Vec<u64> = q
+        .tags
+        .iter()
+        .take(64)
+        .enumerate()
+        .filter(|(t, _)| any_origin & (1 << t) == 0)
+        .map(|(_, (k, v))| block::attr_hash(k, v))
+        .collect();
+    b.scan(q.start_ns, q.end_ns, service, (q.min_duration_ns, q.max_duration_ns), &must_hold, |group, rows| {
         let span_bits = if q.tags.is_empty() { None } else { Some(group.tag_bits(&q.tags)?) };
         // Beyond 64 tags, the rest are checked on whole attributes.
         let attrs = if q.tags.len() > 64 { Some(group.attributes()?) } else { None };
@@ -737,7 +776,7 @@ fn search_block(b: &Block, q: &TraceQuery, limit: usize) -> Result<Vec<(i64, Tra
 /// Adds the service-graph edges of a block's spans starting in `[start_ns, end_ns]`.
 fn block_dependencies(b: &Block, start_ns: i64, end_ns: i64, edges: &mut Edges) -> Result<(), BlockError> {
     let services = &b.meta.services;
-    b.scan(start_ns, end_ns, None, (None, None), |_, rows: &Rows| {
+    b.scan(start_ns, end_ns, None, (None, None), &[], |_, rows: &Rows| {
         for &(_, from, to) in &rows.traces {
             let by_id: HashMap<[u8; 8], usize> = (from..to).map(|i| (rows.span_ids[i], i)).collect();
             for i in from..to {

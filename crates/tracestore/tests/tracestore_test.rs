@@ -174,7 +174,8 @@ fn block_paths(root: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn blocks_hold_many_traces() {
     let dir = tempfile::tempdir().unwrap();
     let t = TenantId::default_tenant();
-    let db = TraceDb::open(dir.path(), TraceDbOptions::default()).unwrap();
+    let opts = TraceDbOptions { max_block_spans: 2000, ..Default::default() };
+    let db = TraceDb::open(dir.path(), opts).unwrap();
     let n = 3000u32;
     let id = |i: u32| {
         let mut id = [0u8; 16];
@@ -187,12 +188,16 @@ fn blocks_hold_many_traces() {
         for &i in chunk {
             for mut s in trace(1, T0 + i64::from(i) * 1_000_000, i % 10 == 0) {
                 s.trace_id = id(i);
+                if i % 1000 == 234 && s.span_id[0] == 2 {
+                    s.attributes.push(Attribute::str("user.id", format!("u{i}")));
+                }
                 spans.push(s);
             }
         }
         db.append_spans(&t, &SpanBatch { spans }).unwrap();
     }
     db.maintain(true).unwrap();
+    assert_eq!(blocks(dir.path()), 5, "9000 spans in blocks of at most about 2000");
     let mut m = String::new();
     db.write_metrics(&mut m);
     let get =
@@ -225,6 +230,16 @@ fn blocks_hold_many_traces() {
         ..Default::default()
     };
     assert_eq!(db.search(&t, &q).unwrap().len(), 100);
+    // A value one span holds: the groups' attribute filters skip the others.
+    let q = TraceQuery {
+        tags: vec![("user.id".into(), "u1234".into())],
+        start_ns: T0,
+        end_ns: T0 + 10_000_000_000,
+        ..Default::default()
+    };
+    assert_eq!(db.search(&t, &q).unwrap(), vec![id(1234)]);
+    let q = TraceQuery { tags: vec![("user.id".into(), "u9".into())], ..q };
+    assert!(db.search(&t, &q).unwrap().is_empty());
     let deps = db.dependencies(&t, T0, T0 + 10_000_000_000).unwrap();
     assert_eq!(deps.iter().map(|d| d.call_count).collect::<Vec<_>>(), vec![u64::from(n); 2]);
     db.close().unwrap();
