@@ -8,13 +8,16 @@ scripts/test.sh installs the pinned packages into $HOME/.cache/periscope-venv.
 
 Three tracer providers, one per service (gateway, users, auth), each with its own resource and
 exporter; the request flows gateway (server) → gateway (client) → users (server) → users
-(client) → auth (server), the context passed along as a real service would receive it. The
-auth span records an exception and ends with an error status. Each provider is flushed; the
+(client) → auth (server), then gateway (client) → auth (server) for an audit record: a tree
+with three service edges, the context passed along as a real service would receive it. The
+auth check records an event and ends with an error status. The root span lasts exactly
+1234.567 ms and carries the transport as `test.transport`. Each provider is flushed; the
 script exits non-zero unless every export succeeded, and prints the trace id as JSON.
 """
 
 import json
 import sys
+import time
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -68,8 +71,13 @@ def main():
         exporters.append(exp)
         tracers[service] = provider.get_tracer("periscope.sdk.test", "0.1.0")
 
+    start = time.time_ns() - 2_000_000_000
     with tracers["gateway"].start_as_current_span(
-        "GET /api/users", kind=SpanKind.SERVER, attributes={"http.route": "/api/users", "http.method": "GET"}
+        "GET /api/users",
+        kind=SpanKind.SERVER,
+        attributes={"http.route": "/api/users", "http.method": "GET", "test.transport": protocol},
+        start_time=start,
+        end_on_exit=False,
     ) as root:
         trace_id = root.get_span_context().trace_id
         with tracers["gateway"].start_as_current_span("call users", kind=SpanKind.CLIENT):
@@ -82,6 +90,10 @@ def main():
                     ) as auth:
                         auth.add_event("token.expired", {"token.age_s": 3600})
                         auth.set_status(Status(StatusCode.ERROR, "token expired"))
+        with tracers["gateway"].start_as_current_span("call audit", kind=SpanKind.CLIENT):
+            with tracers["auth"].start_as_current_span("record audit", kind=SpanKind.SERVER):
+                pass
+    root.end(end_time=start + 1_234_567_000)
 
     for p in providers:
         p.force_flush()

@@ -1634,9 +1634,11 @@ fn otlp_traces_in_jaeger_api_out() {
     assert!(server.terminate().success());
 }
 
-/// The real OpenTelemetry Python SDK sends a three-service trace over OTLP/HTTP and over
-/// OTLP/gRPC (gzip); both come back through Jaeger's API with every span, parent, attribute,
-/// event and status, and search finds them by tag.
+/// The real OpenTelemetry Python SDK sends a three-service trace tree over OTLP/HTTP and over
+/// OTLP/gRPC (gzip); once both are in trace blocks they come back through Jaeger's API with
+/// every span, parent, attribute, event, status and duration; searches by tag and duration
+/// return exactly the matching traces; the service graph has the three edges; span metrics
+/// answer PromQL.
 #[test]
 fn real_otel_python_sdk_exports_traces() {
     let python = std::env::var("PERISCOPE_PYTHON").unwrap_or_else(|_| {
@@ -1645,8 +1647,13 @@ fn real_otel_python_sdk_exports_traces() {
     let script = format!("{}/tests/otlp_sdk_traces.py", env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("periscope.yaml");
-    std::fs::write(&config, "traces:\n  span_metrics:\n    flush_interval: 200ms\n    dimensions: [http.route]\n")
-        .unwrap();
+    // Traces go into blocks a second after their last span: the checks below read blocks.
+    std::fs::write(
+        &config,
+        "traces:\n  span_metrics:\n    flush_interval: 200ms\n    dimensions: [http.route]\n\
+         storage:\n  traces:\n    trace_idle_period: 1s\n    max_block_age: 100ms\n    maintenance_interval: 100ms\n",
+    )
+    .unwrap();
     let server = Server::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
     let send = |args: &[&str]| -> String {
         let out = Command::new(&python).arg(&script).args(args).output().unwrap();
@@ -1656,13 +1663,22 @@ fn real_otel_python_sdk_exports_traces() {
         line["trace_id"].as_str().unwrap().to_string()
     };
     let ids = [send(&["http", &format!("http://{}/v1/traces", server.otlp_http)]), send(&["grpc", &server.otlp_grpc])];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, m) = http(&server.addr, "GET", "/metrics", &[], b"").unwrap();
+        if m.contains("\nperiscope_traces_head_spans 0\n") && m.contains("\nperiscope_traces_block_spans 14\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the traces did not reach blocks:\n{m}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     for id in &ids {
         let (status, body) = http(&server.addr, "GET", &format!("/api/traces/{id}"), &[], b"").unwrap();
         assert_eq!(status, 200, "{body}");
         let v = json(&body);
         let t = &v["data"][0];
         let spans = t["spans"].as_array().unwrap();
-        assert_eq!(spans.len(), 5, "{body}");
+        assert_eq!(spans.len(), 7, "{body}");
         let service_of =
             |s: &serde_json::Value| t["processes"][s["processID"].as_str().unwrap()]["serviceName"].clone();
         let by_name = |n: &str| spans.iter().find(|s| s["operationName"] == n).unwrap_or_else(|| panic!("no {n}"));
@@ -1672,12 +1688,15 @@ fn real_otel_python_sdk_exports_traces() {
             ("list users", "call users", "users"),
             ("call auth", "list users", "users"),
             ("check token", "call auth", "auth"),
+            ("call audit", "GET /api/users", "gateway"),
+            ("record audit", "call audit", "auth"),
         ] {
             let c = by_name(child);
             assert_eq!(c["references"][0]["spanID"], by_name(parent)["spanID"], "{child} → {parent}");
             assert_eq!(service_of(c), service);
         }
         assert_eq!(by_name("GET /api/users")["references"], serde_json::json!([]));
+        assert_eq!(by_name("GET /api/users")["duration"], 1_234_567, "µs, as the SDK set it");
         let auth = by_name("check token");
         let tags = auth["tags"].as_array().unwrap();
         for want in [
@@ -1705,6 +1724,26 @@ fn real_otel_python_sdk_exports_traces() {
     for id in &ids {
         assert!(found.contains(id), "{id} not found: {found:?}");
     }
+    // Searches by tag and duration return exactly the matching traces.
+    let search = |q: &str| -> Vec<String> {
+        let (status, body) = http(&server.addr, "GET", &format!("/api/traces?{q}&lookback=1h"), &[], b"").unwrap();
+        assert_eq!(status, 200, "{body}");
+        let mut ids: Vec<String> = json(&body)["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["traceID"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut both = ids.to_vec();
+    both.sort();
+    assert_eq!(search("service=gateway&tags=%7B%22test.transport%22%3A%22grpc%22%7D"), vec![ids[1].clone()]);
+    assert_eq!(search("service=gateway&tags=%7B%22test.transport%22%3A%22http%22%7D"), vec![ids[0].clone()]);
+    assert_eq!(search("service=gateway&minDuration=1234ms&maxDuration=1235ms"), both);
+    assert_eq!(search("service=gateway&minDuration=1235ms"), Vec::<String>::new());
+    assert_eq!(search("service=auth&operation=record%20audit"), both);
     let (_, body) = http(&server.addr, "GET", "/api/services", &[], b"").unwrap();
     assert_eq!(json(&body)["data"], serde_json::json!(["auth", "gateway", "users"]));
     // The service graph: the three edges, the auth calls failing.
@@ -1712,6 +1751,7 @@ fn real_otel_python_sdk_exports_traces() {
     assert_eq!(
         json(&body)["data"],
         serde_json::json!([
+            {"parent": "gateway", "child": "auth", "callCount": 2},
             {"parent": "gateway", "child": "users", "callCount": 2},
             {"parent": "users", "child": "auth", "callCount": 2},
         ]),
@@ -1721,7 +1761,7 @@ fn real_otel_python_sdk_exports_traces() {
     let g = json(&body);
     assert_eq!(g["services"], serde_json::json!(["auth", "gateway", "users"]));
     assert_eq!(
-        (g["edges"][1]["child"].clone(), g["edges"][1]["errorRatio"].as_f64()),
+        (g["edges"][2]["child"].clone(), g["edges"][2]["errorRatio"].as_f64()),
         (serde_json::json!("auth"), Some(1.0))
     );
     assert!(g["edges"][0]["rate"].as_f64().unwrap() > 0.0 && g["edges"][0]["meanLatencyMs"].as_f64().unwrap() >= 0.0);
@@ -1741,7 +1781,7 @@ fn real_otel_python_sdk_exports_traces() {
             .as_array()
             .map(|r| r.iter().filter_map(|x| x["value"][1].as_str()?.parse::<f64>().ok()).sum())
             .unwrap_or(0.0);
-        if total >= 10.0 || Instant::now() > deadline {
+        if total >= 14.0 || Instant::now() > deadline {
             break v;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -1755,7 +1795,7 @@ fn real_otel_python_sdk_exports_traces() {
         })
         .collect();
     let want: BTreeMap<String, String> =
-        [("auth", "2"), ("gateway", "4"), ("users", "4")].iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        [("auth", "4"), ("gateway", "6"), ("users", "4")].iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     assert_eq!(per_service, want, "{calls}");
     let v = query(
         r#"sum(traces_span_metrics_calls_total{service_name="auth", status_code="STATUS_CODE_ERROR", span_kind="SPAN_KIND_SERVER", http_route=""})"#,
