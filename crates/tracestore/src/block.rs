@@ -16,7 +16,8 @@
 //! leaves a partial block; every read checks the footer's and each group's CRC and bounds
 //! every length, so a damaged file is an error, never a panic or a huge allocation.
 
-use crate::codec::{put_attrs, put_events, put_links, put_origin, put_str, put_uvarint, put_varint, CodecError, Cur};
+use crate::codec::{put_origin, put_str, put_uvarint, put_varint, CodecError, Cur};
+use crate::headspan::{attr_pairs, attr_tag_bits, HeadSpan};
 use periscope_model::{Attribute, Span, SpanKind, SpanOrigin, StatusCode, TraceId};
 use std::collections::HashMap;
 use std::fs::File;
@@ -163,7 +164,7 @@ struct Dicts {
 
 impl Dicts {
     /// The span's origin index and service index.
-    fn origin(&mut self, s: &Span) -> (u32, u32) {
+    fn origin(&mut self, s: &HeadSpan) -> (u32, u32) {
         let i = match self.by_ptr.get(&Arc::as_ptr(&s.origin)) {
             Some(i) => *i,
             None => {
@@ -197,13 +198,13 @@ impl Dicts {
     }
 
     /// The span's name index; records its operation.
-    fn name(&mut self, s: &Span, service: u32) -> u32 {
-        let ni = match self.name_index.get(&s.name) {
+    fn name(&mut self, s: &HeadSpan, service: u32) -> u32 {
+        let ni = match self.name_index.get(&*s.name) {
             Some(i) => *i,
             None => {
-                self.names.push(s.name.clone());
+                self.names.push(s.name.to_string());
                 let i = (self.names.len() - 1) as u32;
-                self.name_index.insert(s.name.clone(), i);
+                self.name_index.insert(s.name.to_string(), i);
                 i
             }
         };
@@ -216,7 +217,7 @@ impl Dicts {
 
 /// Writes `traces` (each a trace's spans) as a block in `dir` and opens it. Traces are sorted
 /// by id here; spans within a trace by start.
-pub(crate) fn write_block(dir: &Path, mut traces: Vec<(TraceId, Vec<Arc<Span>>)>) -> Result<Block, BlockError> {
+pub(crate) fn write_block(dir: &Path, mut traces: Vec<(TraceId, Vec<Arc<HeadSpan>>)>) -> Result<Block, BlockError> {
     traces.sort_by_key(|t| t.0);
     for (_, spans) in &mut traces {
         spans.sort_by_key(|s| (s.start_ns, s.span_id));
@@ -272,7 +273,7 @@ pub(crate) fn write_block(dir: &Path, mut traces: Vec<(TraceId, Vec<Arc<Span>>)>
                 g.nspans += 1;
 
                 cols[C_IDS].extend_from_slice(&s.span_id);
-                match s.parent_span_id {
+                match s.parent {
                     Some(p) => {
                         cols[C_IDS].push(1);
                         cols[C_IDS].extend_from_slice(&p);
@@ -284,21 +285,12 @@ pub(crate) fn write_block(dir: &Path, mut traces: Vec<(TraceId, Vec<Arc<Span>>)>
                 cols[C_KIND_STATUS].push(s.kind.otlp_code() as u8 | (s.status.otlp_code() as u8) << 4);
                 put_varint(&mut cols[C_TIMES], s.start_ns.wrapping_sub(g_min));
                 put_uvarint(&mut cols[C_TIMES], d as u64);
-                put_attrs(&mut cols[C_ATTRS], &s.attributes);
-                for a in &s.attributes {
-                    if let Some(v) = a.value.as_text() {
-                        pairs.insert(attr_hash(&a.key, &v));
-                    }
-                }
-                let r = &mut cols[C_REST];
-                put_str(r, &s.trace_state);
-                put_uvarint(r, s.flags.into());
-                put_uvarint(r, s.dropped_attributes.into());
-                put_events(r, &s.events);
-                put_uvarint(r, s.dropped_events.into());
-                put_links(r, &s.links);
-                put_uvarint(r, s.dropped_links.into());
-                put_str(r, &s.status_message);
+                cols[C_ATTRS].extend_from_slice(s.attrs_bytes());
+                // The head encoded these bytes itself: they parse.
+                let _ = attr_pairs(s.attrs_bytes(), |k, v| {
+                    pairs.insert(attr_hash(k, v));
+                });
+                cols[C_REST].extend_from_slice(s.rest_bytes());
             }
         }
         let mut crc = crc32fast::Hasher::new();
@@ -800,34 +792,7 @@ impl Group<'_> {
         let n = self.g.nspans as usize;
         let col = self.col(C_ATTRS)?.to_vec();
         let mut c = Cur::new(&col);
-        let parsed = (|| -> Result<Vec<u64>, CodecError> {
-            let mut out = Vec::with_capacity(n);
-            for _ in 0..n {
-                let mut bits = 0u64;
-                let na = c.count(2)?;
-                for _ in 0..na {
-                    let key = c.str_ref()?;
-                    let wanted = tags
-                        .iter()
-                        .take(64)
-                        .enumerate()
-                        .filter(|(_, (k, _))| k == key)
-                        .fold(0u64, |m, (t, _)| m | 1 << t);
-                    if wanted == 0 {
-                        c.skip_value(0)?;
-                        continue;
-                    }
-                    let text = c.value(0)?.as_text();
-                    for (t, (_, v)) in tags.iter().take(64).enumerate() {
-                        if wanted & (1 << t) != 0 && text.as_deref() == Some(v.as_str()) {
-                            bits |= 1 << t;
-                        }
-                    }
-                }
-                out.push(bits);
-            }
-            Ok(out)
-        })();
+        let parsed: Result<Vec<u64>, CodecError> = (0..n).map(|_| attr_tag_bits(&mut c, tags)).collect();
         parsed.map_err(|e| self.bad(e))
     }
 
@@ -840,11 +805,7 @@ impl Group<'_> {
         let mut c = Cur::new(&col);
         let mut out = Vec::with_capacity(to.saturating_sub(from));
         for (i, attributes) in attrs.into_iter().enumerate().take(to) {
-            let rest = (|| -> Result<_, CodecError> {
-                Ok((c.str()?, c.u32()?, c.u32()?, c.events()?, c.u32()?, c.links()?, c.u32()?, c.str()?))
-            })();
-            let (trace_state, flags, dropped_attributes, events, dropped_events, links, dropped_links, status_message) =
-                rest.map_err(|e| self.bad(e))?;
+            let rest = c.rest().map_err(|e| self.bad(e))?;
             if i < from {
                 continue;
             }
@@ -854,20 +815,20 @@ impl Group<'_> {
                 trace_id: trace,
                 span_id: rows.span_ids[i],
                 parent_span_id: rows.parents[i],
-                trace_state,
-                flags,
+                trace_state: rest.trace_state,
+                flags: rest.flags,
                 name: names[rows.name[i] as usize].clone(),
                 kind: rows.kind[i],
                 start_ns: rows.start[i],
                 end_ns: rows.start[i] + rows.duration[i],
                 attributes,
-                dropped_attributes,
-                events,
-                dropped_events,
-                links,
-                dropped_links,
+                dropped_attributes: rest.dropped_attributes,
+                events: rest.events,
+                dropped_events: rest.dropped_events,
+                links: rest.links,
+                dropped_links: rest.dropped_links,
                 status: rows.status[i],
-                status_message,
+                status_message: rest.status_message,
                 origin,
             });
         }

@@ -17,9 +17,11 @@
 
 mod block;
 mod codec;
+mod headspan;
 
 pub use block::BlockError;
 use block::{write_block, Block, Rows};
+use headspan::{attr_tag_bits, HeadSpan};
 use periscope_model::{Attribute, Span, SpanBatch, SpanKind, StatusCode, TenantId, TraceId};
 use periscope_storage::{DependencyLink, SpanAppendReport, StoreError, TraceQuery, TraceStore};
 use periscope_wal::{replay, FsyncMode, Wal, WalOptions};
@@ -124,7 +126,7 @@ struct Trace {
     start: i64,
     /// When a span of the trace last arrived.
     touched: Instant,
-    spans: Vec<Arc<Span>>,
+    spans: Vec<Arc<HeadSpan>>,
 }
 
 #[derive(Default)]
@@ -138,23 +140,25 @@ struct Head {
 
 impl Head {
     /// Adds a span; false when an equal span is already stored.
-    fn add(&mut self, span: Arc<Span>, now: Instant) -> bool {
-        let t = self.traces.entry(span.trace_id).or_insert_with(|| Trace {
+    fn add(&mut self, trace_id: TraceId, span: Arc<HeadSpan>, now: Instant) -> bool {
+        let t = self.traces.entry(trace_id).or_insert_with(|| Trace {
             start: span.start_ns,
             touched: now,
             spans: Vec::new(),
         });
-        if t.spans.iter().any(|s| s.span_id == span.span_id && **s == *span) {
+        // Spans are in start order: an equal span can only be among those of the same start.
+        let from = t.spans.partition_point(|s| s.start_ns < span.start_ns);
+        if t.spans[from..].iter().take_while(|s| s.start_ns == span.start_ns).any(|s| **s == *span) {
             return false;
         }
         t.touched = now;
         if t.spans.is_empty() || span.start_ns < t.start {
-            self.by_start.remove(&(t.start, span.trace_id));
+            self.by_start.remove(&(t.start, trace_id));
             t.start = if t.spans.is_empty() { span.start_ns } else { t.start.min(span.start_ns) };
         }
-        self.by_start.insert((t.start, span.trace_id));
+        self.by_start.insert((t.start, trace_id));
         let i = t.spans.partition_point(|s| s.start_ns <= span.start_ns);
-        self.operations.entry(span.service_name().to_string()).or_default().insert((span.name.clone(), span.kind));
+        self.operations.entry(span.service_name().to_string()).or_default().insert((span.name.to_string(), span.kind));
         t.spans.insert(i, span);
         self.nspans += 1;
         true
@@ -176,7 +180,10 @@ impl Head {
                 out.by_start.insert((t.start, id));
                 out.nspans += t.spans.len();
                 for s in &t.spans {
-                    out.operations.entry(s.service_name().to_string()).or_default().insert((s.name.clone(), s.kind));
+                    out.operations
+                        .entry(s.service_name().to_string())
+                        .or_default()
+                        .insert((s.name.to_string(), s.kind));
                 }
                 out.traces.insert(id, t);
             }
@@ -194,9 +201,9 @@ impl Head {
 
     /// Puts traces of `other` back (a block write failed).
     fn merge(&mut self, other: Head, now: Instant) {
-        for (_, t) in other.traces {
+        for (id, t) in other.traces {
             for s in t.spans {
-                self.add(s, now);
+                self.add(id, s, now);
             }
         }
     }
@@ -220,9 +227,9 @@ impl Head {
     fn dependencies(&self, start_ns: i64, end_ns: i64, edges: &mut Edges) {
         for (_, id) in self.by_start.range(..=(end_ns, [0xff; 16])) {
             let Some(t) = self.traces.get(id) else { continue };
-            let by_id: HashMap<[u8; 8], &Span> = t.spans.iter().map(|s| (s.span_id, &**s)).collect();
+            let by_id: HashMap<[u8; 8], &HeadSpan> = t.spans.iter().map(|s| (s.span_id, &**s)).collect();
             for s in t.spans.iter().filter(|s| start_ns <= s.start_ns && s.start_ns <= end_ns) {
-                let Some(parent) = s.parent_span_id.and_then(|p| by_id.get(&p)) else { continue };
+                let Some(parent) = s.parent.and_then(|p| by_id.get(&p)) else { continue };
                 edges.add(parent.service_name(), s.service_name(), s.status == StatusCode::Error, s.duration_ns());
             }
         }
@@ -478,7 +485,7 @@ impl Db {
         let mut replay_dir = |d: &Path, from: u32| -> Result<(), TraceDbError> {
             let replayed = replay(d, from, |segment, payload| {
                 for s in codec::decode(payload).map_err(|e| (segment, e))? {
-                    head.add(Arc::new(s), now);
+                    head.add(s.trace_id, Arc::new(HeadSpan::new(&s)), now);
                 }
                 Ok(())
             })
@@ -533,7 +540,8 @@ impl Db {
             let mut head = write(&self.head);
             let idle = head.take_idle(cutoff);
             *write(&self.flushing) = idle;
-            let remaining: Vec<Arc<Span>> = head.traces.values().flat_map(|t| t.spans.iter().cloned()).collect();
+            let remaining: Vec<(TraceId, Arc<HeadSpan>)> =
+                head.traces.iter().flat_map(|(id, t)| t.spans.iter().map(|s| (*id, s.clone()))).collect();
             (seg, remaining)
         };
         // Oldest traces first, at most `max_spans` spans per block, each block served as soon
@@ -550,7 +558,7 @@ impl Db {
                 end += 1;
             }
             let ids = &order[chunk_start..end];
-            let traces: Vec<(TraceId, Vec<Arc<Span>>)> = {
+            let traces: Vec<(TraceId, Vec<Arc<HeadSpan>>)> = {
                 let f = read(&self.flushing);
                 ids.iter().filter_map(|(id, _)| f.traces.get(id).map(|t| (*id, t.spans.clone()))).collect()
             };
@@ -581,7 +589,7 @@ impl Db {
 
     /// Writes `spans` as `wal/checkpoint.<seg-1>` and deletes the segments before `seg` and
     /// older checkpoints.
-    fn checkpoint(&self, seg: u32, spans: &[Arc<Span>]) -> Result<(), TraceDbError> {
+    fn checkpoint(&self, seg: u32, spans: &[(TraceId, Arc<HeadSpan>)]) -> Result<(), TraceDbError> {
         let wal_err = |source| TraceDbError::Wal { tenant: self.tenant.to_string(), source };
         let io_err = |op, path: &Path| {
             let path = path.to_path_buf();
@@ -598,7 +606,8 @@ impl Db {
             )
             .map_err(wal_err)?;
             for part in spans.chunks(CHECKPOINT_SPANS_PER_RECORD) {
-                let part: Vec<&Span> = part.iter().map(|s| &**s).collect();
+                let part: Vec<Span> = part.iter().map(|(id, s)| s.to_span(*id)).collect();
+                let part: Vec<&Span> = part.iter().collect();
                 cp.log(|b| codec::encode(b, &part)).map_err(wal_err)?;
             }
             cp.close().map_err(wal_err)?;
@@ -663,10 +672,10 @@ impl Db {
     }
 }
 
-/// Whether a span satisfies the span filters of `q`.
-fn span_matches(s: &Span, q: &TraceQuery) -> bool {
+/// Whether a head span satisfies the span filters of `q`.
+fn span_matches(s: &HeadSpan, q: &TraceQuery) -> bool {
     if q.service.as_deref().is_some_and(|x| x != s.service_name())
-        || q.operation.as_deref().is_some_and(|x| x != s.name)
+        || q.operation.as_deref().is_some_and(|x| x != &*s.name)
         || q.kind.is_some_and(|k| k != s.kind)
         || q.error.is_some_and(|e| e != (s.status == StatusCode::Error))
         || q.min_duration_ns.is_some_and(|d| s.duration_ns() < d)
@@ -676,11 +685,14 @@ fn span_matches(s: &Span, q: &TraceQuery) -> bool {
     {
         return false;
     }
-    q.tags.iter().all(|(k, v)| {
-        let has = |attrs: &[periscope_model::Attribute]| {
-            attrs.iter().any(|a| a.key == *k && a.value.as_text().as_deref() == Some(v.as_str()))
-        };
-        has(&s.attributes) || has(&s.origin.resource)
+    if q.tags.is_empty() {
+        return true;
+    }
+    let span_bits = attr_tag_bits(&mut codec::Cur::new(s.attrs_bytes()), &q.tags).unwrap_or(0);
+    q.tags.iter().enumerate().all(|(t, (k, v))| {
+        (t < 64 && span_bits & (1 << t) != 0)
+            || has_tag(&s.origin.resource, k, v)
+            || (t >= 64 && has_tag(&s.to_span(TraceId::default()).attributes, k, v))
     })
 }
 
@@ -818,7 +830,7 @@ impl TraceStore for TraceDb {
             let now = Instant::now();
             let mut head = write(&db.head);
             for s in &batch.spans {
-                if head.add(Arc::new(s.clone()), now) {
+                if head.add(s.trace_id, Arc::new(HeadSpan::new(s)), now) {
                     report.spans_appended += 1;
                 } else {
                     report.duplicates_ignored += 1;
@@ -836,7 +848,7 @@ impl TraceStore for TraceDb {
         let mut spans: Vec<Span> = Vec::new();
         for h in [&db.head, &db.flushing] {
             if let Some(t) = read(h).traces.get(id) {
-                spans.extend(t.spans.iter().map(|s| (**s).clone()));
+                spans.extend(t.spans.iter().map(|s| s.to_span(*id)));
             }
         }
         for b in db.blocks_newest_first() {
