@@ -31,7 +31,7 @@ out_dir="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ)-traces"
 mkdir -p "$out_dir"
 work=$(mktemp -d)
 pid=""
-cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { [ -n "$pid" ] && { kill -9 "$pid"; wait "$pid"; } 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 cpu_seconds() { awk -v t="$tck" '{ print ($14 + $15) / t }' "/proc/$1/stat"; }

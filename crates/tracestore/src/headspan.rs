@@ -4,8 +4,9 @@
 //! allocation instead of one per string, and written into a block's attribute and rest
 //! columns as bytes.
 
-use crate::codec::{put_attrs, put_events, put_links, put_str, put_uvarint, CodecError, Cur};
+use crate::codec::{put_attrs, put_events, put_links, put_origin, put_str, put_uvarint, put_varint, CodecError, Cur};
 use periscope_model::{Span, SpanKind, SpanOrigin, StatusCode, TraceId};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -167,4 +168,139 @@ pub(crate) fn attr_pairs(bytes: &[u8], mut f: impl FnMut(&str, &str)) -> Result<
         }
     }
     Ok(())
+}
+
+/// Appends a checkpoint record of head spans (`docs/format/traces.md`): like a WAL record,
+/// but each span's attributes and rest are the head's bytes as they are.
+pub(crate) fn encode_checkpoint(buf: &mut Vec<u8>, spans: &[(TraceId, Arc<HeadSpan>)]) {
+    let mut index: HashMap<*const SpanOrigin, usize> = HashMap::new();
+    let mut origins: Vec<&SpanOrigin> = Vec::new();
+    let refs: Vec<usize> = spans
+        .iter()
+        .map(|(_, s)| {
+            *index.entry(Arc::as_ptr(&s.origin)).or_insert_with(|| {
+                origins.push(&s.origin);
+                origins.len() - 1
+            })
+        })
+        .collect();
+    put_uvarint(buf, origins.len() as u64);
+    for o in origins {
+        put_origin(buf, o);
+    }
+    put_uvarint(buf, spans.len() as u64);
+    for ((id, s), o) in spans.iter().zip(refs) {
+        put_uvarint(buf, o as u64);
+        buf.extend_from_slice(id);
+        buf.extend_from_slice(&s.span_id);
+        match s.parent {
+            Some(p) => {
+                buf.push(1);
+                buf.extend_from_slice(&p);
+            }
+            None => buf.push(0),
+        }
+        put_str(buf, &s.name);
+        buf.push(s.kind.otlp_code() as u8 | (s.status.otlp_code() as u8) << 4);
+        put_varint(buf, s.start_ns);
+        put_uvarint(buf, s.duration_ns().max(0) as u64);
+        put_uvarint(buf, s.attrs_len.into());
+        put_uvarint(buf, s.body.len() as u64);
+        buf.extend_from_slice(&s.body);
+    }
+}
+
+/// Decodes a record written by [`encode_checkpoint`]; the bodies are checked to parse.
+pub(crate) fn decode_checkpoint(b: &[u8]) -> Result<Vec<(TraceId, HeadSpan)>, CodecError> {
+    let mut c = Cur::new(b);
+    let norigins = c.count(6)?;
+    let mut origins = Vec::with_capacity(norigins);
+    for _ in 0..norigins {
+        origins.push(Arc::new(c.origin()?));
+    }
+    let n = c.count(30)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let origin = origins.get(c.uvarint()? as usize).ok_or(CodecError("unknown origin"))?.clone();
+        let id = c.array::<16>()?;
+        let span_id = c.array::<8>()?;
+        let parent = match c.u8()? {
+            0 => None,
+            1 => Some(c.array::<8>()?),
+            _ => return Err(CodecError("bad parent flag")),
+        };
+        let name: Box<str> = c.str_ref()?.into();
+        let ks = c.u8()?;
+        let kind = SpanKind::from_otlp((ks & 0x0f).into()).ok_or(CodecError("unknown span kind"))?;
+        let status = StatusCode::from_otlp((ks >> 4).into()).ok_or(CodecError("unknown status"))?;
+        let start_ns = c.varint()?;
+        let duration = i64::try_from(c.uvarint()?).map_err(|_| CodecError("duration too large"))?;
+        let end_ns = start_ns.checked_add(duration).ok_or(CodecError("end time overflows"))?;
+        let attrs_len = c.u32()?;
+        let len = c.count(1)?;
+        let body: Box<[u8]> = c.bytes(len)?.into();
+        let split = body.get(..attrs_len as usize).ok_or(CodecError("attributes longer than the body"))?;
+        let mut check = Cur::new(split);
+        check.attrs(0)?;
+        if check.left() != 0 {
+            return Err(CodecError("attribute length disagrees"));
+        }
+        let mut check = Cur::new(&body[attrs_len as usize..]);
+        check.rest()?;
+        if check.left() != 0 {
+            return Err(CodecError("trailing bytes after a span's rest"));
+        }
+        out.push((id, HeadSpan { span_id, parent, kind, status, start_ns, end_ns, name, origin, attrs_len, body }));
+    }
+    if c.left() != 0 {
+        return Err(CodecError("trailing bytes"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use periscope_model::{AttrValue, Attribute, SpanEvent};
+    use proptest::prelude::*;
+
+    fn span() -> (TraceId, Arc<HeadSpan>) {
+        let s = Span {
+            trace_id: [7; 16],
+            span_id: [1; 8],
+            parent_span_id: Some([2; 8]),
+            name: "op".into(),
+            start_ns: 1_700_000_000_000_000_000,
+            end_ns: 1_700_000_000_000_001_000,
+            attributes: vec![Attribute::str("k", "v"), Attribute { key: "n".into(), value: AttrValue::Int(3) }],
+            events: vec![SpanEvent { time_ns: 5, name: "e".into(), attributes: vec![], dropped_attributes: 1 }],
+            status_message: "m".into(),
+            ..Default::default()
+        };
+        (s.trace_id, Arc::new(HeadSpan::new(&s)))
+    }
+
+    #[test]
+    fn checkpoint_records_round_trip() {
+        let (id, s) = span();
+        let mut buf = Vec::new();
+        encode_checkpoint(&mut buf, &[(id, s.clone())]);
+        let back = decode_checkpoint(&buf).unwrap_or_default();
+        assert_eq!(back.len(), 1);
+        assert_eq!((back[0].0, &back[0].1), (id, &*s));
+        assert_eq!(back[0].1.to_span(id), s.to_span(id));
+        assert!(decode_checkpoint(&buf[..buf.len() - 1]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn garbage_and_mutations_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300), flip in any::<usize>()) {
+            let _ = decode_checkpoint(&bytes);
+            let mut buf = Vec::new();
+            encode_checkpoint(&mut buf, &[span()]);
+            let i = flip % buf.len();
+            buf[i] ^= 0x5a;
+            let _ = decode_checkpoint(&buf);
+        }
+    }
 }

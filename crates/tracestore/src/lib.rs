@@ -482,10 +482,17 @@ impl Db {
         let mut head = Head::default();
         let now = Instant::now();
         let wal_err = |source| TraceDbError::Wal { tenant: tenant.to_string(), source };
-        let mut replay_dir = |d: &Path, from: u32| -> Result<(), TraceDbError> {
+        // Checkpoints hold head spans as they are; WAL segments hold appended batches.
+        let mut replay_dir = |d: &Path, from: u32, checkpoint: bool| -> Result<(), TraceDbError> {
             let replayed = replay(d, from, |segment, payload| {
-                for s in codec::decode(payload).map_err(|e| (segment, e))? {
-                    head.add(s.trace_id, Arc::new(HeadSpan::new(&s)), now);
+                if checkpoint {
+                    for (id, s) in headspan::decode_checkpoint(payload).map_err(|e| (segment, e))? {
+                        head.add(id, Arc::new(s), now);
+                    }
+                } else {
+                    for s in codec::decode(payload).map_err(|e| (segment, e))? {
+                        head.add(s.trace_id, Arc::new(HeadSpan::new(&s)), now);
+                    }
                 }
                 Ok(())
             })
@@ -498,12 +505,12 @@ impl Db {
         };
         let from = match list_checkpoints(&wal_dir).pop() {
             Some((last, path)) => {
-                replay_dir(&path, 0)?;
+                replay_dir(&path, 0, true)?;
                 last + 1
             }
             None => 0,
         };
-        replay_dir(&wal_dir, from)?;
+        replay_dir(&wal_dir, from, false)?;
         let wal = Wal::open(&wal_dir, opts.wal.clone()).map_err(wal_err)?;
         Ok(Db {
             tenant: tenant.clone(),
@@ -606,9 +613,7 @@ impl Db {
             )
             .map_err(wal_err)?;
             for part in spans.chunks(CHECKPOINT_SPANS_PER_RECORD) {
-                let part: Vec<Span> = part.iter().map(|(id, s)| s.to_span(*id)).collect();
-                let part: Vec<&Span> = part.iter().collect();
-                cp.log(|b| codec::encode(b, &part)).map_err(wal_err)?;
+                cp.log(|b| headspan::encode_checkpoint(b, part)).map_err(wal_err)?;
             }
             cp.close().map_err(wal_err)?;
         }

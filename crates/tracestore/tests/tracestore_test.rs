@@ -298,3 +298,36 @@ fn damaged_blocks_are_errors() {
     let chain = format!("{e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default());
     assert!(chain.contains("damaged"), "{chain}");
 }
+
+/// A block cut leaves younger traces in the head; the checkpoint keeps them, whole, through
+/// a restart even after the WAL segments before the cut are gone.
+#[test]
+fn checkpoint_keeps_the_rest_of_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    let opts = TraceDbOptions {
+        trace_idle: std::time::Duration::from_millis(200),
+        max_block_age: std::time::Duration::ZERO,
+        ..Default::default()
+    };
+    let db = TraceDb::open(dir.path(), opts.clone()).unwrap();
+    db.append_spans(&t, &SpanBatch { spans: trace(1, T0, false) }).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let young = trace(2, T0 + 1_000_000_000, true);
+    db.append_spans(&t, &SpanBatch { spans: young.clone() }).unwrap();
+    db.maintain(false).unwrap();
+    assert_eq!(blocks(dir.path()), 1);
+    let wal = dir.path().join("default").join("wal");
+    let checkpoints: Vec<_> = std::fs::read_dir(&wal)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("checkpoint."))
+        .collect();
+    assert_eq!(checkpoints.len(), 1);
+    db.close().unwrap();
+    drop(db);
+    let db = TraceDb::open(dir.path(), opts).unwrap();
+    assert_eq!(db.trace(&t, &[1; 16]).unwrap().len(), 3, "from the block");
+    assert_eq!(db.trace(&t, &[2; 16]).unwrap(), young, "from the checkpoint, whole");
+    db.close().unwrap();
+}
