@@ -16,7 +16,7 @@
 //! leaves a partial block; every read checks the footer's and each group's CRC and bounds
 //! every length, so a damaged file is an error, never a panic or a huge allocation.
 
-use crate::codec::{put_origin, put_str, put_uvarint, put_varint, CodecError, Cur};
+use crate::codec::{put_origin, put_parent, put_str, put_uvarint, put_varint, CodecError, Cur};
 use crate::headspan::{attr_pairs, attr_tag_bits, HeadSpan};
 use periscope_model::{Attribute, Span, SpanKind, SpanOrigin, StatusCode, TraceId};
 use std::collections::HashMap;
@@ -273,13 +273,7 @@ pub(crate) fn write_block(dir: &Path, mut traces: Vec<(TraceId, Vec<Arc<HeadSpan
                 g.nspans += 1;
 
                 cols[C_IDS].extend_from_slice(&s.span_id);
-                match s.parent {
-                    Some(p) => {
-                        cols[C_IDS].push(1);
-                        cols[C_IDS].extend_from_slice(&p);
-                    }
-                    None => cols[C_IDS].push(0),
-                }
+                put_parent(&mut cols[C_IDS], s.parent);
                 put_uvarint(&mut cols[C_ORIGIN], o.into());
                 put_uvarint(&mut cols[C_NAME], ni.into());
                 cols[C_KIND_STATUS].push(s.kind.otlp_code() as u8 | (s.status.otlp_code() as u8) << 4);
@@ -734,11 +728,7 @@ impl Group<'_> {
             let mut c = Cur::new(self.col(C_IDS).map_err(|_| CodecError("unreadable"))?);
             for _ in 0..n {
                 r.span_ids.push(c.array::<8>()?);
-                r.parents.push(match c.u8()? {
-                    0 => None,
-                    1 => Some(c.array::<8>()?),
-                    _ => return Err(CodecError("bad parent flag")),
-                });
+                r.parents.push(c.parent()?);
             }
             let mut c = Cur::new(self.col(C_ORIGIN).map_err(|_| CodecError("unreadable"))?);
             for _ in 0..n {

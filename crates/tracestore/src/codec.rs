@@ -121,15 +121,15 @@ pub(crate) fn put_links(buf: &mut Vec<u8>, links: &[SpanLink]) {
     }
 }
 
-/// Appends the encoding of `spans` to `buf`.
-pub(crate) fn encode(buf: &mut Vec<u8>, spans: &[&Span]) {
+/// Writes the table of the distinct origins (by pointer) of a record; returns each item's
+/// index into it.
+pub(crate) fn put_origins<'a>(buf: &mut Vec<u8>, all: impl Iterator<Item = &'a Arc<SpanOrigin>>) -> Vec<usize> {
     let mut index: HashMap<*const SpanOrigin, usize> = HashMap::new();
     let mut origins: Vec<&SpanOrigin> = Vec::new();
-    let refs: Vec<usize> = spans
-        .iter()
-        .map(|s| {
-            *index.entry(Arc::as_ptr(&s.origin)).or_insert_with(|| {
-                origins.push(&s.origin);
+    let refs = all
+        .map(|o| {
+            *index.entry(Arc::as_ptr(o)).or_insert_with(|| {
+                origins.push(o);
                 origins.len() - 1
             })
         })
@@ -138,18 +138,28 @@ pub(crate) fn encode(buf: &mut Vec<u8>, spans: &[&Span]) {
     for o in origins {
         put_origin(buf, o);
     }
+    refs
+}
+
+pub(crate) fn put_parent(buf: &mut Vec<u8>, parent: Option<[u8; 8]>) {
+    match parent {
+        Some(p) => {
+            buf.push(1);
+            buf.extend_from_slice(&p);
+        }
+        None => buf.push(0),
+    }
+}
+
+/// Appends the encoding of `spans` to `buf`.
+pub(crate) fn encode(buf: &mut Vec<u8>, spans: &[&Span]) {
+    let refs = put_origins(buf, spans.iter().map(|s| &s.origin));
     put_uvarint(buf, spans.len() as u64);
     for (s, o) in spans.iter().zip(refs) {
         put_uvarint(buf, o as u64);
         buf.extend_from_slice(&s.trace_id);
         buf.extend_from_slice(&s.span_id);
-        match s.parent_span_id {
-            Some(p) => {
-                buf.push(1);
-                buf.extend_from_slice(&p);
-            }
-            None => buf.push(0),
-        }
+        put_parent(buf, s.parent_span_id);
         put_str(buf, &s.trace_state);
         put_uvarint(buf, s.flags as u64);
         put_str(buf, &s.name);
@@ -317,6 +327,20 @@ impl<'a> Cur<'a> {
 }
 
 impl Cur<'_> {
+    /// A record's origin table.
+    pub(crate) fn origins(&mut self) -> Result<Vec<Arc<SpanOrigin>>, CodecError> {
+        let n = self.count(6)?;
+        (0..n).map(|_| self.origin().map(Arc::new)).collect()
+    }
+
+    pub(crate) fn parent(&mut self) -> Result<Option<[u8; 8]>, CodecError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.array::<8>()?)),
+            _ => Err(CodecError("bad parent flag")),
+        }
+    }
+
     pub(crate) fn origin(&mut self) -> Result<SpanOrigin, CodecError> {
         Ok(SpanOrigin {
             resource: self.attrs(0)?,
@@ -362,22 +386,14 @@ impl Cur<'_> {
 /// Decodes a record written by [`encode`].
 pub(crate) fn decode(b: &[u8]) -> Result<Vec<Span>, CodecError> {
     let mut c = Cur::new(b);
-    let norigins = c.count(6)?;
-    let mut origins = Vec::with_capacity(norigins);
-    for _ in 0..norigins {
-        origins.push(Arc::new(c.origin()?));
-    }
+    let origins = c.origins()?;
     let nspans = c.count(40)?;
     let mut spans = Vec::with_capacity(nspans);
     for _ in 0..nspans {
         let origin = origins.get(c.uvarint()? as usize).ok_or(CodecError("unknown origin"))?.clone();
         let trace_id = c.array::<16>()?;
         let span_id = c.array::<8>()?;
-        let parent_span_id = match c.u8()? {
-            0 => None,
-            1 => Some(c.array::<8>()?),
-            _ => return Err(CodecError("bad parent flag")),
-        };
+        let parent_span_id = c.parent()?;
         let trace_state = c.str()?;
         let flags = c.u32()?;
         let name = c.str()?;

@@ -4,9 +4,10 @@
 //! allocation instead of one per string, and written into a block's attribute and rest
 //! columns as bytes.
 
-use crate::codec::{put_attrs, put_events, put_links, put_origin, put_str, put_uvarint, put_varint, CodecError, Cur};
+use crate::codec::{
+    put_attrs, put_events, put_links, put_origins, put_parent, put_str, put_uvarint, put_varint, CodecError, Cur,
+};
 use periscope_model::{Span, SpanKind, SpanOrigin, StatusCode, TraceId};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -173,33 +174,13 @@ pub(crate) fn attr_pairs(bytes: &[u8], mut f: impl FnMut(&str, &str)) -> Result<
 /// Appends a checkpoint record of head spans (`docs/format/traces.md`): like a WAL record,
 /// but each span's attributes and rest are the head's bytes as they are.
 pub(crate) fn encode_checkpoint(buf: &mut Vec<u8>, spans: &[(TraceId, Arc<HeadSpan>)]) {
-    let mut index: HashMap<*const SpanOrigin, usize> = HashMap::new();
-    let mut origins: Vec<&SpanOrigin> = Vec::new();
-    let refs: Vec<usize> = spans
-        .iter()
-        .map(|(_, s)| {
-            *index.entry(Arc::as_ptr(&s.origin)).or_insert_with(|| {
-                origins.push(&s.origin);
-                origins.len() - 1
-            })
-        })
-        .collect();
-    put_uvarint(buf, origins.len() as u64);
-    for o in origins {
-        put_origin(buf, o);
-    }
+    let refs = put_origins(buf, spans.iter().map(|(_, s)| &s.origin));
     put_uvarint(buf, spans.len() as u64);
     for ((id, s), o) in spans.iter().zip(refs) {
         put_uvarint(buf, o as u64);
         buf.extend_from_slice(id);
         buf.extend_from_slice(&s.span_id);
-        match s.parent {
-            Some(p) => {
-                buf.push(1);
-                buf.extend_from_slice(&p);
-            }
-            None => buf.push(0),
-        }
+        put_parent(buf, s.parent);
         put_str(buf, &s.name);
         buf.push(s.kind.otlp_code() as u8 | (s.status.otlp_code() as u8) << 4);
         put_varint(buf, s.start_ns);
@@ -213,22 +194,14 @@ pub(crate) fn encode_checkpoint(buf: &mut Vec<u8>, spans: &[(TraceId, Arc<HeadSp
 /// Decodes a record written by [`encode_checkpoint`]; the bodies are checked to parse.
 pub(crate) fn decode_checkpoint(b: &[u8]) -> Result<Vec<(TraceId, HeadSpan)>, CodecError> {
     let mut c = Cur::new(b);
-    let norigins = c.count(6)?;
-    let mut origins = Vec::with_capacity(norigins);
-    for _ in 0..norigins {
-        origins.push(Arc::new(c.origin()?));
-    }
+    let origins = c.origins()?;
     let n = c.count(30)?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let origin = origins.get(c.uvarint()? as usize).ok_or(CodecError("unknown origin"))?.clone();
         let id = c.array::<16>()?;
         let span_id = c.array::<8>()?;
-        let parent = match c.u8()? {
-            0 => None,
-            1 => Some(c.array::<8>()?),
-            _ => return Err(CodecError("bad parent flag")),
-        };
+        let parent = c.parent()?;
         let name: Box<str> = c.str_ref()?.into();
         let ks = c.u8()?;
         let kind = SpanKind::from_otlp((ks & 0x0f).into()).ok_or(CodecError("unknown span kind"))?;
