@@ -292,6 +292,11 @@ pub enum IngestError {
     #[error("invalid jaeger thrift batch: {0}")]
     JaegerThrift(String),
 
+    /// A Loki push body is malformed (JSON, protobuf or a stream's labels); the message is
+    /// worded as Loki words it.
+    #[error("{0}")]
+    LokiPush(String),
+
     /// A Zipkin span breaks the v2 API's rules.
     #[error("invalid zipkin span: {0}")]
     ZipkinInvalid(String),
@@ -335,6 +340,7 @@ impl Classify for IngestError {
             | IngestError::OtlpInvalid(_)
             | IngestError::ZipkinJson(_)
             | IngestError::JaegerThrift(_)
+            | IngestError::LokiPush(_)
             | IngestError::ZipkinInvalid(_)
             | IngestError::ExpvarNotObject => ErrorClass::InvalidInput,
         }

@@ -21,6 +21,7 @@ pub mod decompress;
 mod error;
 pub mod expvar;
 pub mod jaeger_thrift;
+pub mod loki_push;
 pub mod otlp_metrics;
 pub mod otlp_traces;
 pub mod remote_write;

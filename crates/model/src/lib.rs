@@ -12,6 +12,7 @@
 mod error;
 mod histogram;
 mod labels;
+mod log;
 mod matcher;
 mod metric;
 mod span;
@@ -26,6 +27,7 @@ pub use labels::{
     is_legacy_metric_name, validate_label_name, validate_metric_name, Label, LabelError, Labels, LabelsBuilder,
     METRIC_NAME,
 };
+pub use log::{LogBatch, LogEntry, LogStream, SPAN_ID_METADATA, TRACE_ID_METADATA};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use metric::{
     is_stale_nan, Exemplar, MetricBatch, MetricMetadata, MetricType, Sample, SeriesSamples, TimeRange, STALE_NAN,
