@@ -273,6 +273,10 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
         periscope_tracestore::TraceDb::open(&data_dir.join("traces"), trace_opts)
             .context("cannot open the trace store")?,
     );
+    let log_opts = periscope_logstore::LogDbOptions { wal: tsdb_options(&config).wal, ..Default::default() };
+    let logs = Arc::new(
+        periscope_logstore::LogDb::open(&data_dir.join("logs"), log_opts).context("cannot open the log store")?,
+    );
 
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
@@ -315,6 +319,7 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
         ));
         let mut state = AppState::new(store.clone(), config.clone());
         state.traces = Some(traces.clone());
+        state.logs = Some(logs.clone());
         let scrape_metrics = scrape.clone();
         let trace_metrics = traces.clone();
         state.metrics_sources = Arc::new(vec![
@@ -420,6 +425,7 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
     runtime.shutdown_timeout(config.server.shutdown_timeout.as_std());
     let closed = store.close();
     let traces_closed = traces.close();
+    let logs_closed = logs.close();
     drop(lock);
     result?;
     if let Err(e) = closed {
@@ -427,6 +433,9 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
     }
     if let Err(e) = traces_closed {
         bail!("closing the trace store failed: {e}");
+    }
+    if let Err(e) = logs_closed {
+        bail!("closing the log store failed: {e}");
     }
     tracing::info!("stopped");
     Ok(())

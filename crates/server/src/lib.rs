@@ -14,6 +14,7 @@ mod admission;
 mod api;
 mod error;
 mod jaeger;
+mod loki;
 mod otlp;
 mod otlp_grpc;
 mod process;
@@ -52,6 +53,8 @@ pub fn router(state: AppState) -> Router {
         .route(otlp::METRICS_PATH, post(otlp::handle))
         .route(otlp::TRACES_PATH, post(otlp::handle_traces))
         .route(zipkin::SPANS_PATH, post(zipkin::handle))
+        .route(loki::PUSH_PATH, post(loki::push))
+        .route(loki::LEGACY_PUSH_PATH, post(loki::push))
         .merge(api::routes())
         .merge(jaeger::routes())
         .fallback(not_found)

@@ -29,6 +29,8 @@ pub struct AppState {
     pub started_at: SystemTime,
     /// The trace store; `None` when traces are not served (OTLP traces are then refused).
     pub traces: Option<Arc<dyn periscope_storage::TraceStore>>,
+    /// The log store; `None` when this server stores no logs.
+    pub logs: Option<Arc<dyn periscope_storage::LogStore>>,
     /// Span metrics of stored spans; `None` when `traces.span_metrics.enabled` is off.
     pub span_metrics: Option<Arc<crate::spanmetrics::SpanMetrics>>,
 }
@@ -49,6 +51,7 @@ impl AppState {
             targets: None,
             started_at: SystemTime::now(),
             traces: None,
+            logs: None,
             span_metrics: config
                 .traces
                 .span_metrics

@@ -7,10 +7,12 @@
 //! `select` streams a [`SeriesSet`].
 
 mod error;
+mod logs;
 mod merge;
 mod traces;
 
 pub use error::StoreError;
+pub use logs::{Direction, LineFilter, LogAppendReport, LogQuery, LogRejectReason, LogStore, StreamEntries};
 pub use merge::{MergeSamples, Prepend, VecSamples};
 pub use traces::{DependencyLink, SpanAppendReport, TraceQuery, TraceStore};
 

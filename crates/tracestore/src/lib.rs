@@ -24,7 +24,7 @@ use block::{write_block, Block, Rows};
 use headspan::{attr_tag_bits, HeadSpan};
 use periscope_model::{Attribute, Span, SpanBatch, SpanKind, StatusCode, TenantId, TraceId};
 use periscope_storage::{DependencyLink, SpanAppendReport, StoreError, TraceQuery, TraceStore};
-use periscope_wal::{replay, FsyncMode, Wal, WalOptions};
+use periscope_wal::{replay, tenant_dirs, FsyncMode, TenantMap, Wal, WalOptions};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -116,7 +116,7 @@ pub struct TraceDbStats {
 pub struct TraceDb {
     root: PathBuf,
     opts: TraceDbOptions,
-    dbs: Arc<RwLock<HashMap<TenantId, Arc<Db>>>>,
+    dbs: Arc<TenantMap<Db>>,
     stats: Arc<TraceDbStats>,
     stop: Arc<(Mutex<bool>, Condvar)>,
     maintenance: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -305,18 +305,12 @@ impl TraceDb {
     /// Opens (and replays) every tenant under `root`; starts the maintenance thread when
     /// `maintenance_interval` is set.
     pub fn open(root: &Path, opts: TraceDbOptions) -> Result<TraceDb, TraceDbError> {
-        std::fs::create_dir_all(root).map_err(|source| TraceDbError::Io { op: "create", path: root.into(), source })?;
-        let mut dbs = HashMap::new();
-        let entries =
-            std::fs::read_dir(root).map_err(|source| TraceDbError::Io { op: "list", path: root.into(), source })?;
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if let Ok(tenant) = TenantId::new(&name) {
-                let d = Db::open(&tenant, &e.path(), &opts)?;
-                dbs.insert(tenant, Arc::new(d));
-            }
+        let dirs = tenant_dirs(root).map_err(|source| TraceDbError::Io { op: "list", path: root.into(), source })?;
+        let dbs = Arc::new(TenantMap::default());
+        for (tenant, dir) in dirs {
+            let d = Db::open(&tenant, &dir, &opts)?;
+            dbs.insert(tenant, d);
         }
-        let dbs = Arc::new(RwLock::new(dbs));
         let stats = Arc::new(TraceDbStats::default());
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let maintenance = if opts.maintenance_interval.is_zero() {
@@ -333,27 +327,17 @@ impl TraceDb {
     }
 
     fn db(&self, tenant: &TenantId) -> Option<Arc<Db>> {
-        read(&self.dbs).get(tenant).cloned()
+        self.dbs.get(tenant)
     }
 
     fn db_or_create(&self, tenant: &TenantId) -> Result<Arc<Db>, TraceDbError> {
-        if let Some(d) = self.db(tenant) {
-            return Ok(d);
-        }
-        let mut dbs = write(&self.dbs);
-        if let Some(d) = dbs.get(tenant) {
-            return Ok(d.clone());
-        }
-        let d = Arc::new(Db::open(tenant, &self.root.join(tenant.as_str()), &self.opts)?);
-        dbs.insert(tenant.clone(), d.clone());
-        Ok(d)
+        self.dbs.get_or_try_insert(tenant, || Db::open(tenant, &self.root.join(tenant.as_str()), &self.opts))
     }
 
     /// Runs maintenance for every tenant now: writes a block of idle traces when one is due
     /// (always, with `force`, of every trace in the head), then applies retention.
     pub fn maintain(&self, force: bool) -> Result<(), TraceDbError> {
-        let dbs: Vec<Arc<Db>> = read(&self.dbs).values().cloned().collect();
-        for db in dbs {
+        for (_, db) in self.dbs.all() {
             db.maintain(&self.opts, &self.stats, force)?;
         }
         Ok(())
@@ -366,7 +350,7 @@ impl TraceDb {
         if let Some(h) = lock(&self.maintenance).take() {
             let _ = h.join();
         }
-        for (tenant, d) in read(&self.dbs).iter() {
+        for (tenant, d) in self.dbs.all() {
             d.wal.close().map_err(|source| TraceDbError::Wal { tenant: tenant.to_string(), source })?;
         }
         Ok(())
@@ -376,7 +360,7 @@ impl TraceDb {
     pub fn write_metrics(&self, out: &mut String) {
         use std::fmt::Write;
         let (mut blocks, mut bytes, mut block_spans, mut head_spans) = (0u64, 0u64, 0u64, 0u64);
-        for d in read(&self.dbs).values() {
+        for (_, d) in self.dbs.all() {
             for b in read(&d.blocks).iter() {
                 blocks += 1;
                 bytes += b.size;
@@ -414,12 +398,7 @@ impl TraceDb {
     }
 }
 
-fn maintenance_loop(
-    dbs: &RwLock<HashMap<TenantId, Arc<Db>>>,
-    stop: &(Mutex<bool>, Condvar),
-    opts: &TraceDbOptions,
-    stats: &TraceDbStats,
-) {
+fn maintenance_loop(dbs: &TenantMap<Db>, stop: &(Mutex<bool>, Condvar), opts: &TraceDbOptions, stats: &TraceDbStats) {
     loop {
         {
             let stopped = lock(&stop.0);
@@ -432,8 +411,7 @@ fn maintenance_loop(
                 return;
             }
         }
-        let all: Vec<Arc<Db>> = read(dbs).values().cloned().collect();
-        for db in all {
+        for (_, db) in dbs.all() {
             if let Err(e) = db.maintain(opts, stats, false) {
                 stats.maintenance_failures.fetch_add(1, Ordering::Relaxed);
                 let mut chain = e.to_string();
@@ -822,15 +800,10 @@ impl TraceStore for TraceDb {
         let db = self.db_or_create(tenant).map_err(|e| StoreError::internal("open trace store", e))?;
         let guard = lock(&db.append);
         let spans: Vec<&Span> = batch.spans.iter().collect();
-        let written = db.wal.write_checked(|buf| {
-            codec::encode(buf, &spans);
-            Ok::<(), std::convert::Infallible>(())
-        });
-        let lsn = match written {
-            Ok(Ok(((), lsn))) => lsn,
-            Ok(Err(never)) => match never {},
-            Err(e) => return Err(StoreError::internal("trace write-ahead log", e)),
-        };
+        let lsn = db
+            .wal
+            .write(|buf| codec::encode(buf, &spans))
+            .map_err(|e| StoreError::internal("trace write-ahead log", e))?;
         {
             let now = Instant::now();
             let mut head = write(&db.head);

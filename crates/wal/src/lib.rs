@@ -15,11 +15,13 @@
 mod error;
 mod reader;
 mod segment;
+mod tenants;
 mod writer;
 
 pub use error::WalError;
 pub use reader::{replay, ReplayStats};
 pub use segment::{list_segments, segment_path, SEGMENT_HEADER_LEN, SEGMENT_MAGIC};
+pub use tenants::{tenant_dirs, TenantMap};
 pub use writer::{FsyncMode, Wal, WalOptions, WalStats};
 
 /// Bytes of framing before each record's payload.

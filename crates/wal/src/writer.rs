@@ -154,6 +154,19 @@ impl Wal {
         Ok(())
     }
 
+    /// Writes one record whose encoding cannot fail, without waiting for durability; returns
+    /// the log position to pass to [`Wal::wait_durable`] (see [`Wal::write_checked`]).
+    pub fn write(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<u64, WalError> {
+        let checked = |buf: &mut Vec<u8>| {
+            encode(buf);
+            Ok::<(), std::convert::Infallible>(())
+        };
+        match self.write_checked(checked)? {
+            Ok(((), lsn)) => Ok(lsn),
+            Err(never) => match never {},
+        }
+    }
+
     /// Writes one record as [`Wal::log_checked`] does, without waiting for durability; returns
     /// `encode`'s result and the log position to pass to [`Wal::wait_durable`]. A caller that
     /// must apply the record's effects in log order does so between the two calls, under a lock

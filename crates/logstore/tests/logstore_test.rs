@@ -1,0 +1,99 @@
+#![allow(clippy::unwrap_used)]
+//! The log engine through the `LogStore` trait: append, select in both directions with
+//! limits and line filters, Loki's acceptance rules, and the same answers after a restart.
+
+use periscope_logstore::{LogDb, LogDbOptions};
+use periscope_model::{Labels, LogBatch, LogEntry, LogStream, MatchOp, Matcher, TenantId};
+use periscope_storage::{Direction, LineFilter, LogQuery, LogRejectReason, LogStore};
+
+const S: i64 = 1_000_000_000;
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64
+}
+
+fn stream(job: &str, entries: &[(i64, &str)]) -> LogStream {
+    LogStream {
+        labels: Labels::from_pairs([("job", job), ("env", "prod")]).unwrap(),
+        entries: entries.iter().map(|(t, l)| LogEntry { ts_ns: *t, line: l.to_string(), metadata: vec![] }).collect(),
+    }
+}
+
+#[test]
+fn entries_are_stored_selected_and_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    let opts = LogDbOptions { max_streams_per_tenant: 2, max_line_bytes: 20, ..Default::default() };
+    let db = LogDb::open(dir.path(), opts.clone()).unwrap();
+    let t0 = now() - 3600 * S;
+    let batch = LogBatch {
+        streams: vec![
+            stream("api", &[(t0, "GET /a 200"), (t0 + 2 * S, "GET /b 500 error"), (t0 + S, "GET /c 200")]),
+            stream("db", &[(t0 + 3 * S, "slow query error")]),
+        ],
+    };
+    let r = db.append_logs(&t, &batch).unwrap();
+    assert_eq!((r.entries_appended, r.streams_created), (4, 2));
+    // Duplicates, refusals: too long, too far behind, in the future, a third stream.
+    let r = db
+        .append_logs(
+            &t,
+            &LogBatch {
+                streams: vec![
+                    stream(
+                        "api",
+                        &[(t0, "GET /a 200"), (t0 + 4 * S, "x".repeat(21).as_str()), (t0 - 2 * 3600 * S, "old")],
+                    ),
+                    stream("api", &[(now() + 3600 * S, "future")]),
+                    stream("web", &[(t0, "new stream")]),
+                ],
+            },
+        )
+        .unwrap();
+    assert_eq!((r.entries_appended, r.duplicates_ignored), (0, 1));
+    let reasons: Vec<(LogRejectReason, u64)> = r.rejected.iter().map(|x| (x.0, x.1)).collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (LogRejectReason::LineTooLong, 1),
+            (LogRejectReason::TooOld, 1),
+            (LogRejectReason::TooFarInFuture, 1),
+            (LogRejectReason::StreamLimit, 1)
+        ]
+    );
+    assert!(r.rejected[3].2.contains("Maximum active stream limit exceeded"), "{}", r.rejected[3].2);
+    let check = |db: &LogDb| {
+        let all = LogQuery { start_ns: t0, end_ns: t0 + 10 * S, limit: 100, ..Default::default() };
+        let got = db.select_logs(&t, &all).unwrap();
+        let lines: Vec<&str> = got.iter().flat_map(|s| s.entries.iter().map(|e| e.line.as_str())).collect();
+        assert_eq!(lines, vec!["slow query error", "GET /b 500 error", "GET /c 200", "GET /a 200"], "newest first");
+        let q = LogQuery {
+            matchers: vec![Matcher::new(MatchOp::Equal, "job", "api").unwrap()],
+            direction: Direction::Forward,
+            limit: 2,
+            ..all.clone()
+        };
+        let got = db.select_logs(&t, &q).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            got[0].entries.iter().map(|e| e.line.as_str()).collect::<Vec<_>>(),
+            vec!["GET /a 200", "GET /c 200"]
+        );
+        let q = LogQuery { line_filters: vec![LineFilter::Contains("error".into())], ..all.clone() };
+        let got = db.select_logs(&t, &q).unwrap();
+        assert_eq!(got.iter().map(|s| s.entries.len()).sum::<usize>(), 2);
+        let q = LogQuery { start_ns: t0 + S, end_ns: t0 + 2 * S, ..all.clone() };
+        let got = db.select_logs(&t, &q).unwrap();
+        assert_eq!(got[0].entries[0].line, "GET /c 200", "end is exclusive");
+        let streams =
+            db.log_streams(&t, &[Matcher::new(MatchOp::Regex, "job", "d.*").unwrap()], t0, t0 + 10 * S).unwrap();
+        assert_eq!(streams, vec![Labels::from_pairs([("job", "db"), ("env", "prod")]).unwrap()]);
+        assert!(db.log_streams(&t, &[], t0 + 20 * S, t0 + 30 * S).unwrap().is_empty());
+    };
+    check(&db);
+    db.close().unwrap();
+    drop(db);
+    let db = LogDb::open(dir.path(), opts).unwrap();
+    check(&db);
+    db.close().unwrap();
+}
