@@ -198,7 +198,7 @@ fn decode_proto(body: &[u8]) -> R<ExportTraceRequest> {
 
 /// The shape `ResourceSpans` and `ScopeSpans` share: a head message (field 1), repeated
 /// items (field 2) and a schema URL (field 3).
-fn group<H: Default, T>(
+pub(crate) fn group<H: Default, T>(
     (b, off): Sub<'_>,
     names: [&'static str; 3],
     head: fn(Sub<'_>, &mut H) -> R<()>,

@@ -443,7 +443,7 @@ pub(crate) fn key_value((b, off): Sub<'_>, depth: usize) -> R<KeyValue> {
     Ok(kv)
 }
 
-fn any_value((b, off): Sub<'_>, depth: usize, out: &mut AnyValue) -> R<()> {
+pub(crate) fn any_value((b, off): Sub<'_>, depth: usize, out: &mut AnyValue) -> R<()> {
     if depth >= MAX_ANY_VALUE_DEPTH {
         return Err(IngestError::OtlpInvalid(format!(
             "AnyValue nested deeper than {MAX_ANY_VALUE_DEPTH} levels at byte {off}"
@@ -576,7 +576,7 @@ pub(crate) fn key_values(out: &mut Vec<u8>, number: u32, kvs: &[KeyValue]) {
     }
 }
 
-fn encode_any(out: &mut Vec<u8>, v: &AnyValue) {
+pub(crate) fn encode_any(out: &mut Vec<u8>, v: &AnyValue) {
     match v {
         AnyValue::Empty => {}
         AnyValue::String(s) => put_bytes(out, 1, s.as_bytes()),
