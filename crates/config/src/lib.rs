@@ -26,6 +26,7 @@ mod env;
 mod error;
 mod global;
 mod limits;
+mod logs;
 mod otlp;
 mod query;
 mod scrape;
@@ -44,6 +45,7 @@ pub use duration::{Duration, DurationError};
 pub use error::{ConfigError, ConfigErrors};
 pub use global::GlobalConfig;
 pub use limits::{Limits, LimitsOverride};
+pub use logs::LogsConfig;
 pub use otlp::OtlpConfig;
 pub use periscope_relabel::RelabelConfig;
 pub use query::QueryConfig;
@@ -77,6 +79,8 @@ pub struct Config {
     pub otlp: OtlpConfig,
     /// What the trace pipeline derives from spans.
     pub traces: TracesConfig,
+    /// The log pipeline.
+    pub logs: LogsConfig,
 }
 
 impl Config {
@@ -137,6 +141,7 @@ impl Config {
         c.query.validate(&mut errs);
         c.otlp.validate(&mut errs);
         c.traces.validate(&mut errs);
+        c.logs.validate(&mut errs);
         for id in c.tenants.keys() {
             if let Err(e) = periscope_model::TenantId::new(id) {
                 errs.add(map_key("tenants", id), e.to_string());

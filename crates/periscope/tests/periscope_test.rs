@@ -529,7 +529,7 @@ fn loki_push_json_and_protobuf() {
             labels: Labels::from_pairs([("job", "api")]).unwrap(),
             entries: vec![LogEntry {
                 ts_ns: now - 1_000,
-                line: "proto line".into(),
+                line: "proto line traceID=4BF92F3577B34DA6A3CE929D0E0E4736".into(),
                 metadata: vec![("level".into(), "warn".into())],
             }],
         }],
@@ -556,9 +556,61 @@ fn loki_push_json_and_protobuf() {
     let got = db.select_logs(&TenantId::default_tenant(), &q).unwrap();
     assert_eq!(got.len(), 1);
     let lines: Vec<&str> = got[0].entries.iter().map(|e| e.line.as_str()).collect();
-    assert_eq!(lines, vec!["json line", "gzip line", "proto line"]);
+    assert_eq!(lines, vec!["json line", "gzip line", "proto line traceID=4BF92F3577B34DA6A3CE929D0E0E4736"]);
+    assert_eq!(got[0].entries[2].metadata("trace_id"), Some("4bf92f3577b34da6a3ce929d0e0e4736"), "found in the line");
     assert_eq!(got[0].entries[0].metadata("trace_id"), Some("0af7651916cd43dd8448eb211c80319c"));
     assert_eq!(got[0].entries[2].metadata("level"), Some("warn"));
+    db.close().unwrap();
+}
+
+/// The real OpenTelemetry Python SDK's log exporter over OTLP/HTTP and OTLP/gRPC: records land
+/// in the log store with Loki's OTLP mapping (service_name label, severity, attributes and
+/// the active span's trace and span ids as structured metadata).
+#[test]
+fn real_otel_python_sdk_exports_logs() {
+    use periscope_storage::{Direction, LogQuery, LogStore};
+    let python = std::env::var("PERISCOPE_PYTHON").unwrap_or_else(|_| {
+        panic!("PERISCOPE_PYTHON is not set: run scripts/test.sh, which installs the OpenTelemetry SDK")
+    });
+    let script = format!("{}/tests/otlp_sdk_logs.py", env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    let mut ids = Vec::new();
+    for (protocol, endpoint) in
+        [("http", format!("http://{}/v1/logs", server.otlp_http)), ("grpc", server.otlp_grpc.clone())]
+    {
+        let out = Command::new(&python).arg(&script).args([protocol, &endpoint]).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "otlp_sdk_logs.py {protocol} failed:\n{text}");
+        let v: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+        ids.push((protocol, v["trace_id"].as_str().unwrap().to_string(), v["span_id"].as_str().unwrap().to_string()));
+    }
+    assert!(server.terminate().success());
+    let db = periscope_logstore::LogDb::open(&data.join("logs"), Default::default()).unwrap();
+    let q = LogQuery { start_ns: 0, end_ns: i64::MAX, direction: Direction::Forward, ..Default::default() };
+    let got = db.select_logs(&TenantId::default_tenant(), &q).unwrap();
+    // The SDK gives each process a random service.instance.id, a stream label as in Loki.
+    assert_eq!(got.len(), 2, "a stream per process: {got:?}");
+    for s in &got {
+        assert_eq!(s.labels.get("service_name"), Some("checkout"));
+        assert!(s.labels.get("service_instance_id").is_some_and(|v| v.len() == 36), "{:?}", s.labels);
+    }
+    let entries: Vec<_> = got.iter().flat_map(|s| s.entries.iter()).collect();
+    assert_eq!(entries.len(), 4, "{entries:?}");
+    for (protocol, trace_id, span_id) in &ids {
+        let err = entries.iter().find(|e| e.line == format!("payment declined for order 42 via {protocol}")).unwrap();
+        assert_eq!(err.metadata("trace_id"), Some(trace_id.as_str()));
+        assert_eq!(err.metadata("span_id"), Some(span_id.as_str()));
+        assert_eq!(err.metadata("severity_text"), Some("ERROR"));
+        assert_eq!(err.metadata("severity_number"), Some("17"));
+        assert_eq!(err.metadata("order_id"), Some("42"));
+        assert_eq!(err.metadata("test_transport"), Some(*protocol));
+        assert_eq!(err.metadata("scope_name"), Some(format!("shop.checkout.{protocol}").as_str()));
+        let idle = entries.iter().find(|e| e.line == format!("checkout idle via {protocol}")).unwrap();
+        assert_eq!(idle.metadata("trace_id"), None, "no span was active");
+        assert_eq!(idle.metadata("severity_text"), Some("INFO"));
+    }
     db.close().unwrap();
 }
 

@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/write", post(remote_write::handle))
         .route(otlp::METRICS_PATH, post(otlp::handle))
         .route(otlp::TRACES_PATH, post(otlp::handle_traces))
+        .route(otlp::LOGS_PATH, post(otlp::handle_logs))
         .route(zipkin::SPANS_PATH, post(zipkin::handle))
         .route(loki::PUSH_PATH, post(loki::push))
         .route(loki::LEGACY_PUSH_PATH, post(loki::push))
@@ -72,11 +73,12 @@ pub async fn serve(
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
 
-/// The router of the OTLP/HTTP port: `/v1/metrics` and `/v1/traces`.
+/// The router of the OTLP/HTTP port: `/v1/metrics`, `/v1/traces` and `/v1/logs`.
 pub fn otlp_http_router(state: AppState) -> Router {
     Router::new()
         .route(otlp::METRICS_PATH, post(otlp::handle))
         .route(otlp::TRACES_PATH, post(otlp::handle_traces))
+        .route(otlp::LOGS_PATH, post(otlp::handle_logs))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)

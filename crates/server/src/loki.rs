@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use periscope_ingest::log_trace_ids::fill_trace_ids;
 use periscope_ingest::loki_push::{decode_loki_push_json, decode_loki_push_proto};
 use periscope_ingest::snappy_capped;
 use periscope_model::{Classify, ErrorClass};
@@ -32,23 +33,44 @@ pub(crate) async fn push(State(state): State<AppState>, headers: HeaderMap, body
     }
 }
 
+/// Finds trace ids in lines (`logs.trace_id_fields`), appends the batch and counts what
+/// was stored and refused under `protocol`; blocking.
+pub(crate) fn store_logs(
+    state: &AppState,
+    tenant: &periscope_model::TenantId,
+    batch: &mut periscope_model::LogBatch,
+    protocol: &'static str,
+) -> Result<periscope_storage::LogAppendReport, ApiError> {
+    let Some(store) = &state.logs else { return Err(no_log_store()) };
+    let found = fill_trace_ids(batch, &state.config.logs.trace_id_fields);
+    let report = store.append_logs(tenant, batch).map_err(|e| ApiError::from_error("store", &e))?;
+    let m = &state.metrics;
+    m.ingest(protocol, "entries", report.entries_appended);
+    m.ingest(protocol, "entries_duplicate", report.duplicates_ignored);
+    m.ingest(protocol, "streams_created", report.streams_created);
+    m.ingest(protocol, "trace_ids_found", found as u64);
+    m.ingest(protocol, "entries_rejected", report.rejected.iter().map(|r| r.1).sum());
+    Ok(report)
+}
+
+/// The answer of a server without a log store.
+pub(crate) fn no_log_store() -> ApiError {
+    ApiError { status: StatusCode::NOT_FOUND, reason: "no_log_store", message: "this server stores no logs".into() }
+}
+
 async fn push_inner(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
-    let Some(store) = state.logs.clone() else {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            reason: "no_log_store",
-            message: "this server stores no logs".into(),
-        });
-    };
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+    if state.logs.is_none() {
+        return Err(no_log_store());
+    }
     let (tenant, bytes, gzip) = read_export(state, headers, body).await?;
     let max_decoded = state.config.server.max_decompressed_body_bytes.as_usize();
-    let metrics = state.metrics.clone();
+    let state = state.clone();
     tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-        metrics.ingest("loki_push", "bytes_received", bytes.len() as u64);
+        state.metrics.ingest("loki_push", "bytes_received", bytes.len() as u64);
         let batch = if json {
             let raw = decompressed(bytes, gzip, max_decoded)?;
             decode_loki_push_json(&raw)
@@ -60,12 +82,9 @@ async fn push_inner(state: &AppState, headers: &HeaderMap, body: Body) -> Result
             decode_loki_push_proto(&raw)
         }
         .map_err(|e| ApiError::from_error("bad_logs", &e))?;
-        let report = store.append_logs(&tenant, &batch).map_err(|e| ApiError::from_error("store", &e))?;
-        metrics.ingest("loki_push", "entries", report.entries_appended);
-        metrics.ingest("loki_push", "entries_duplicate", report.duplicates_ignored);
-        metrics.ingest("loki_push", "streams_created", report.streams_created);
+        let mut batch = batch;
+        let report = store_logs(&state, &tenant, &mut batch, "loki_push")?;
         let refused: u64 = report.rejected.iter().map(|r| r.1).sum();
-        metrics.ingest("loki_push", "entries_rejected", refused);
         if refused == 0 {
             return Ok(());
         }

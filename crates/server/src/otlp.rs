@@ -28,6 +28,8 @@ use periscope_storage::AppendReport;
 pub const METRICS_PATH: &str = "/v1/metrics";
 /// The route every OTLP trace exporter posts to.
 pub const TRACES_PATH: &str = "/v1/traces";
+/// The route every OTLP log exporter posts to.
+pub const LOGS_PATH: &str = "/v1/logs";
 
 /// gRPC status codes used in `google.rpc.Status` bodies and gRPC answers.
 pub(crate) mod code {
@@ -64,11 +66,18 @@ pub(crate) async fn handle_traces(State(state): State<AppState>, headers: Header
     handle_signal(state, headers, body, Signal::Traces).await
 }
 
+/// `POST /v1/logs`: as `/v1/metrics`, with an `ExportLogsServiceResponse` whose partial
+/// success counts the refused log records.
+pub(crate) async fn handle_logs(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    handle_signal(state, headers, body, Signal::Logs).await
+}
+
 /// The OTLP signals served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Signal {
     Metrics,
     Traces,
+    Logs,
 }
 
 async fn handle_signal(state: AppState, headers: HeaderMap, body: Body, signal: Signal) -> Response {
@@ -80,12 +89,14 @@ async fn handle_signal(state: AppState, headers: HeaderMap, body: Body, signal: 
         Ok((tenant, bytes, gzip)) => match signal {
             Signal::Metrics => ingest(&state, tenant, bytes, gzip, encoding, "otlp_http").await,
             Signal::Traces => ingest_traces(&state, tenant, bytes, gzip, encoding, "otlp_http").await,
+            Signal::Logs => ingest_logs(&state, tenant, bytes, gzip, encoding, "otlp_http").await,
         },
         Err(e) => Err(e),
     };
     let key = match signal {
         Signal::Metrics => "rejectedDataPoints",
         Signal::Traces => "rejectedSpans",
+        Signal::Logs => "rejectedLogRecords",
     };
     match exported {
         Ok(out) => (
@@ -165,6 +176,45 @@ pub(crate) fn decompressed(body: Bytes, gzip: bool, max_decoded: usize) -> Resul
         err
     })?;
     Ok(Bytes::from(raw))
+}
+
+/// Decompresses, decodes, translates and stores one log export, on a blocking thread.
+/// Refused records (no time) and entries the store refuses are the partial success.
+pub(crate) async fn ingest_logs(
+    state: &AppState,
+    tenant: TenantId,
+    body: Bytes,
+    gzip: bool,
+    encoding: OtlpEncoding,
+    protocol: &'static str,
+) -> Result<Outcome, ApiError> {
+    if state.logs.is_none() {
+        return Err(crate::loki::no_log_store());
+    }
+    let max_decoded = state.config.server.max_decompressed_body_bytes.as_usize();
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || -> Result<Outcome, ApiError> {
+        state.metrics.ingest(protocol, "bytes_received", body.len() as u64);
+        let raw = decompressed(body, gzip, max_decoded)?;
+        let req = periscope_ingest::otlp_logs::decode_logs_request(&raw, encoding)
+            .map_err(|e| ApiError::from_error("bad_otlp", &e))?;
+        drop(raw);
+        let (mut batch, report) = periscope_ingest::otlp_logs::translate_logs(&req);
+        drop(req);
+        let mut out = Outcome { rejected: report.rejected_records as u64, message: report.error_message() };
+        let stored = crate::loki::store_logs(&state, &tenant, &mut batch, protocol)?;
+        out.rejected += stored.rejected.iter().map(|r| r.1).sum::<u64>();
+        for (reason, n, msg) in &stored.rejected {
+            if !out.message.is_empty() {
+                out.message.push_str("; ");
+            }
+            out.message.push_str(&format!("{n} log records refused ({}): {msg}", reason.as_str()));
+        }
+        state.metrics.ingest(protocol, "log_records_rejected", out.rejected);
+        Ok(out)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("OTLP ingest task failed: {e}")))?
 }
 
 /// Decompresses, decodes, translates and stores one trace export, on a blocking thread.

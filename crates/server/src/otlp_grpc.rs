@@ -11,7 +11,7 @@
 //! `OutOfRange` for an oversized message is turned into it), `Unavailable` when the store cannot
 //! take writes. The tenant is the `x-scope-orgid` metadata.
 
-use crate::otlp::{grpc_code, ingest, ingest_traces, Signal};
+use crate::otlp::{grpc_code, ingest, ingest_logs, ingest_traces, Signal};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, Request, Response};
@@ -32,6 +32,8 @@ use tonic::{Code, Status};
 pub const METRICS_SERVICE: &str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
 /// The gRPC service name of OTLP traces.
 pub const TRACE_SERVICE: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
+/// The gRPC service name of OTLP logs.
+pub const LOGS_SERVICE: &str = "opentelemetry.proto.collector.logs.v1.LogsService";
 
 /// One OTLP signal's gRPC service: its name, method path and ingest.
 pub(crate) trait OtlpSignal: Clone + Send + Sync + 'static {
@@ -63,6 +65,16 @@ impl OtlpSignal for Traces {
     const SIGNAL: Signal = Signal::Traces;
 }
 
+/// OTLP logs.
+#[derive(Clone, Debug)]
+pub(crate) struct Logs;
+
+impl OtlpSignal for Logs {
+    const NAME: &'static str = LOGS_SERVICE;
+    const PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+    const SIGNAL: Signal = Signal::Logs;
+}
+
 /// Serves OTLP/gRPC on `listener` until `shutdown` completes, then lets in-flight calls finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -71,7 +83,8 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
         .add_service(OtlpService::<Metrics> { state: state.clone(), signal: std::marker::PhantomData })
-        .add_service(OtlpService::<Traces> { state, signal: std::marker::PhantomData })
+        .add_service(OtlpService::<Traces> { state: state.clone(), signal: std::marker::PhantomData })
+        .add_service(OtlpService::<Logs> { state, signal: std::marker::PhantomData })
         // Small answers must not wait for Nagle's algorithm (as for HTTP/1.1 in hyper).
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -148,6 +161,7 @@ impl UnaryService<Bytes> for Export {
             let exported = match signal {
                 Signal::Metrics => ingest(&state, tenant, body, false, OtlpEncoding::Protobuf, "otlp_grpc").await,
                 Signal::Traces => ingest_traces(&state, tenant, body, false, OtlpEncoding::Protobuf, "otlp_grpc").await,
+                Signal::Logs => ingest_logs(&state, tenant, body, false, OtlpEncoding::Protobuf, "otlp_grpc").await,
             };
             match exported {
                 Ok(out) => Ok(tonic::Response::new(Bytes::from(export_response(
