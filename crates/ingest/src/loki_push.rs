@@ -37,98 +37,25 @@ fn is_name_char(c: char) -> bool {
 }
 
 /// Reads a Go string literal (double-quoted with escapes, or back-quoted raw) at the start
-/// of `s`; returns the value and the bytes consumed.
-pub fn unquote_go_string(s: &str) -> Result<(String, usize), String> {
-    let mut chars = s.char_indices();
-    match chars.next() {
-        Some((_, '`')) => {
-            let end = s[1..].find('`').ok_or("unterminated raw string")?;
-            Ok((s[1..1 + end].to_string(), end + 2))
-        }
-        Some((_, '"')) => {
-            let mut out = String::new();
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '"' => return Ok((out, i + 1)),
-                    '\n' => return Err("newline in string".into()),
-                    '\\' => {
-                        let (_, e) = chars.next().ok_or("unterminated string")?;
-                        let mut hex = |n: usize| -> Result<u32, String> {
-                            let mut v = 0u32;
-                            for _ in 0..n {
-                                let (_, d) = chars.next().ok_or("unterminated escape")?;
-                                v = v * 16 + d.to_digit(16).ok_or("invalid escape")?;
-                            }
-                            Ok(v)
-                        };
-                        let ch = match e {
-                            'a' => '\u{7}',
-                            'b' => '\u{8}',
-                            'f' => '\u{c}',
-                            'n' => '\n',
-                            'r' => '\r',
-                            't' => '\t',
-                            'v' => '\u{b}',
-                            '\\' => '\\',
-                            '"' => '"',
-                            '\'' => '\'',
-                            'x' => char::from_u32(hex(2)?).ok_or("invalid escape")?,
-                            'u' => char::from_u32(hex(4)?).ok_or("invalid unicode escape")?,
-                            'U' => char::from_u32(hex(8)?).ok_or("invalid unicode escape")?,
-                            '0'..='7' => {
-                                let mut v = e.to_digit(8).unwrap_or(0);
-                                for _ in 0..2 {
-                                    let (_, d) = chars.next().ok_or("unterminated escape")?;
-                                    v = v * 8 + d.to_digit(8).ok_or("invalid octal escape")?;
-                                }
-                                char::from_u32(v).ok_or("invalid octal escape")?
-                            }
-                            other => return Err(format!("unknown escape sequence \\{other}")),
-                        };
-                        out.push(ch);
-                    }
-                    c => out.push(c),
-                }
-            }
-            Err("unterminated string".into())
-        }
-        _ => Err("expected a string".into()),
-    }
-}
+/// of `s`; returns the value and the bytes consumed (LogQL's own string rule).
+pub use periscope_logql::unquote as unquote_go_string;
 
-/// Parses a stream's label set as Loki's push accepts it: `{name="value", ...}` with `=`
-/// only, Go string literals, legacy label names, at least one label.
+/// Parses a stream's label set as Loki's push accepts it: a LogQL stream selector with `=`
+/// matchers only, legacy label names, at least one label with a value.
 pub fn parse_stream_labels(s: &str) -> Result<Labels, IngestError> {
     let bad = |why: &str| err(format!("error parsing labels {s:?}: {why}"));
-    let t = s.trim();
-    let inner = t.strip_prefix('{').and_then(|x| x.strip_suffix('}')).ok_or_else(|| bad("expected {...}"))?;
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    let mut rest = inner.trim_start();
-    while !rest.is_empty() {
-        let name_len = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
-        let name = &rest[..name_len];
-        if name.is_empty() || !name.starts_with(is_name_start) {
-            return Err(bad(&format!("invalid label name at {:?}", rest.chars().take(16).collect::<String>())));
-        }
-        rest = rest[name_len..].trim_start();
-        rest = rest.strip_prefix('=').ok_or_else(|| bad(&format!("expected = after {name}")))?.trim_start();
-        if rest.starts_with('~') || rest.starts_with('=') {
+    let matchers = periscope_logql::parse_selector(s).map_err(|e| bad(&e.to_string()))?;
+    let mut pairs = Vec::with_capacity(matchers.len());
+    for m in matchers {
+        if m.op != periscope_model::MatchOp::Equal {
             return Err(bad("only = matchers are allowed in a stream's labels"));
         }
-        let (value, used) = unquote_go_string(rest).map_err(|e| bad(&e))?;
-        pairs.push((name.to_string(), value));
-        rest = rest[used..].trim_start();
-        if let Some(r) = rest.strip_prefix(',') {
-            rest = r.trim_start();
-        } else if !rest.is_empty() {
-            return Err(bad("expected , or }"));
+        if !m.name.starts_with(is_name_start) || !m.name.chars().all(is_name_char) {
+            return Err(bad(&format!("invalid label name {:?}", m.name)));
         }
+        pairs.push((m.name, m.value));
     }
-    let labels = Labels::from_pairs(pairs).map_err(|e| bad(&e.to_string()))?;
-    if labels.is_empty() {
-        return Err(err(format!("error parsing labels {s:?}: a stream needs at least one label with a value")));
-    }
-    Ok(labels)
+    Labels::from_pairs(pairs).map_err(|e| bad(&e.to_string()))
 }
 
 fn nanos(s: &str, stream: usize, entry: usize) -> Result<i64, IngestError> {

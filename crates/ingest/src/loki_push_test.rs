@@ -77,13 +77,13 @@ fn stream_labels_parse_as_loki_parses_them() {
     );
     assert_eq!(parse_stream_labels(" { job = \"a\" , } ").unwrap(), labels(&[("job", "a")]));
     for (bad, why) in [
-        ("{foo}", "expected = after foo"),
+        ("{foo}", "col 5: syntax error: unexpected rbrace, expecting =, !=, =~ or !~"),
         (r#"{a=~"x"}"#, "only = matchers"),
-        ("{}", "at least one label"),
-        (r#"{1a="x"}"#, "invalid label name"),
+        ("{}", "at least one regexp or equality matcher"),
+        (r#"{1a="x"}"#, "col 2: syntax error"),
         (r#"{a="x}"#, "unterminated string"),
-        (r#"{a="x" b="y"}"#, "expected , or }"),
-        (r#"job="x""#, "expected {...}"),
+        (r#"{a="x" b="y"}"#, "expecting } or ,"),
+        (r#"job="x""#, "expecting {"),
         (r#"{a="x",a="y"}"#, "duplicate"),
         (r#"{a="\q"}"#, "unknown escape"),
     ] {

@@ -1,0 +1,21 @@
+//! LogQL, Loki's query language: the parser ([`parse`]) into [`ast`]. The engine that runs
+//! queries over the `LogStore` trait comes next (`docs/STATUS.md`).
+
+pub mod ast;
+mod lexer;
+mod parser;
+
+pub use lexer::unquote;
+pub use parser::{parse, parse_selector};
+
+/// A syntax error, at a 1-based line and column, worded as Loki words it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("parse error at line {line}, col {col}: {msg}")]
+pub struct ParseError {
+    pub line: usize,
+    pub col: usize,
+    pub msg: String,
+}
+
+#[cfg(test)]
+mod parser_test;
