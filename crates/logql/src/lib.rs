@@ -4,6 +4,7 @@
 pub mod ast;
 mod lexer;
 mod parser;
+pub mod pipeline;
 
 pub use lexer::unquote;
 pub use parser::{parse, parse_selector};
