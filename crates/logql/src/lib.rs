@@ -1,7 +1,9 @@
-//! LogQL, Loki's query language: the parser ([`parse`]) into [`ast`]. The engine that runs
-//! queries over the `LogStore` trait comes next (`docs/STATUS.md`).
+//! LogQL, Loki's query language: the parser ([`parse`]) into [`ast`], the log pipeline
+//! ([`pipeline`]) and the engine of log queries over the `LogStore` trait ([`engine`]).
+//! Metric queries parse; their evaluation comes next (`docs/STATUS.md`).
 
 pub mod ast;
+pub mod engine;
 mod lexer;
 mod parser;
 pub mod pipeline;

@@ -614,6 +614,101 @@ fn real_otel_python_sdk_exports_logs() {
     db.close().unwrap();
 }
 
+/// Log queries through Loki's query API: selectors, line filters, parsers, label filters,
+/// formats, direction and limit, and the labels, values and series endpoints, with Loki's
+/// response shapes and error messages.
+#[test]
+fn logql_through_the_loki_query_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+    let t = |i: i64| (now - 60_000_000_000 + i * 1_000_000_000).to_string();
+    let push = serde_json::json!({"streams": [
+        {"stream": {"job": "api", "env": "prod"}, "values": [
+            [t(0), r#"{"status":200,"path":"/users","duration":"12ms"}"#],
+            [t(1), r#"{"status":503,"path":"/orders","duration":"1.2s"}"#, {"trace_id": "0af7651916cd43dd8448eb211c80319c"}],
+            [t(2), r#"{"status":500,"path":"/users","duration":"300ms"}"#],
+        ]},
+        {"stream": {"job": "worker", "env": "prod"}, "values": [
+            [t(3), "level=error msg=\"job failed\" job_id=7"],
+            [t(4), "level=info msg=done job_id=8"],
+        ]},
+    ]});
+    let ct = [("Content-Type", "application/json")];
+    let (status, body) = http(&server.addr, "POST", "/loki/api/v1/push", &ct, push.to_string().as_bytes()).unwrap();
+    assert_eq!(status, 204, "{body}");
+    let q = |query: &str, extra: &str| -> (u16, serde_json::Value, String) {
+        let path = format!(
+            "/loki/api/v1/query_range?query={}&start={}&end={}{extra}",
+            urlencode(query),
+            now - 3_600_000_000_000,
+            now
+        );
+        let (status, body) = http(&server.addr, "GET", &path, &[], b"").unwrap();
+        let v = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+        (status, v, body)
+    };
+    let lines = |v: &serde_json::Value| -> Vec<String> {
+        let mut all: Vec<(String, String)> = v["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| {
+                s["values"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| (e[0].as_str().unwrap().to_string(), e[1].as_str().unwrap().to_string()))
+            })
+            .collect();
+        all.sort();
+        all.into_iter().map(|(_, l)| l).collect()
+    };
+    let (status, v, body) = q(r#"{env="prod"} |= "status\":50""#, "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(v["data"]["resultType"], "streams");
+    assert_eq!(lines(&v).len(), 2, "{body}");
+    let (_, v, body) =
+        q(r#"{job="api"} | json | status >= 500 and duration > 500ms | line_format "{{.path}} {{.status}}""#, "");
+    assert_eq!(lines(&v), vec!["/orders 503"], "{body}");
+    let stream = &v["data"]["result"][0]["stream"];
+    assert_eq!(
+        (stream["path"].clone(), stream["trace_id"].clone()),
+        (serde_json::json!("/orders"), serde_json::json!("0af7651916cd43dd8448eb211c80319c")),
+        "{body}"
+    );
+    let (_, v, _) = q(r#"{job="worker"} | logfmt | level="error""#, "");
+    assert_eq!(lines(&v), vec!["level=error msg=\"job failed\" job_id=7"]);
+    let (_, v, _) = q(r#"{env="prod"} | trace_id="0af7651916cd43dd8448eb211c80319c""#, "");
+    assert_eq!(lines(&v).len(), 1);
+    // Direction and limit.
+    let (_, v, _) = q(r#"{env="prod"}"#, "&limit=2&direction=forward");
+    let firsts = lines(&v);
+    assert_eq!(firsts.len(), 2);
+    assert!(firsts[0].contains("12ms") && firsts[1].contains("1.2s"), "{firsts:?}");
+    let (_, v, _) = q(r#"{env="prod"}"#, "&limit=1");
+    assert_eq!(lines(&v), vec!["level=info msg=done job_id=8"], "backward by default");
+    // Errors as Loki's.
+    let (status, _, body) = q(r#"{env="prod"} |= 5"#, "");
+    assert!(status == 400 && body.contains("parse error at line 1, col 17"), "{status} {body}");
+    let (status, _, body) = q(r#"{env="prod"}"#, "&limit=100000");
+    assert!(status == 400 && body.contains("max entries limit"), "{status} {body}");
+    let (status, body) =
+        http(&server.addr, "GET", &format!("/loki/api/v1/query?query={}", urlencode(r#"{env="prod"}"#)), &[], b"")
+            .unwrap();
+    assert!(status == 400 && body.contains("not supported as an instant query"), "{status} {body}");
+    // Labels, values, series.
+    let (_, body) = http(&server.addr, "GET", "/loki/api/v1/labels", &[], b"").unwrap();
+    assert_eq!(json(&body)["data"], serde_json::json!(["env", "job"]));
+    let (_, body) = http(&server.addr, "GET", "/loki/api/v1/label/job/values", &[], b"").unwrap();
+    assert_eq!(json(&body)["data"], serde_json::json!(["api", "worker"]));
+    let (_, body) =
+        http(&server.addr, "GET", &format!("/loki/api/v1/series?match[]={}", urlencode(r#"{job=~"w.*"}"#)), &[], b"")
+            .unwrap();
+    assert_eq!(json(&body)["data"], serde_json::json!([{"env": "prod", "job": "worker"}]));
+    assert!(server.terminate().success());
+}
+
 /// Promtail-style protobuf pushes from two writers while the server is killed with -9 again
 /// and again: after the last restart every acknowledged line is there.
 #[test]

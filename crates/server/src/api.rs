@@ -15,7 +15,7 @@
 //! - Handlers stay thin: parse, call, map the error.
 
 pub(crate) mod json;
-mod params;
+pub(crate) mod params;
 pub(crate) use params::parse_form;
 mod query;
 mod series;

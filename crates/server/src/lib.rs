@@ -15,6 +15,7 @@ mod api;
 mod error;
 mod jaeger;
 mod loki;
+mod loki_query;
 mod otlp;
 mod otlp_grpc;
 mod process;
@@ -56,6 +57,11 @@ pub fn router(state: AppState) -> Router {
         .route(zipkin::SPANS_PATH, post(zipkin::handle))
         .route(loki::PUSH_PATH, post(loki::push))
         .route(loki::LEGACY_PUSH_PATH, post(loki::push))
+        .route("/loki/api/v1/query_range", get(loki_query::query_range).post(loki_query::query_range))
+        .route("/loki/api/v1/query", get(loki_query::query).post(loki_query::query))
+        .route("/loki/api/v1/labels", get(loki_query::labels).post(loki_query::labels))
+        .route("/loki/api/v1/label/{name}/values", get(loki_query::label_values).post(loki_query::label_values))
+        .route("/loki/api/v1/series", get(loki_query::series).post(loki_query::series))
         .merge(api::routes())
         .merge(jaeger::routes())
         .fallback(not_found)

@@ -1,0 +1,229 @@
+//! Loki's query API over the log store: `/loki/api/v1/query_range` (log queries: streams),
+//! `/loki/api/v1/query`, `/labels`, `/label/<name>/values`, `/series`. Times are nanosecond
+//! integers, float seconds or RFC 3339, as Loki reads them; errors are plain text with `400`
+//! as Loki answers them. Metric queries parse but are answered `400` until their evaluation
+//! lands (`docs/STATUS.md`).
+
+use crate::api::params::Params;
+use crate::{ApiError, AppState};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use periscope_logql::ast::Expr;
+use periscope_logql::engine::{select_logs, LogParams};
+use periscope_model::Matcher;
+use periscope_storage::{Direction, LogStore, StreamEntries};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Most entries a query may ask for (Loki's `max_entries_limit_per_query`).
+const MAX_ENTRIES: usize = 5000;
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError { status: StatusCode::BAD_REQUEST, reason: "bad_query", message: msg.into() }
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// A time as Loki reads it: an integer of nanoseconds, float seconds, or RFC 3339.
+pub(crate) fn parse_loki_time(s: &str) -> Result<i64, String> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Ok(n);
+    }
+    if s.contains('.') {
+        if let Ok(f) = s.parse::<f64>() {
+            return Ok((f * 1e9) as i64);
+        }
+    }
+    crate::api::params::parse_time(s)
+        .map(|ms| ms.saturating_mul(1_000_000))
+        .map_err(|_| format!("cannot parse {s:?} to a valid timestamp"))
+}
+
+struct Range {
+    start: i64,
+    end: i64,
+}
+
+fn range(p: &Params) -> Result<Range, ApiError> {
+    let end = match p.get("end") {
+        "" => now_ns(),
+        s => parse_loki_time(s).map_err(bad)?,
+    };
+    let start = match (p.get("start"), p.get("since")) {
+        ("", "") => end - 3_600_000_000_000,
+        ("", since) => end - crate::api::params::parse_duration(since).map_err(bad)? * 1_000_000,
+        (s, _) => parse_loki_time(s).map_err(bad)?,
+    };
+    if end < start {
+        return Err(bad("the end timestamp must not be before the start time"));
+    }
+    Ok(Range { start, end })
+}
+
+fn store(state: &AppState) -> Result<Arc<dyn LogStore>, ApiError> {
+    state.logs.clone().ok_or_else(crate::loki::no_log_store)
+}
+
+fn streams_json(streams: &[StreamEntries]) -> Value {
+    Value::Array(
+        streams
+            .iter()
+            .map(|s| {
+                let labels: serde_json::Map<String, Value> =
+                    s.labels.iter().map(|l| (l.name.clone(), Value::String(l.value.clone()))).collect();
+                let values: Vec<Value> = s.entries.iter().map(|e| json!([e.ts_ns.to_string(), e.line])).collect();
+                json!({"stream": labels, "values": values})
+            })
+            .collect(),
+    )
+}
+
+fn tenant(headers: &axum::http::HeaderMap) -> Result<periscope_model::TenantId, ApiError> {
+    crate::state::tenant_of(headers)
+}
+
+/// `GET|POST /loki/api/v1/query_range`.
+pub(crate) async fn query_range(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    p: Params,
+) -> Result<Response, ApiError> {
+    run(state, headers, p, true).await
+}
+
+/// `GET|POST /loki/api/v1/query`.
+pub(crate) async fn query(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    p: Params,
+) -> Result<Response, ApiError> {
+    run(state, headers, p, false).await
+}
+
+async fn run(state: AppState, headers: axum::http::HeaderMap, p: Params, ranged: bool) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
+    let store = store(&state)?;
+    let tenant = tenant(&headers)?;
+    let expr = periscope_logql::parse(p.get("query")).map_err(|e| bad(e.to_string()))?;
+    let log = match expr {
+        Expr::Log(l) if ranged => l,
+        Expr::Log(_) => return Err(bad(
+            "log queries are not supported as an instant query type, please change your query to a range query type",
+        )),
+        Expr::Metric(_) => return Err(bad("metric queries are not supported yet by this server (log queries are)")),
+    };
+    let r = range(&p)?;
+    let limit = match p.get("limit") {
+        "" => 100,
+        s => match s.parse::<usize>() {
+            Ok(n) if n <= MAX_ENTRIES => n,
+            Ok(n) => {
+                return Err(bad(format!(
+                    "max entries limit per query exceeded, limit > max_entries_limit ({n} > {MAX_ENTRIES})"
+                )))
+            }
+            Err(_) => return Err(bad(format!("invalid limit {s:?}"))),
+        },
+    };
+    let direction = match p.get("direction").to_ascii_lowercase().as_str() {
+        "" | "backward" => Direction::Backward,
+        "forward" => Direction::Forward,
+        other => return Err(bad(format!("invalid direction {other:?}: forward or backward"))),
+    };
+    // Loki's range is [start, end) for log queries.
+    let params = LogParams { start_ns: r.start, end_ns: r.end, direction, limit };
+    let streams = tokio::task::spawn_blocking(move || select_logs(store.as_ref(), &tenant, &log, params))
+        .await
+        .map_err(|e| ApiError::internal(format!("query task failed: {e}")))?
+        .map_err(|e| bad(e.to_string()))?;
+    let entries: usize = streams.iter().map(|s| s.entries.len()).sum();
+    Ok(Json(json!({
+        "status": "success",
+        "data": {
+            "resultType": "streams",
+            "result": streams_json(&streams),
+            "stats": {"summary": {"execTime": started.elapsed().as_secs_f64(), "totalEntriesReturned": entries}},
+        }
+    }))
+    .into_response())
+}
+
+fn selectors(p: &Params, name: &str) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    p.all(name).into_iter().map(|s| periscope_logql::parse_selector(s).map_err(|e| bad(e.to_string()))).collect()
+}
+
+/// The streams of `match[]` (or `query`) selectors in the request's range.
+async fn streams_in(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    p: &Params,
+) -> Result<Vec<periscope_model::Labels>, ApiError> {
+    let store = store(state)?;
+    let tenant = tenant(headers)?;
+    let r = range(p)?;
+    let mut sets = selectors(p, "match[]")?;
+    if sets.is_empty() && !p.get("query").is_empty() {
+        sets = selectors(p, "query")?;
+    }
+    if sets.is_empty() {
+        sets.push(Vec::new());
+    }
+    let found = tokio::task::spawn_blocking(move || -> Result<Vec<periscope_model::Labels>, String> {
+        let mut out = Vec::new();
+        for m in sets {
+            out.extend(store.log_streams(&tenant, &m, r.start, r.end).map_err(|e| e.to_string())?);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    })
+    .await;
+    found.map_err(|e| ApiError::internal(format!("task failed: {e}")))?.map_err(ApiError::internal)
+}
+
+/// `GET|POST /loki/api/v1/labels`.
+pub(crate) async fn labels(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let streams = streams_in(&state, &headers, &p).await?;
+    let mut names: Vec<String> = streams.iter().flat_map(|s| s.iter().map(|l| l.name.clone())).collect();
+    names.sort();
+    names.dedup();
+    Ok(Json(json!({"status": "success", "data": names})))
+}
+
+/// `GET|POST /loki/api/v1/label/<name>/values`.
+pub(crate) async fn label_values(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let streams = streams_in(&state, &headers, &p).await?;
+    let mut values: Vec<String> = streams.iter().filter_map(|s| s.get(&name).map(str::to_owned)).collect();
+    values.sort();
+    values.dedup();
+    Ok(Json(json!({"status": "success", "data": values})))
+}
+
+/// `GET|POST /loki/api/v1/series`.
+pub(crate) async fn series(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let streams = streams_in(&state, &headers, &p).await?;
+    let data: Vec<Value> = streams
+        .iter()
+        .map(|s| Value::Object(s.iter().map(|l| (l.name.clone(), Value::String(l.value.clone()))).collect()))
+        .collect();
+    Ok(Json(json!({"status": "success", "data": data})))
+}
