@@ -5,6 +5,7 @@
 pub mod ast;
 pub mod engine;
 mod lexer;
+pub mod metric;
 mod parser;
 pub mod pipeline;
 

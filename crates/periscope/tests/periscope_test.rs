@@ -697,6 +697,63 @@ fn logql_through_the_loki_query_api() {
         http(&server.addr, "GET", &format!("/loki/api/v1/query?query={}", urlencode(r#"{env="prod"}"#)), &[], b"")
             .unwrap();
     assert!(status == 400 && body.contains("not supported as an instant query"), "{status} {body}");
+    // Metric queries: instant vectors and a matrix, PromQL's aggregation over log counts.
+    let instant = |query: &str| -> serde_json::Value {
+        let path = format!("/loki/api/v1/query?query={}&time={now}", urlencode(query));
+        let (status, body) = http(&server.addr, "GET", &path, &[], b"").unwrap();
+        assert_eq!(status, 200, "{query}: {body}");
+        json(&body)
+    };
+    let by = |v: &serde_json::Value, label: &str| -> BTreeMap<String, f64> {
+        v["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["metric"][label].as_str().unwrap_or("").to_string(),
+                    r["value"][1].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let v = instant(r#"sum by (job) (count_over_time({env="prod"}[1h]))"#);
+    assert_eq!(v["data"]["resultType"], "vector");
+    assert_eq!(by(&v, "job"), BTreeMap::from([("api".to_string(), 3.0), ("worker".to_string(), 2.0)]));
+    let v = instant(r#"sum by (status) (count_over_time({job="api"} | json [1h]))"#);
+    assert_eq!(
+        by(&v, "status"),
+        BTreeMap::from([("200".to_string(), 1.0), ("500".to_string(), 1.0), ("503".to_string(), 1.0)])
+    );
+    let v = instant(r#"avg_over_time({job="api"} | json | unwrap duration(duration) [1h]) by (job)"#);
+    assert!((by(&v, "job")["api"] - 0.504).abs() < 1e-9, "{v}");
+    let v = instant(r#"topk(1, sum by (job) (rate({env="prod"}[1h]))) * 3600"#);
+    assert_eq!(by(&v, "job"), BTreeMap::from([("api".to_string(), 3.0)]));
+    let path = format!(
+        "/loki/api/v1/query_range?query={}&start={}&end={now}&step=60",
+        urlencode(r#"sum(count_over_time({env="prod"}[1m]))"#),
+        now - 600_000_000_000
+    );
+    let (status, body) = http(&server.addr, "GET", &path, &[], b"").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(v["data"]["resultType"], "matrix");
+    let total: f64 = v["data"]["result"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_str().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(total, 5.0, "each entry in exactly one 1m window: {body}");
+    let (status, body) = http(
+        &server.addr,
+        "GET",
+        &format!("/loki/api/v1/query?query={}&time={now}", urlencode(r#"count_over_time({job="worker"} | json [1h])"#)),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert!(status == 400 && body.contains("pipeline error: 'JSONParserErr'"), "{status} {body}");
     // Labels, values, series.
     let (_, body) = http(&server.addr, "GET", "/loki/api/v1/labels", &[], b"").unwrap();
     assert_eq!(json(&body)["data"], serde_json::json!(["env", "job"]));

@@ -116,7 +116,7 @@ async fn run(state: AppState, headers: axum::http::HeaderMap, p: Params, ranged:
         Expr::Log(_) => return Err(bad(
             "log queries are not supported as an instant query type, please change your query to a range query type",
         )),
-        Expr::Metric(_) => return Err(bad("metric queries are not supported yet by this server (log queries are)")),
+        Expr::Metric(m) => return metric(&state, store, tenant, &p, m, ranged).await,
     };
     let r = range(&p)?;
     let limit = match p.get("limit") {
@@ -152,6 +152,55 @@ async fn run(state: AppState, headers: axum::http::HeaderMap, p: Params, ranged:
         }
     }))
     .into_response())
+}
+
+/// A metric query: a matrix over the range's steps, or a vector at `time`.
+async fn metric(
+    state: &AppState,
+    store: Arc<dyn LogStore>,
+    tenant: periscope_model::TenantId,
+    p: &Params,
+    expr: periscope_logql::ast::MetricExpr,
+    ranged: bool,
+) -> Result<Response, ApiError> {
+    let (start, end, step) = if ranged {
+        let r = range(p)?;
+        // Loki's default step: a 250th of the range, at least a second.
+        let step = match p.get("step") {
+            "" => ((r.end - r.start) / 250 / 1_000_000_000).max(1) * 1_000_000_000,
+            s => match s.parse::<f64>() {
+                Ok(secs) => (secs * 1e9) as i64,
+                Err(_) => crate::api::params::parse_duration(s).map_err(bad)? * 1_000_000,
+            },
+        };
+        if step <= 0 {
+            return Err(bad("zero or negative query resolution step widths are not accepted. Try a positive integer"));
+        }
+        if (r.end - r.start) / step > 11_000 {
+            return Err(bad(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+            ));
+        }
+        (r.start, r.end, step)
+    } else {
+        let t = match p.get("time") {
+            "" => now_ns(),
+            s => parse_loki_time(s).map_err(bad)?,
+        };
+        (t, t, 1)
+    };
+    let opts = state.engine.options().clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let r = periscope_logql::metric::MetricRange { start, end, step, instant: !ranged };
+        periscope_logql::metric::eval_metric(store.as_ref(), &tenant, &expr, r, &opts)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("query task failed: {e}")))?
+    .map_err(|e| bad(e.to_string()))?;
+    let mut data = String::new();
+    crate::api::json::write_query_data(&mut data, &out.value);
+    let body = crate::api::json::success_body(&data, &out.warnings, &out.infos);
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 fn selectors(p: &Params, name: &str) -> Result<Vec<Vec<Matcher>>, ApiError> {
