@@ -586,11 +586,51 @@ fn real_otel_python_sdk_exports_logs() {
         let v: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
         ids.push((protocol, v["trace_id"].as_str().unwrap().to_string(), v["span_id"].as_str().unwrap().to_string()));
     }
+    // A second service logs the same trace id in a logfmt line (found in the line); the
+    // trace's logs come back across both services in time order.
+    let (_, trace_id, _) = &ids[0];
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+    let push = serde_json::json!({"streams": [{"stream": {"service_name": "payments"}, "values": [
+        [now.to_string(), format!("level=error msg=\"card declined\" trace_id={trace_id}")],
+    ]}]});
+    let (status, body) = http(
+        &server.addr,
+        "POST",
+        "/loki/api/v1/push",
+        &[("Content-Type", "application/json")],
+        push.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 204, "{body}");
+    let (status, body) =
+        http(&server.addr, "GET", &format!("/api/periscope/traces/{trace_id}/logs"), &[], b"").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v = json(&body);
+    let entries = v["data"]["entries"].as_array().unwrap();
+    let got: Vec<(&str, &str)> =
+        entries.iter().map(|e| (e["labels"]["service_name"].as_str().unwrap(), e["line"].as_str().unwrap())).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("checkout", "payment declined for order 42 via http"),
+            ("payments", &*format!("level=error msg=\"card declined\" trace_id={trace_id}"))
+        ],
+        "{body}"
+    );
+    assert_eq!(entries[0]["spanID"], serde_json::json!(ids[0].2));
+    // And through LogQL by the trace id.
+    let path = format!(
+        "/loki/api/v1/query_range?query={}",
+        urlencode(&format!(r#"{{service_name=~".+"}} | trace_id="{trace_id}""#))
+    );
+    let (_, body) = http(&server.addr, "GET", &path, &[], b"").unwrap();
+    assert_eq!(json(&body)["data"]["result"].as_array().unwrap().len(), 2, "{body}");
     assert!(server.terminate().success());
     let db = periscope_logstore::LogDb::open(&data.join("logs"), Default::default()).unwrap();
     let q = LogQuery { start_ns: 0, end_ns: i64::MAX, direction: Direction::Forward, ..Default::default() };
     let got = db.select_logs(&TenantId::default_tenant(), &q).unwrap();
     // The SDK gives each process a random service.instance.id, a stream label as in Loki.
+    let got: Vec<_> = got.into_iter().filter(|s| s.labels.get("service_name") == Some("checkout")).collect();
     assert_eq!(got.len(), 2, "a stream per process: {got:?}");
     for s in &got {
         assert_eq!(s.labels.get("service_name"), Some("checkout"));
@@ -2406,4 +2446,6 @@ fn check_go_trace(body: &str) {
         "{tags}"
     );
     assert_eq!(root["duration"], 1_500_000, "µs");
+    let link = t["periscope"]["logs"].as_str().unwrap();
+    assert_eq!(link, format!("/api/periscope/traces/{}/logs", t["traceID"].as_str().unwrap()));
 }

@@ -360,7 +360,9 @@ fn write_trace(out: &mut String, id: &TraceId, spans: &[Span]) {
         );
         out.push('}');
     }
-    out.push_str("},\"warnings\":null}");
+    // The trace's logs (`/api/periscope/traces/<id>/logs`), for UIs that follow it; Jaeger's
+    // clients ignore the extra member.
+    let _ = write!(out, "}},\"warnings\":null,\"periscope\":{{\"logs\":\"/api/periscope/traces/{tid}/logs\"}}}}");
 }
 
 async fn trace(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {

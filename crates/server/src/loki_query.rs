@@ -276,3 +276,77 @@ pub(crate) async fn series(
         .collect();
     Ok(Json(json!({"status": "success", "data": data})))
 }
+
+/// `GET /api/periscope/traces/<traceID>/logs`: every entry whose `trace_id` (structured
+/// metadata, from OTLP or found in the line) is the trace's, across streams, oldest first.
+/// The range is the trace's span times widened by `pad` (default 5 minutes) when the trace
+/// store has it, else `start`/`end` (default the last hour). Each entry carries its stream
+/// labels, metadata and span id.
+pub(crate) async fn trace_logs(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let Some(tid) = periscope_model::parse_trace_id(&id) else {
+        return Err(bad(format!("malformed trace id {id:?}: 32 hex digits")));
+    };
+    let hex = periscope_model::hex_id(&tid);
+    let store = store(&state)?;
+    let tenant = tenant(&headers)?;
+    let pad = match p.get("pad") {
+        "" => 300_000_000_000,
+        s => crate::api::params::parse_duration(s).map_err(bad)? * 1_000_000,
+    };
+    let explicit = !p.get("start").is_empty() || !p.get("end").is_empty();
+    let traces = state.traces.clone();
+    let r = range(&p)?;
+    let found = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, String> {
+        let (mut start, mut end) = (r.start, r.end);
+        if !explicit {
+            if let Some(t) = &traces {
+                let spans = t.trace(&tenant, &tid).map_err(|e| e.to_string())?;
+                if let (Some(a), Some(b)) =
+                    (spans.iter().map(|s| s.start_ns).min(), spans.iter().map(|s| s.end_ns).max())
+                {
+                    (start, end) = (a.saturating_sub(pad), b.saturating_add(pad));
+                }
+            }
+        }
+        let q = periscope_storage::LogQuery {
+            start_ns: start,
+            end_ns: end,
+            direction: Direction::Forward,
+            ..Default::default()
+        };
+        let mut out: Vec<(i64, Value)> = Vec::new();
+        for s in store.select_logs(&tenant, &q).map_err(|e| e.to_string())? {
+            let labels: serde_json::Map<String, Value> =
+                s.labels.iter().map(|l| (l.name.clone(), Value::String(l.value.clone()))).collect();
+            for e in s.entries {
+                if e.metadata("trace_id") != Some(hex.as_str()) {
+                    continue;
+                }
+                let meta: serde_json::Map<String, Value> =
+                    e.metadata.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+                out.push((
+                    e.ts_ns,
+                    json!({
+                        "timestamp": e.ts_ns.to_string(),
+                        "line": e.line,
+                        "labels": labels,
+                        "metadata": meta,
+                        "traceID": hex,
+                        "spanID": e.metadata("span_id"),
+                    }),
+                ));
+            }
+        }
+        out.sort_by_key(|x| x.0);
+        Ok(out.into_iter().map(|x| x.1).collect())
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+    .map_err(ApiError::internal)?;
+    Ok(Json(json!({"status": "success", "data": {"traceID": id.to_ascii_lowercase(), "entries": found}})))
+}
