@@ -803,6 +803,23 @@ fn logql_through_the_loki_query_api() {
         http(&server.addr, "GET", &format!("/loki/api/v1/series?match[]={}", urlencode(r#"{job=~"w.*"}"#)), &[], b"")
             .unwrap();
     assert_eq!(json(&body)["data"], serde_json::json!([{"env": "prod", "job": "worker"}]));
+    // Index stats and volume.
+    let sel = urlencode(r#"{env="prod"}"#);
+    let (_, body) = http(&server.addr, "GET", &format!("/loki/api/v1/index/stats?query={sel}"), &[], b"").unwrap();
+    let v = json(&body);
+    assert_eq!((v["streams"].as_u64(), v["entries"].as_u64()), (Some(2), Some(5)), "{body}");
+    let (_, body) = http(
+        &server.addr,
+        "GET",
+        &format!("/loki/api/v1/index/volume?query={sel}&aggregateBy=labels&targetLabels=job"),
+        &[],
+        b"",
+    )
+    .unwrap();
+    let v = json(&body);
+    let jobs: Vec<&str> =
+        v["data"]["result"].as_array().unwrap().iter().map(|r| r["metric"]["job"].as_str().unwrap()).collect();
+    assert_eq!(jobs, vec!["api", "worker"], "largest first: {body}");
     assert!(server.terminate().success());
 }
 

@@ -62,6 +62,8 @@ pub fn router(state: AppState) -> Router {
         .route("/loki/api/v1/labels", get(loki_query::labels).post(loki_query::labels))
         .route("/loki/api/v1/label/{name}/values", get(loki_query::label_values).post(loki_query::label_values))
         .route("/loki/api/v1/series", get(loki_query::series).post(loki_query::series))
+        .route("/loki/api/v1/index/stats", get(loki_query::index_stats).post(loki_query::index_stats))
+        .route("/loki/api/v1/index/volume", get(loki_query::index_volume).post(loki_query::index_volume))
         .route("/api/periscope/traces/{id}/logs", get(loki_query::trace_logs))
         .merge(api::routes())
         .merge(jaeger::routes())

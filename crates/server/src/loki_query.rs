@@ -350,3 +350,82 @@ pub(crate) async fn trace_logs(
     .map_err(ApiError::internal)?;
     Ok(Json(json!({"status": "success", "data": {"traceID": id.to_ascii_lowercase(), "entries": found}})))
 }
+
+/// Entries of the streams matching `query` in the request's range, per stream.
+async fn selected(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    p: &Params,
+) -> Result<Vec<StreamEntries>, ApiError> {
+    let store = store(state)?;
+    let tenant = tenant(headers)?;
+    let r = range(p)?;
+    let matchers = periscope_logql::parse_selector(p.get("query")).map_err(|e| bad(e.to_string()))?;
+    let q = periscope_storage::LogQuery { matchers, start_ns: r.start, end_ns: r.end, ..Default::default() };
+    tokio::task::spawn_blocking(move || store.select_logs(&tenant, &q))
+        .await
+        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// `GET|POST /loki/api/v1/index/stats`: streams, chunks, bytes and entries a selector covers
+/// in the range (a chunk per stream while entries are in memory).
+pub(crate) async fn index_stats(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let streams = selected(&state, &headers, &p).await?;
+    let entries: usize = streams.iter().map(|s| s.entries.len()).sum();
+    let bytes: usize = streams.iter().flat_map(|s| s.entries.iter().map(|e| e.line.len())).sum();
+    Ok(Json(json!({"streams": streams.len(), "chunks": streams.len(), "bytes": bytes, "entries": entries})))
+}
+
+/// `GET|POST /loki/api/v1/index/volume`: bytes per stream (`aggregateBy=series`, default) or
+/// per value of each label (`aggregateBy=labels`), optionally only `targetLabels`, largest
+/// first, at most `limit` (100), as a vector at `end`.
+pub(crate) async fn index_volume(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let streams = selected(&state, &headers, &p).await?;
+    let end = range(&p)?.end;
+    let limit = match p.get("limit") {
+        "" => 100,
+        s => s.parse::<usize>().map_err(|_| bad(format!("invalid limit {s:?}")))?,
+    };
+    let targets: Vec<&str> = p.get("targetLabels").split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let by_labels = match p.get("aggregateBy") {
+        "" | "series" => false,
+        "labels" => true,
+        other => return Err(bad(format!("invalid aggregateBy {other:?}: series or labels"))),
+    };
+    let mut volumes: std::collections::BTreeMap<Vec<(String, String)>, u64> = std::collections::BTreeMap::new();
+    for s in &streams {
+        let bytes: u64 = s.entries.iter().map(|e| e.line.len() as u64).sum();
+        let keep = |name: &str| targets.is_empty() || targets.contains(&name);
+        if by_labels {
+            for l in s.labels.iter().filter(|l| keep(&l.name)) {
+                *volumes.entry(vec![(l.name.clone(), l.value.clone())]).or_default() += bytes;
+            }
+        } else {
+            let key: Vec<(String, String)> =
+                s.labels.iter().filter(|l| keep(&l.name)).map(|l| (l.name.clone(), l.value.clone())).collect();
+            *volumes.entry(key).or_default() += bytes;
+        }
+    }
+    let mut sorted: Vec<(Vec<(String, String)>, u64)> = volumes.into_iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    sorted.truncate(limit);
+    let t = end as f64 / 1e9;
+    let result: Vec<Value> = sorted
+        .into_iter()
+        .map(|(labels, bytes)| {
+            let metric: serde_json::Map<String, Value> =
+                labels.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            json!({"metric": metric, "value": [t, bytes.to_string()]})
+        })
+        .collect();
+    Ok(Json(json!({"status": "success", "data": {"resultType": "vector", "result": result}})))
+}
