@@ -69,7 +69,7 @@ pub fn select_logs(
             for (k, v) in &e.metadata {
                 labels.entry(k.clone()).or_insert_with(|| v.clone());
             }
-            if let Some(r) = pipeline.process(Row { line: e.line, labels }) {
+            if let Some(r) = pipeline.process(Row { ts_ns: e.ts_ns, line: e.line, labels }) {
                 rows.push((e.ts_ns, r.labels, r.line));
             }
         }

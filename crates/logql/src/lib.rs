@@ -8,6 +8,7 @@ mod lexer;
 pub mod metric;
 mod parser;
 pub mod pipeline;
+pub mod template;
 
 pub use lexer::unquote;
 pub use parser::{parse, parse_selector};

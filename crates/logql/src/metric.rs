@@ -240,7 +240,7 @@ fn eval_range(
                 labels.entry(k.clone()).or_insert_with(|| v.clone());
             }
             let bytes = e.line.len() as f64;
-            let Some(mut row) = pipeline.process(Row { line: e.line, labels }) else { continue };
+            let Some(mut row) = pipeline.process(Row { ts_ns: e.ts_ns, line: e.line, labels }) else { continue };
             let value = match unwrap {
                 None => match op {
                     RangeOp::BytesOverTime | RangeOp::BytesRate => bytes,

@@ -4,6 +4,7 @@
 //! `__error_details__`) and keeps the entry, so `| __error__=""` drops it.
 
 use crate::ast::*;
+use crate::template::{Ctx, Template};
 use regex::Regex;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ pub const ERROR_DETAILS_LABEL: &str = "__error_details__";
 /// An entry going through the pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
+    pub ts_ns: i64,
     pub line: String,
     pub labels: BTreeMap<String, String>,
 }
@@ -52,9 +54,6 @@ enum PathPart {
     Index(usize),
 }
 
-/// A `line_format` / `label_format` template: literal text and `{{ .label }}` references.
-struct Template(Vec<Result<String, String>>);
-
 /// A pattern: literals and named captures (`<name>`, `<_>` ignored).
 struct Pattern(Vec<Result<String, String>>);
 
@@ -68,43 +67,7 @@ fn anchored(re: &str) -> Result<Regex, CompileError> {
 }
 
 fn template(t: &str) -> Result<Template, CompileError> {
-    let mut parts = Vec::new();
-    let mut rest = t;
-    while let Some(i) = rest.find("{{") {
-        if i > 0 {
-            parts.push(Ok(rest[..i].to_string()));
-        }
-        let end = rest[i..].find("}}").ok_or_else(|| CompileError(format!("template {t:?}: unclosed action")))?;
-        let action = rest[i + 2..i + end].trim().trim_start_matches('-').trim_end_matches('-').trim();
-        match action.strip_prefix('.') {
-            Some(name) if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') => {
-                parts.push(Err(name.to_string()))
-            }
-            _ => {
-                return Err(CompileError(format!(
-                    "template {t:?}: only {{{{.label}}}} references are supported so far, not {{{{{action}}}}}"
-                )))
-            }
-        }
-        rest = &rest[i + end + 2..];
-    }
-    if !rest.is_empty() {
-        parts.push(Ok(rest.to_string()));
-    }
-    Ok(Template(parts))
-}
-
-impl Template {
-    fn render(&self, labels: &BTreeMap<String, String>) -> String {
-        let mut out = String::new();
-        for p in &self.0 {
-            match p {
-                Ok(lit) => out.push_str(lit),
-                Err(name) => out.push_str(labels.get(name).map_or("", String::as_str)),
-            }
-        }
-        out
-    }
+    Template::parse(t).map_err(|e| CompileError(format!("invalid template {t:?}: {e}")))
 }
 
 fn pattern(p: &str) -> Result<Pattern, CompileError> {
@@ -340,7 +303,13 @@ impl Pipeline {
                         row.labels.insert(ERROR_DETAILS_LABEL.into(), details);
                     }
                 },
-                Compiled::LineFormat(t) => row.line = t.render(&row.labels),
+                Compiled::LineFormat(t) => {
+                    let ctx = Ctx { labels: &row.labels, line: &row.line, ts_ns: row.ts_ns };
+                    match t.render(&ctx) {
+                        Ok(line) => row.line = line,
+                        Err(e) => set_error(&mut row, "TemplateFormatErr", e),
+                    }
+                }
                 Compiled::LabelFormat(ops) => {
                     let before = row.labels.clone();
                     for (dst, op) in ops {
@@ -351,7 +320,13 @@ impl Pipeline {
                                 row.labels.insert(dst.clone(), v);
                             }
                             Err(t) => {
-                                row.labels.insert(dst.clone(), t.render(&before));
+                                let ctx = Ctx { labels: &before, line: &row.line, ts_ns: row.ts_ns };
+                                match t.render(&ctx) {
+                                    Ok(v) => {
+                                        row.labels.insert(dst.clone(), v);
+                                    }
+                                    Err(e) => set_error(&mut row, "TemplateFormatErr", e),
+                                }
                             }
                         }
                     }

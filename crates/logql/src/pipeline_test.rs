@@ -11,7 +11,7 @@ fn pipeline(q: &str) -> Pipeline {
 }
 
 fn row(line: &str) -> Row {
-    Row { line: line.into(), labels: BTreeMap::from([("app".to_string(), "api".to_string())]) }
+    Row { ts_ns: 1, line: line.into(), labels: BTreeMap::from([("app".to_string(), "api".to_string())]) }
 }
 
 fn labels(r: &Row) -> Vec<(&str, &str)> {
@@ -88,12 +88,14 @@ fn formats_drop_keep_unpack_decolorize() {
     assert_eq!((r.line.as_str(), r.labels["pod"].as_str()), ("original line", "p1"));
     let p = pipeline(r#"{a="b"} | decolorize"#);
     assert_eq!(p.process(row("\u{1b}[31mred\u{1b}[0m text")).unwrap().line, "red text");
-    // Template functions are not there yet: a clear compile error.
-    let e = match parse(r#"{a="b"} | line_format "{{ToUpper .x}}""#).unwrap() {
+    // Template functions; an unknown one is a compile error.
+    let p = pipeline(r#"{a="b"} | logfmt | line_format "{{ .level | ToUpper }} {{ __line__ | len }}""#);
+    assert_eq!(p.process(row("level=warn")).unwrap().line, "WARN 10");
+    let e = match parse(r#"{a="b"} | line_format "{{nosuch .x}}""#).unwrap() {
         Expr::Log(l) => Pipeline::new(&l.stages).err().unwrap(),
         Expr::Metric(_) => unreachable!(),
     };
-    assert!(e.0.contains("only {{.label}} references"), "{e}");
+    assert!(e.0.contains("not defined"), "{e}");
 }
 
 #[test]
