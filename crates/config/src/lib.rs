@@ -52,7 +52,7 @@ pub use query::QueryConfig;
 pub use scrape::{Authorization, BasicAuth, Scheme, ScrapeConfig, ScrapeFormat, StaticConfig, TlsConfig, TlsVersion};
 pub use secret::{Secret, REDACTED};
 pub use server::{LogFormat, LogLevel, ServerConfig};
-pub use storage::{FsyncMode, MetricsStorageConfig, StorageConfig, TracesStorageConfig, WalConfig};
+pub use storage::{FsyncMode, LogsStorageConfig, MetricsStorageConfig, StorageConfig, TracesStorageConfig, WalConfig};
 pub use traces::{SpanLimitsConfig, SpanMetricsConfig, TracesConfig};
 
 use check::{index, map_key, Errors};

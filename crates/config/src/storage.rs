@@ -30,6 +30,8 @@ pub struct StorageConfig {
     pub metrics: MetricsStorageConfig,
     /// The embedded trace engine.
     pub traces: TracesStorageConfig,
+    /// The embedded log engine.
+    pub logs: LogsStorageConfig,
 }
 
 impl Default for StorageConfig {
@@ -39,6 +41,7 @@ impl Default for StorageConfig {
             wal: WalConfig::default(),
             metrics: MetricsStorageConfig::default(),
             traces: TracesStorageConfig::default(),
+            logs: LogsStorageConfig::default(),
         }
     }
 }
@@ -126,6 +129,46 @@ impl Default for TracesStorageConfig {
     }
 }
 
+/// `storage.logs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogsStorageConfig {
+    /// How far behind its stream's newest entry an entry is still accepted (Loki 3: 1h).
+    pub out_of_order_window: Duration,
+    /// Longest line accepted (Loki's `max_line_size`); `0B`: no limit.
+    pub max_line_size: ByteSize,
+    /// Most streams per tenant (Loki's `max_global_streams_per_user`); 0: no limit.
+    pub max_streams_per_tenant: u64,
+    /// A stream without new entries for this long has all its entries cut into a block.
+    pub idle_period: Duration,
+    /// Entries wait at most this long for their block.
+    pub max_block_age: Duration,
+    /// A block is written at once when this many entries wait.
+    pub max_block_entries: u64,
+    /// Blocks older than this (behind the tenant's newest entry) are deleted; `0s` keeps all.
+    pub retention_time: Duration,
+    /// Oldest blocks are deleted while the total is larger; `0B` means no limit.
+    pub retention_size: ByteSize,
+    /// How often blocks are cut and retention applied.
+    pub maintenance_interval: Duration,
+}
+
+impl Default for LogsStorageConfig {
+    fn default() -> Self {
+        LogsStorageConfig {
+            out_of_order_window: Duration::from_hours(1),
+            max_line_size: ByteSize::kib(256),
+            max_streams_per_tenant: 5000,
+            idle_period: Duration::from_mins(30),
+            max_block_age: Duration::from_mins(5),
+            max_block_entries: 1_000_000,
+            retention_time: defaults::RETENTION_TIME,
+            retention_size: defaults::RETENTION_SIZE,
+            maintenance_interval: Duration::from_secs(10),
+        }
+    }
+}
+
 impl StorageConfig {
     pub(crate) fn validate(&self, errs: &mut Errors) {
         if self.data_dir.as_os_str().is_empty() {
@@ -152,6 +195,13 @@ impl StorageConfig {
         }
         if m.maintenance_interval.is_zero() {
             errs.add("storage.metrics.maintenance_interval", "must be greater than 0s");
+        }
+        let l = &self.logs;
+        if l.maintenance_interval.is_zero() {
+            errs.add("storage.logs.maintenance_interval", "must be greater than 0s");
+        }
+        if l.max_block_entries == 0 {
+            errs.add("storage.logs.max_block_entries", "must be greater than 0");
         }
         let t = &self.traces;
         if t.maintenance_interval.is_zero() {

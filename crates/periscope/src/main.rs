@@ -273,7 +273,21 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
         periscope_tracestore::TraceDb::open(&data_dir.join("traces"), trace_opts)
             .context("cannot open the trace store")?,
     );
-    let log_opts = periscope_logstore::LogDbOptions { wal: tsdb_options(&config).wal, ..Default::default() };
+    let lc = &config.storage.logs;
+    let ns = |d: &periscope_config::Duration| i64::try_from(d.as_std().as_nanos()).unwrap_or(i64::MAX);
+    let log_opts = periscope_logstore::LogDbOptions {
+        wal: tsdb_options(&config).wal,
+        out_of_order_window_ns: ns(&lc.out_of_order_window),
+        max_line_bytes: lc.max_line_size.as_usize(),
+        max_streams_per_tenant: usize::try_from(lc.max_streams_per_tenant).unwrap_or(usize::MAX),
+        idle: lc.idle_period.as_std(),
+        max_block_age: lc.max_block_age.as_std(),
+        max_block_entries: usize::try_from(lc.max_block_entries).unwrap_or(usize::MAX),
+        retention_time: lc.retention_time.as_std(),
+        retention_size: lc.retention_size.bytes(),
+        maintenance_interval: lc.maintenance_interval.as_std(),
+        ..Default::default()
+    };
     let logs = Arc::new(
         periscope_logstore::LogDb::open(&data_dir.join("logs"), log_opts).context("cannot open the log store")?,
     );
@@ -322,9 +336,11 @@ fn serve(config_path: Option<PathBuf>, data_dir: Option<PathBuf>, addresses: Add
         state.logs = Some(logs.clone());
         let scrape_metrics = scrape.clone();
         let trace_metrics = traces.clone();
+        let log_metrics = logs.clone();
         state.metrics_sources = Arc::new(vec![
             Arc::new(move |out: &mut String| scrape_metrics.write_metrics(out)),
             Arc::new(move |out: &mut String| trace_metrics.write_metrics(out)),
+            Arc::new(move |out: &mut String| log_metrics.write_metrics(out)),
         ]);
         let scrape_targets = scrape.clone();
         state.targets = Some(Arc::new(move || targets_snapshot(&scrape_targets)));

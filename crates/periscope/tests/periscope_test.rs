@@ -833,11 +833,19 @@ fn crash_test_every_acknowledged_log_line_survives_kill_9() {
     let rounds = std::env::var("PERISCOPE_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(6);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    // Blocks cut and the WAL checkpointed every 100 ms, so kills land in those too.
+    let config = dir.path().join("periscope.yaml");
+    std::fs::write(
+        &config,
+        "storage:\n  logs:\n    out_of_order_window: 1s\n    idle_period: 100ms\n    max_block_age: 100ms\n    maintenance_interval: 100ms\n",
+    )
+    .unwrap();
+    let extra = ["--config", config.to_str().unwrap()];
     let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
     let base =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64 - 600_000_000_000;
     for round in 0..rounds {
-        let server = Server::start(&data, &[]);
+        let server = Server::start(&data, &extra);
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..2usize)
             .map(|w| {
@@ -897,12 +905,14 @@ fn crash_test_every_acknowledged_log_line_survives_kill_9() {
         .collect();
     let acked = acked.lock().unwrap();
     let missing: Vec<_> = acked.iter().filter(|l| !have.contains(*l)).take(5).collect();
+    let blocks = std::fs::read_dir(data.join("logs/default/blocks")).map(|d| d.count()).unwrap_or(0);
     println!(
-        "log crash test: {rounds} kills, {} acknowledged lines, {} stored, {} missing",
+        "log crash test: {rounds} kills, {} acknowledged lines, {} stored, {} missing, {blocks} blocks",
         acked.len(),
         have.len(),
         missing.len()
     );
+    assert!(blocks > 0, "no log block was written: the kills did not meet any maintenance");
     assert!(!acked.is_empty());
     assert!(missing.is_empty(), "acknowledged lines lost after kill -9: {missing:?}");
     db.close().unwrap();

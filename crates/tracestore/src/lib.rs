@@ -24,7 +24,10 @@ use block::{write_block, Block, Rows};
 use headspan::{attr_tag_bits, HeadSpan};
 use periscope_model::{Attribute, Span, SpanBatch, SpanKind, StatusCode, TenantId, TraceId};
 use periscope_storage::{DependencyLink, SpanAppendReport, StoreError, TraceQuery, TraceStore};
-use periscope_wal::{replay, tenant_dirs, FsyncMode, TenantMap, Wal, WalOptions};
+use periscope_wal::{
+    expire_blocks, remove_unfinished_checkpoints, replay_checkpointed, tenant_dirs, write_checkpoint, TenantMap, Wal,
+    WalOptions,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -95,6 +98,12 @@ pub enum TraceDbError {
         segment: u32,
         #[source]
         source: codec::CodecError,
+    },
+    #[error("trace write-ahead log checkpoint of tenant {tenant}")]
+    Checkpoint {
+        tenant: String,
+        #[source]
+        source: periscope_wal::CheckpointError,
     },
     #[error("trace blocks of tenant {tenant}")]
     Block {
@@ -285,22 +294,6 @@ fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     l.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The checkpoint directories in `wal_dir`, sorted by the last segment they cover.
-fn list_checkpoints(wal_dir: &Path) -> Vec<(u32, PathBuf)> {
-    let mut out: Vec<(u32, PathBuf)> = std::fs::read_dir(wal_dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            let n = name.strip_prefix("checkpoint.")?.parse().ok()?;
-            Some((n, e.path()))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 impl TraceDb {
     /// Opens (and replays) every tenant under `root`; starts the maintenance thread when
     /// `maintenance_interval` is set.
@@ -450,45 +443,27 @@ impl Db {
             }
         }
         blocks.sort_by_key(|b| (b.meta.max_start, b.meta.min_start));
-        // A checkpoint whose write did not finish.
-        for e in std::fs::read_dir(&wal_dir).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if name.starts_with("checkpoint.") && name.ends_with(".tmp") {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
+        remove_unfinished_checkpoints(&wal_dir);
         let mut head = Head::default();
         let now = Instant::now();
         let wal_err = |source| TraceDbError::Wal { tenant: tenant.to_string(), source };
         // Checkpoints hold head spans as they are; WAL segments hold appended batches.
-        let mut replay_dir = |d: &Path, from: u32, checkpoint: bool| -> Result<(), TraceDbError> {
-            let replayed = replay(d, from, |segment, payload| {
-                if checkpoint {
-                    for (id, s) in headspan::decode_checkpoint(payload).map_err(|e| (segment, e))? {
-                        head.add(id, Arc::new(s), now);
-                    }
-                } else {
-                    for s in codec::decode(payload).map_err(|e| (segment, e))? {
-                        head.add(s.trace_id, Arc::new(HeadSpan::new(&s)), now);
-                    }
+        let replayed = replay_checkpointed(&wal_dir, |checkpoint, segment, payload| {
+            if checkpoint {
+                for (id, s) in headspan::decode_checkpoint(payload).map_err(|e| (segment, e))? {
+                    head.add(id, Arc::new(s), now);
                 }
-                Ok(())
-            })
-            .map_err(wal_err)?;
-            replayed.map(drop).map_err(|(segment, source)| TraceDbError::Replay {
-                tenant: tenant.to_string(),
-                segment,
-                source,
-            })
-        };
-        let from = match list_checkpoints(&wal_dir).pop() {
-            Some((last, path)) => {
-                replay_dir(&path, 0, true)?;
-                last + 1
+            } else {
+                for s in codec::decode(payload).map_err(|e| (segment, e))? {
+                    head.add(s.trace_id, Arc::new(HeadSpan::new(&s)), now);
+                }
             }
-            None => 0,
-        };
-        replay_dir(&wal_dir, from, false)?;
+            Ok(())
+        })
+        .map_err(wal_err)?;
+        if let Err((segment, source)) = replayed {
+            return Err(TraceDbError::Replay { tenant: tenant.to_string(), segment, source });
+        }
         let wal = Wal::open(&wal_dir, opts.wal.clone()).map_err(wal_err)?;
         Ok(Db {
             tenant: tenant.clone(),
@@ -575,41 +550,17 @@ impl Db {
     /// Writes `spans` as `wal/checkpoint.<seg-1>` and deletes the segments before `seg` and
     /// older checkpoints.
     fn checkpoint(&self, seg: u32, spans: &[(TraceId, Arc<HeadSpan>)]) -> Result<(), TraceDbError> {
-        let wal_err = |source| TraceDbError::Wal { tenant: self.tenant.to_string(), source };
-        let io_err = |op, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| TraceDbError::Io { op, path, source }
-        };
-        let wal_dir = self.dir.join("wal");
-        let name = format!("checkpoint.{:08}", seg.saturating_sub(1));
-        let tmp = wal_dir.join(format!("{name}.tmp"));
-        let _ = std::fs::remove_dir_all(&tmp);
-        {
-            let cp = Wal::open(
-                &tmp,
-                WalOptions { segment_size: 256 << 20, fsync: FsyncMode::Interval(Duration::from_secs(3600)) },
-            )
-            .map_err(wal_err)?;
+        write_checkpoint(&self.wal, seg, |cp| {
             for part in spans.chunks(CHECKPOINT_SPANS_PER_RECORD) {
-                cp.log(|b| headspan::encode_checkpoint(b, part)).map_err(wal_err)?;
+                cp.log(|b| headspan::encode_checkpoint(b, part))?;
             }
-            cp.close().map_err(wal_err)?;
-        }
-        let path = wal_dir.join(&name);
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
-        std::fs::File::open(&wal_dir).and_then(|d| d.sync_all()).map_err(io_err("sync", &wal_dir))?;
-        self.wal.remove_segments_before(seg).map_err(wal_err)?;
-        for (i, p) in list_checkpoints(&wal_dir) {
-            if i < seg.saturating_sub(1) {
-                let _ = std::fs::remove_dir_all(p);
-            }
-        }
-        Ok(())
+            Ok(())
+        })
+        .map_err(|source| TraceDbError::Checkpoint { tenant: self.tenant.to_string(), source })
     }
 
     fn apply_retention(&self, opts: &TraceDbOptions, stats: &TraceDbStats) -> Result<(), TraceDbError> {
-        let doomed: Vec<Arc<Block>> = {
+        let doomed = {
             let mut blocks = write(&self.blocks);
             let newest = blocks
                 .iter()
@@ -617,24 +568,12 @@ impl Db {
                 .chain(read(&self.head).by_start.last().map(|(t, _)| *t))
                 .max()
                 .unwrap_or(i64::MIN);
-            let mut doomed = Vec::new();
-            if !opts.retention_time.is_zero() {
-                let keep_after = newest.saturating_sub(opts.retention_time.as_nanos().min(i64::MAX as u128) as i64);
-                let (old, keep): (Vec<_>, Vec<_>) = blocks.drain(..).partition(|b| b.meta.max_end < keep_after);
-                doomed.extend(old);
-                *blocks = keep;
-            }
-            if opts.retention_size > 0 {
-                let mut total: u64 = blocks.iter().map(|b| b.size).sum();
-                // Oldest first.
-                blocks.sort_by_key(|b| (b.meta.max_end, b.meta.min_start));
-                while total > opts.retention_size && !blocks.is_empty() {
-                    let b = blocks.remove(0);
-                    total -= b.size;
-                    doomed.push(b);
-                }
-                blocks.sort_by_key(|b| (b.meta.max_start, b.meta.min_start));
-            }
+            // Oldest first by newest data, then back in search order.
+            blocks.sort_by_key(|b| (b.meta.max_end, b.meta.min_start));
+            let retention_ns = opts.retention_time.as_nanos().min(i64::MAX as u128) as i64;
+            let doomed =
+                expire_blocks(&mut blocks, newest, retention_ns, opts.retention_size, |b| b.meta.max_end, |b| b.size);
+            blocks.sort_by_key(|b| (b.meta.max_start, b.meta.min_start));
             doomed
         };
         for b in doomed {

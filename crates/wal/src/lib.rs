@@ -12,12 +12,17 @@
 //!   record and reports it.
 //! - No async: callers on an async runtime call in from a blocking thread.
 
+mod checkpoint;
 mod error;
 mod reader;
 mod segment;
 mod tenants;
 mod writer;
 
+pub use checkpoint::{
+    expire_blocks, list_checkpoints, remove_unfinished_checkpoints, replay_checkpointed, write_checkpoint,
+    CheckpointError,
+};
 pub use error::WalError;
 pub use reader::{replay, ReplayStats};
 pub use segment::{list_segments, segment_path, SEGMENT_HEADER_LEN, SEGMENT_MAGIC};

@@ -1,0 +1,442 @@
+//! Log blocks: immutable files of entries, per stream in time order, cut into pages of at most
+//! [`PAGE_ENTRIES`] entries / [`PAGE_BYTES`] bytes of lines, each page zstd-compressed on its
+//! own (`docs/format/logs.md`). The footer (held in memory) lists the streams with their
+//! labels and, per page, its place, time bounds, entry count and a bloom filter of the page's
+//! tokens (alphanumeric runs of its lines) and of its `trace_id` values, so a selection skips
+//! streams by labels, pages by time, and pages that cannot hold a `|= "needle"` or a trace id
+//! without decompressing them (VictoriaLogs' lesson).
+//!
+//! Invariants: written to a temporary name, fsynced and renamed; every read checks the
+//! footer's and each page's CRC and bounds every length.
+
+use periscope_model::{Label, Labels, LogEntry};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const MAGIC: &[u8; 8] = b"PSCLOGB1";
+/// Entries per page, at most.
+pub(crate) const PAGE_ENTRIES: usize = 1024;
+/// Bytes of lines per page, about.
+pub(crate) const PAGE_BYTES: usize = 256 << 10;
+const ZSTD_LEVEL: i32 = 3;
+const MAX_RAW: usize = 1 << 30;
+const BLOOM_BITS_PER_TOKEN: usize = 10;
+const BLOOM_PROBES: u64 = 6;
+
+/// Errors of block files.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    #[error("cannot {op} {path}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("log block {path} is damaged: {what}")]
+    Corrupt { path: PathBuf, what: String },
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BlockError + 'a {
+    move |source| BlockError::Io { op, path: path.to_path_buf(), source }
+}
+
+fn put_uvarint(b: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        b.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    b.push(v as u8);
+}
+
+fn put_varint(b: &mut Vec<u8>, v: i64) {
+    put_uvarint(b, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+fn put_str(b: &mut Vec<u8>, s: &str) {
+    put_uvarint(b, s.len() as u64);
+    b.extend_from_slice(s.as_bytes());
+}
+
+struct Cur<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cur<'a> {
+    fn uvarint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let byte = *self.b.get(self.pos)?;
+            self.pos += 1;
+            v |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    fn varint(&mut self) -> Option<i64> {
+        let z = self.uvarint()?;
+        Some(((z >> 1) as i64) ^ -((z & 1) as i64))
+    }
+    fn count(&mut self, min: usize) -> Option<usize> {
+        let n = self.uvarint()?;
+        (n <= ((self.b.len() - self.pos) / min.max(1)) as u64).then_some(n as usize)
+    }
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+    fn str(&mut self) -> Option<String> {
+        let n = self.count(1)?;
+        std::str::from_utf8(self.bytes(n)?).ok().map(str::to_owned)
+    }
+}
+
+/// The alphanumeric runs of `s` (bytes above ASCII count as token characters).
+pub(crate) fn tokens(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| c.is_ascii() && !c.is_ascii_alphanumeric()).filter(|t| !t.is_empty())
+}
+
+/// The tokens a line holding `needle` must hold whole: the needle's tokens but a first or
+/// last one that may continue in the line.
+pub(crate) fn needle_tokens(needle: &str) -> Vec<&str> {
+    let mut t: Vec<&str> = tokens(needle).collect();
+    let tok_char = |c: char| !c.is_ascii() || c.is_ascii_alphanumeric();
+    if needle.ends_with(tok_char) {
+        t.pop();
+    }
+    if needle.starts_with(tok_char) && !t.is_empty() {
+        t.remove(0);
+    }
+    t
+}
+
+fn hash(s: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(s.as_bytes())
+}
+
+/// The hash a page's filter holds for a token.
+pub(crate) fn token_hash(t: &str) -> u64 {
+    hash(t)
+}
+
+/// The hash a page's filter holds for a trace id.
+pub(crate) fn trace_hash(id: &str) -> u64 {
+    hash(&format!("\u{0}trace_id={id}"))
+}
+
+fn probes(h: u64, bits: u64) -> impl Iterator<Item = u64> {
+    let (h1, h2) = (h & 0xffff_ffff, (h >> 32) | 1);
+    (0..BLOOM_PROBES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
+}
+
+/// One page's place and summary.
+pub(crate) struct PageMeta {
+    offset: u64,
+    zlen: u32,
+    raw_len: u32,
+    pub(crate) min_ts: i64,
+    pub(crate) max_ts: i64,
+    count: u32,
+    bloom: Vec<u64>,
+    crc: u32,
+}
+
+impl PageMeta {
+    /// Whether the page may hold every hash of `required`.
+    pub(crate) fn may_hold(&self, required: &[u64]) -> bool {
+        let bits = (self.bloom.len() * 64) as u64;
+        required.iter().all(|h| probes(*h, bits).all(|b| self.bloom[(b / 64) as usize] & (1 << (b % 64)) != 0))
+    }
+}
+
+/// One stream of a block.
+pub(crate) struct StreamMeta {
+    pub(crate) labels: Labels,
+    pub(crate) pages: Vec<PageMeta>,
+}
+
+/// An open block.
+pub(crate) struct Block {
+    pub(crate) path: PathBuf,
+    file: File,
+    pub(crate) size: u64,
+    pub(crate) streams: Vec<StreamMeta>,
+    pub(crate) min_ts: i64,
+    pub(crate) max_ts: i64,
+    pub(crate) entries: u64,
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn encode_page(entries: &[LogEntry], base: i64) -> Vec<u8> {
+    let mut b = Vec::new();
+    put_uvarint(&mut b, entries.len() as u64);
+    let mut prev = base;
+    for e in entries {
+        put_varint(&mut b, e.ts_ns - prev);
+        prev = e.ts_ns;
+    }
+    for e in entries {
+        put_uvarint(&mut b, e.line.len() as u64);
+    }
+    for e in entries {
+        b.extend_from_slice(e.line.as_bytes());
+    }
+    for e in entries {
+        put_uvarint(&mut b, e.metadata.len() as u64);
+        for (k, v) in &e.metadata {
+            put_str(&mut b, k);
+            put_str(&mut b, v);
+        }
+    }
+    b
+}
+
+fn decode_page(b: &[u8], base: i64) -> Option<Vec<LogEntry>> {
+    let mut c = Cur { b, pos: 0 };
+    let n = c.count(2)?;
+    let mut ts = Vec::with_capacity(n);
+    let mut prev = base;
+    for _ in 0..n {
+        prev = prev.checked_add(c.varint()?)?;
+        ts.push(prev);
+    }
+    let mut lens = Vec::with_capacity(n);
+    for _ in 0..n {
+        lens.push(usize::try_from(c.uvarint()?).ok()?);
+    }
+    let mut out = Vec::with_capacity(n);
+    for (i, len) in lens.into_iter().enumerate() {
+        let line = std::str::from_utf8(c.bytes(len)?).ok()?.to_owned();
+        out.push(LogEntry { ts_ns: ts[i], line, metadata: Vec::new() });
+    }
+    for e in out.iter_mut() {
+        let m = c.count(2)?;
+        for _ in 0..m {
+            e.metadata.push((c.str()?, c.str()?));
+        }
+    }
+    (c.pos == b.len()).then_some(out)
+}
+
+/// Writes the streams (each with its entries sorted by time) as a block in `dir`.
+pub(crate) fn write_block(dir: &Path, streams: &[(Labels, Vec<LogEntry>)]) -> Result<Block, BlockError> {
+    let mut file_bytes = MAGIC.to_vec();
+    let mut metas = Vec::new();
+    let (mut min_ts, mut max_ts, mut entries) = (i64::MAX, i64::MIN, 0u64);
+    for (labels, all) in streams {
+        let mut pages = Vec::new();
+        let mut start = 0;
+        while start < all.len() {
+            let (mut end, mut bytes) = (start, 0);
+            while end < all.len() && end - start < PAGE_ENTRIES && (bytes < PAGE_BYTES || end == start) {
+                bytes += all[end].line.len();
+                end += 1;
+            }
+            let part = &all[start..end];
+            let (pmin, pmax) = (part[0].ts_ns, part[part.len() - 1].ts_ns);
+            let raw = encode_page(part, pmin);
+            let z = zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(io("compress a page for", dir))?;
+            let mut hashes = std::collections::HashSet::new();
+            for e in part {
+                for t in tokens(&e.line) {
+                    hashes.insert(hash(t));
+                }
+                if let Some(id) = e.metadata("trace_id") {
+                    hashes.insert(trace_hash(id));
+                }
+            }
+            let words = (hashes.len() * BLOOM_BITS_PER_TOKEN).div_ceil(64).max(1);
+            let mut bloom = vec![0u64; words];
+            for h in hashes {
+                for b in probes(h, (words * 64) as u64) {
+                    bloom[(b / 64) as usize] |= 1 << (b % 64);
+                }
+            }
+            pages.push(PageMeta {
+                offset: file_bytes.len() as u64,
+                zlen: z.len() as u32,
+                raw_len: raw.len() as u32,
+                min_ts: pmin,
+                max_ts: pmax,
+                count: part.len() as u32,
+                bloom,
+                crc: crc32fast::hash(&z),
+            });
+            file_bytes.extend_from_slice(&z);
+            min_ts = min_ts.min(pmin);
+            max_ts = max_ts.max(pmax);
+            entries += part.len() as u64;
+            start = end;
+        }
+        metas.push(StreamMeta { labels: labels.clone(), pages });
+    }
+    let mut footer = Vec::new();
+    put_uvarint(&mut footer, 1);
+    put_uvarint(&mut footer, metas.len() as u64);
+    for s in &metas {
+        put_uvarint(&mut footer, s.labels.len() as u64);
+        for l in s.labels.iter() {
+            put_str(&mut footer, &l.name);
+            put_str(&mut footer, &l.value);
+        }
+        put_uvarint(&mut footer, s.pages.len() as u64);
+        for p in &s.pages {
+            put_uvarint(&mut footer, p.offset);
+            put_uvarint(&mut footer, p.zlen.into());
+            put_uvarint(&mut footer, p.raw_len.into());
+            put_varint(&mut footer, p.min_ts);
+            put_varint(&mut footer, p.max_ts);
+            put_uvarint(&mut footer, p.count.into());
+            put_uvarint(&mut footer, p.bloom.len() as u64);
+            for w in &p.bloom {
+                footer.extend_from_slice(&w.to_le_bytes());
+            }
+            footer.extend_from_slice(&p.crc.to_le_bytes());
+        }
+    }
+    let z = zstd::bulk::compress(&footer, ZSTD_LEVEL).map_err(io("compress the footer of", dir))?;
+    file_bytes.extend_from_slice(&z);
+    file_bytes.extend_from_slice(&(footer.len() as u32).to_le_bytes());
+    file_bytes.extend_from_slice(&(z.len() as u32).to_le_bytes());
+    file_bytes.extend_from_slice(&crc32fast::hash(&z).to_le_bytes());
+    file_bytes.extend_from_slice(MAGIC);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let name = format!("{now:016x}-{:04x}", SEQ.fetch_add(1, Ordering::Relaxed) & 0xffff);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let path = dir.join(format!("{name}.lblk"));
+    {
+        let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
+        f.write_all(&file_bytes).map_err(io("write", &tmp))?;
+        f.sync_all().map_err(io("sync", &tmp))?;
+    }
+    std::fs::rename(&tmp, &path).map_err(io("rename", &tmp))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync", dir))?;
+    let file = File::open(&path).map_err(io("open", &path))?;
+    Ok(Block { path, file, size: file_bytes.len() as u64, streams: metas, min_ts, max_ts, entries })
+}
+
+impl Block {
+    /// Opens a block, reading and checking its footer.
+    pub(crate) fn open(path: &Path) -> Result<Block, BlockError> {
+        let corrupt = |what: &str| BlockError::Corrupt { path: path.to_path_buf(), what: what.to_string() };
+        let file = File::open(path).map_err(io("open", path))?;
+        let size = file.metadata().map_err(io("stat", path))?.len();
+        if size < 36 {
+            return Err(corrupt("shorter than a header and footer"));
+        }
+        let mut tail = [0u8; 20];
+        file.read_exact_at(&mut tail, size - 20).map_err(io("read", path))?;
+        if &tail[12..] != MAGIC {
+            return Err(corrupt("no footer magic"));
+        }
+        let word = |i: usize| u32::from_le_bytes([tail[i], tail[i + 1], tail[i + 2], tail[i + 3]]);
+        let (raw_len, z_len, crc) = (word(0) as usize, u64::from(word(4)), word(8));
+        if z_len + 28 > size || raw_len > MAX_RAW {
+            return Err(corrupt("footer length out of range"));
+        }
+        let mut z = vec![0u8; z_len as usize];
+        file.read_exact_at(&mut z, size - 20 - z_len).map_err(io("read", path))?;
+        if crc32fast::hash(&z) != crc {
+            return Err(corrupt("footer checksum mismatch"));
+        }
+        let raw = zstd::bulk::decompress(&z, raw_len).map_err(|e| corrupt(&format!("footer: {e}")))?;
+        let data_end = size - 20 - z_len;
+        let mut c = Cur { b: &raw, pos: 0 };
+        let parsed = (|| -> Option<Vec<StreamMeta>> {
+            if c.uvarint()? != 1 {
+                return None;
+            }
+            let ns = c.count(2)?;
+            let mut streams = Vec::with_capacity(ns);
+            for _ in 0..ns {
+                let nl = c.count(2)?;
+                let mut labels = Vec::with_capacity(nl);
+                for _ in 0..nl {
+                    labels.push(Label::new(c.str()?, c.str()?));
+                }
+                let labels = Labels::from_pairs(labels.into_iter().map(|l| (l.name, l.value))).ok()?;
+                let np = c.count(10)?;
+                let mut pages = Vec::with_capacity(np);
+                for _ in 0..np {
+                    let offset = c.uvarint()?;
+                    let zlen = u32::try_from(c.uvarint()?).ok()?;
+                    let raw_len = u32::try_from(c.uvarint()?).ok()?;
+                    let (min_ts, max_ts) = (c.varint()?, c.varint()?);
+                    let count = u32::try_from(c.uvarint()?).ok()?;
+                    let nw = c.count(8)?;
+                    let mut bloom = Vec::with_capacity(nw);
+                    for _ in 0..nw {
+                        let mut w = [0u8; 8];
+                        w.copy_from_slice(c.bytes(8)?);
+                        bloom.push(u64::from_le_bytes(w));
+                    }
+                    let mut crc = [0u8; 4];
+                    crc.copy_from_slice(c.bytes(4)?);
+                    if bloom.is_empty()
+                        || offset < 8
+                        || offset + u64::from(zlen) > data_end
+                        || raw_len as usize > MAX_RAW
+                    {
+                        return None;
+                    }
+                    pages.push(PageMeta {
+                        offset,
+                        zlen,
+                        raw_len,
+                        min_ts,
+                        max_ts,
+                        count,
+                        bloom,
+                        crc: u32::from_le_bytes(crc),
+                    });
+                }
+                streams.push(StreamMeta { labels, pages });
+            }
+            (c.pos == raw.len()).then_some(streams)
+        })();
+        let streams = parsed.ok_or_else(|| corrupt("malformed footer"))?;
+        let pages = || streams.iter().flat_map(|s| s.pages.iter());
+        let min_ts = pages().map(|p| p.min_ts).min().unwrap_or(i64::MAX);
+        let max_ts = pages().map(|p| p.max_ts).max().unwrap_or(i64::MIN);
+        let entries = pages().map(|p| u64::from(p.count)).sum();
+        Ok(Block { path: path.to_path_buf(), file, size, streams, min_ts, max_ts, entries })
+    }
+
+    /// The entries of a page.
+    pub(crate) fn page(&self, p: &PageMeta) -> Result<Vec<LogEntry>, BlockError> {
+        let corrupt = |what: String| BlockError::Corrupt { path: self.path.clone(), what };
+        let mut z = vec![0u8; p.zlen as usize];
+        self.file.read_exact_at(&mut z, p.offset).map_err(io("read", &self.path))?;
+        if crc32fast::hash(&z) != p.crc {
+            return Err(corrupt(format!("page at byte {} fails its checksum", p.offset)));
+        }
+        let raw = zstd::bulk::decompress(&z, p.raw_len as usize)
+            .map_err(|e| corrupt(format!("page at byte {}: {e}", p.offset)))?;
+        decode_page(&raw, p.min_ts).ok_or_else(|| corrupt(format!("page at byte {} is malformed", p.offset)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needles_and_tokens() {
+        assert_eq!(
+            tokens("GET /api/users?id=42 500").collect::<Vec<_>>(),
+            vec!["GET", "api", "users", "id", "42", "500"]
+        );
+        assert_eq!(needle_tokens("error"), Vec::<&str>::new(), "may be part of a longer token");
+        assert_eq!(needle_tokens(" error "), vec!["error"]);
+        assert_eq!(needle_tokens("status=500 path"), vec!["500"]);
+        assert_eq!(needle_tokens("/api/users/"), vec!["api", "users"]);
+    }
+}
