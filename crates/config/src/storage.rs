@@ -161,7 +161,7 @@ impl Default for LogsStorageConfig {
             max_streams_per_tenant: 5000,
             idle_period: Duration::from_mins(30),
             max_block_age: Duration::from_mins(5),
-            max_block_entries: 1_000_000,
+            max_block_entries: 200_000,
             retention_time: defaults::RETENTION_TIME,
             retention_size: defaults::RETENTION_SIZE,
             maintenance_interval: Duration::from_secs(10),

@@ -374,6 +374,68 @@ pub struct MetricRange {
     pub instant: bool,
 }
 
+/// Pushes the grouping of `sum by/without (…)` (and `min`/`max` over `min_`/`max_over_time`)
+/// down into the range aggregation right below it when that gives the same result: the
+/// range aggregation then makes one series per group instead of one per label set (a parser
+/// easily makes one per line), and the PromQL engine sums few series.
+fn push_down_grouping(e: &MetricExpr) -> MetricExpr {
+    match e {
+        MetricExpr::Vector { op, param, grouping: Some(g), inner } => {
+            let inner = match &**inner {
+                MetricExpr::Range { op: rop, param: rp, log, unwrap, range, offset, grouping: None }
+                    if matches!(
+                        (op, rop),
+                        (
+                            VectorOp::Sum,
+                            RangeOp::CountOverTime
+                                | RangeOp::Rate
+                                | RangeOp::BytesOverTime
+                                | RangeOp::BytesRate
+                                | RangeOp::SumOverTime
+                        ) | (VectorOp::Min, RangeOp::MinOverTime)
+                            | (VectorOp::Max, RangeOp::MaxOverTime)
+                    ) && !(*rop == RangeOp::Rate && unwrap.is_some()) =>
+                {
+                    // One sample per group and step: sum (or min, max) of the entries'
+                    // values, as the outer aggregation would compute it.
+                    MetricExpr::Range {
+                        op: *rop,
+                        param: *rp,
+                        log: log.clone(),
+                        unwrap: unwrap.clone(),
+                        range: *range,
+                        offset: *offset,
+                        grouping: Some(g.clone()),
+                    }
+                }
+                other => push_down_grouping(other),
+            };
+            MetricExpr::Vector { op: *op, param: *param, grouping: Some(g.clone()), inner: Box::new(inner) }
+        }
+        MetricExpr::Vector { op, param, grouping, inner } => MetricExpr::Vector {
+            op: *op,
+            param: *param,
+            grouping: grouping.clone(),
+            inner: Box::new(push_down_grouping(inner)),
+        },
+        MetricExpr::Binary { op, bool_modifier, matching, lhs, rhs } => MetricExpr::Binary {
+            op: *op,
+            bool_modifier: *bool_modifier,
+            matching: matching.clone(),
+            lhs: Box::new(push_down_grouping(lhs)),
+            rhs: Box::new(push_down_grouping(rhs)),
+        },
+        MetricExpr::LabelReplace { inner, dst, replacement, src, regex } => MetricExpr::LabelReplace {
+            inner: Box::new(push_down_grouping(inner)),
+            dst: dst.clone(),
+            replacement: replacement.clone(),
+            src: src.clone(),
+            regex: regex.clone(),
+        },
+        other => other.clone(),
+    }
+}
+
 /// Evaluates a metric query.
 pub fn eval_metric(
     store: &dyn LogStore,
@@ -383,8 +445,9 @@ pub fn eval_metric(
     opts: &EngineOptions,
 ) -> Result<QueryOutput, MetricError> {
     let MetricRange { start, end, step, instant } = r;
+    let expr = push_down_grouping(expr);
     let mut nodes = Vec::new();
-    let text = to_promql(expr, &mut nodes);
+    let text = to_promql(&expr, &mut nodes);
     let at = if instant { vec![start] } else { steps(start, end, step) };
     let mut all: Vec<(Labels, Vec<Sample>)> = Vec::new();
     for (i, node) in nodes.iter().enumerate() {

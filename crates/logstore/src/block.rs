@@ -227,7 +227,7 @@ fn decode_page(b: &[u8], base: i64) -> Option<Vec<LogEntry>> {
 }
 
 /// Writes the streams (each with its entries sorted by time) as a block in `dir`.
-pub(crate) fn write_block(dir: &Path, streams: &[(Labels, Vec<LogEntry>)]) -> Result<Block, BlockError> {
+pub(crate) fn write_block(dir: &Path, streams: &[(&Labels, &[LogEntry])]) -> Result<Block, BlockError> {
     let mut file_bytes = MAGIC.to_vec();
     let mut metas = Vec::new();
     let (mut min_ts, mut max_ts, mut entries) = (i64::MAX, i64::MIN, 0u64);
@@ -276,7 +276,7 @@ pub(crate) fn write_block(dir: &Path, streams: &[(Labels, Vec<LogEntry>)]) -> Re
             entries += part.len() as u64;
             start = end;
         }
-        metas.push(StreamMeta { labels: labels.clone(), pages });
+        metas.push(StreamMeta { labels: (*labels).clone(), pages });
     }
     let mut footer = Vec::new();
     put_uvarint(&mut footer, 1);

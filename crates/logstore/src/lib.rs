@@ -72,7 +72,7 @@ impl Default for LogDbOptions {
             creation_grace_ns: 600_000_000_000,
             idle: std::time::Duration::from_secs(30 * 60),
             max_block_age: std::time::Duration::from_secs(5 * 60),
-            max_block_entries: 1_000_000,
+            max_block_entries: 200_000,
             retention_time: std::time::Duration::ZERO,
             retention_size: 0,
             maintenance_interval: std::time::Duration::ZERO,
@@ -447,13 +447,14 @@ impl Db {
                 .collect();
             (seg, remaining)
         };
-        let streams: Vec<(Labels, Vec<LogEntry>)> = read(&self.flushing)
-            .streams
-            .iter()
-            .filter(|s| !s.entries.is_empty())
-            .map(|s| (s.labels.clone(), s.entries.clone()))
-            .collect();
-        match block::write_block(&self.dir.join("blocks"), &streams) {
+        // Written from the flushing streams in place (only this thread changes them).
+        let written = {
+            let f = read(&self.flushing);
+            let streams: Vec<(&Labels, &[LogEntry])> =
+                f.streams.iter().filter(|s| !s.entries.is_empty()).map(|s| (&s.labels, s.entries.as_slice())).collect();
+            block::write_block(&self.dir.join("blocks"), &streams)
+        };
+        match written {
             Ok(b) => {
                 tracing::info!(tenant = %self.tenant, block = %b.path.display(), entries = b.entries, bytes = b.size, "wrote log block");
                 let mut blocks = write(&self.blocks);
