@@ -58,6 +58,7 @@ pub fn select_logs(
         direction: p.direction,
         limit: if only_filters && pushed.len() == expr.stages.len() { p.limit } else { 0 },
         line_filters: pushed,
+        trace_id: None,
     };
     let selected = store.select_logs(tenant, &q)?;
     // (ts, label set, line) of every entry that passes, then ordered and limited.

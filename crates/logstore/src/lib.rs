@@ -626,7 +626,10 @@ impl LogStore for LogDb {
 
     fn select_logs(&self, tenant: &TenantId, q: &LogQuery) -> Result<Vec<StreamEntries>, StoreError> {
         let Some(db) = self.db(tenant) else { return Ok(Vec::new()) };
-        let keep = |e: &LogEntry| q.line_filters.iter().all(|f| f.matches(&e.line));
+        let keep = |e: &LogEntry| {
+            q.line_filters.iter().all(|f| f.matches(&e.line))
+                && q.trace_id.as_deref().is_none_or(|id| e.metadata("trace_id") == Some(id))
+        };
         // Head, then flushing, then blocks (see the invariants); entries per stream.
         let mut by_stream: std::collections::BTreeMap<Labels, Vec<LogEntry>> = std::collections::BTreeMap::new();
         for h in [&db.head, &db.flushing] {
@@ -648,6 +651,7 @@ impl LogStore for LogDb {
             })
             .flatten()
             .map(block::token_hash)
+            .chain(q.trace_id.as_deref().map(block::trace_hash))
             .collect();
         let blocks: Vec<Arc<block::Block>> = read(&db.blocks).clone();
         for b in blocks.iter().filter(|b| b.max_ts >= q.start_ns && b.min_ts < q.end_ns) {

@@ -170,3 +170,39 @@ fn log_retention_by_size() {
     assert_eq!(lines, vec!["line 1", "line 2"], "the oldest block went");
     db.close().unwrap();
 }
+
+/// Selection by trace id, from the head and from blocks (where the page filters hold the ids).
+#[test]
+fn select_by_trace_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    let t0 = now() - 3600 * S;
+    let db = LogDb::open(dir.path(), LogDbOptions::default()).unwrap();
+    let entry = |i: i64, id: &str| LogEntry {
+        ts_ns: t0 + i * S,
+        line: format!("line {i}"),
+        metadata: vec![("trace_id".to_string(), id.to_string())],
+    };
+    let batch = |from: i64| LogBatch {
+        streams: vec![LogStream {
+            labels: Labels::from_pairs([("job", "api")]).unwrap(),
+            entries: (from..from + 4).map(|i| entry(i, if i % 2 == 0 { "aa" } else { "bb" })).collect(),
+        }],
+    };
+    db.append_logs(&t, &batch(0)).unwrap();
+    db.maintain(true).unwrap();
+    db.append_logs(&t, &batch(4)).unwrap();
+    let q = LogQuery {
+        start_ns: t0,
+        end_ns: t0 + 100 * S,
+        direction: Direction::Forward,
+        trace_id: Some("bb".into()),
+        ..Default::default()
+    };
+    let lines: Vec<String> =
+        db.select_logs(&t, &q).unwrap().into_iter().flat_map(|s| s.entries.into_iter().map(|e| e.line)).collect();
+    assert_eq!(lines, vec!["line 1", "line 3", "line 5", "line 7"], "from the block and the head");
+    let q = LogQuery { trace_id: Some("cc".into()), ..q };
+    assert!(db.select_logs(&t, &q).unwrap().is_empty());
+    db.close().unwrap();
+}

@@ -317,6 +317,7 @@ pub(crate) async fn trace_logs(
             start_ns: start,
             end_ns: end,
             direction: Direction::Forward,
+            trace_id: Some(hex.clone()),
             ..Default::default()
         };
         let mut out: Vec<(i64, Value)> = Vec::new();
@@ -324,9 +325,6 @@ pub(crate) async fn trace_logs(
             let labels: serde_json::Map<String, Value> =
                 s.labels.iter().map(|l| (l.name.clone(), Value::String(l.value.clone()))).collect();
             for e in s.entries {
-                if e.metadata("trace_id") != Some(hex.as_str()) {
-                    continue;
-                }
                 let meta: serde_json::Map<String, Value> =
                     e.metadata.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
                 out.push((

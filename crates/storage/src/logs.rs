@@ -44,6 +44,9 @@ pub struct LogQuery {
     /// Most entries over all streams (the first `limit` in `direction`); 0 means no limit.
     pub limit: usize,
     pub line_filters: Vec<LineFilter>,
+    /// Only entries whose `trace_id` structured metadata is this (lower-case hex); engines may
+    /// use it to skip data, and must apply it.
+    pub trace_id: Option<String>,
 }
 
 /// The selected entries of one stream, in the query's direction.
