@@ -9,7 +9,7 @@ use periscope_model::{MatchOp, Matcher};
 
 /// Parses a LogQL query.
 pub fn parse(input: &str) -> Result<Expr, ParseError> {
-    let mut p = Parser { toks: lex(input)?, pos: 0 };
+    let mut p = Parser { toks: lex(input)?, pos: 0, depth: 0 };
     let e = p.expr(0)?;
     p.expect_eof()?;
     Ok(match e {
@@ -20,7 +20,7 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
 
 /// Parses a stream selector alone (`{a="b", c=~"d"}`), as `/series` and `/labels` take it.
 pub fn parse_selector(input: &str) -> Result<Vec<Matcher>, ParseError> {
-    let mut p = Parser { toks: lex(input)?, pos: 0 };
+    let mut p = Parser { toks: lex(input)?, pos: 0, depth: 0 };
     let m = p.selector()?;
     p.expect_eof()?;
     Ok(m)
@@ -34,7 +34,12 @@ enum Node {
 struct Parser {
     toks: Vec<Token>,
     pos: usize,
+    /// Nesting of parentheses, aggregations and unary minus, bounded by [`MAX_DEPTH`].
+    depth: usize,
 }
+
+/// Deepest nesting a query may have (a guard for the stack, far above real queries).
+const MAX_DEPTH: usize = 64;
 
 fn describe(t: &Tok) -> String {
     match t {
@@ -397,9 +402,19 @@ impl Parser {
         Ok(lhs)
     }
 
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err_here(format!("the query nests deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(())
+    }
+
     fn label_filter_primary(&mut self) -> Result<LabelFilter, ParseError> {
         if self.eat(&Tok::LParen) {
+            self.enter()?;
             let f = self.label_filter_or()?;
+            self.depth -= 1;
             self.expect(Tok::RParen, ")")?;
             return Ok(f);
         }
@@ -535,6 +550,13 @@ impl Parser {
     }
 
     fn primary(&mut self) -> Result<Node, ParseError> {
+        self.enter()?;
+        let node = self.primary_inner();
+        self.depth -= 1;
+        node
+    }
+
+    fn primary_inner(&mut self) -> Result<Node, ParseError> {
         match self.peek().clone() {
             Tok::LBrace => Ok(Node::Log(self.log_expr(false)?.0)),
             Tok::LParen => {

@@ -199,10 +199,22 @@ fn errors_name_the_position_as_loki_does() {
         (r#"count_over_time({a="b"}[0s])"#, "greater than 0"),
         (r#"{a="b"} | x > "1""#, "a label filter"),
         (r#"{a="\q"}"#, "unknown escape"),
+        (&format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000)), "nests deeper than 64"),
+        (&format!("{}1", "- ".repeat(100_000)), "nests deeper than 64"),
+        (&format!(r#"{{a="b"}} | {}x="1"{}"#, "(".repeat(100_000), ")".repeat(100_000)), "nests deeper than 64"),
+        (&format!("{}rate({{a=\"b\"}}[1m]){}", "sum(".repeat(10_000), ")".repeat(10_000)), "nests deeper than 64"),
     ] {
         let e = parse(q).unwrap_err().to_string();
         assert!(e.contains(want), "{q:?}: {want:?} not in {e:?}");
     }
+}
+
+/// Nesting just under the limit parses (the guard leaves room on a 2 MiB test-thread stack).
+#[test]
+fn deep_but_allowed_nesting() {
+    assert!(parse(&format!("{}1{}", "(".repeat(60), ")".repeat(60))).is_ok());
+    assert!(parse(&format!("{}rate({{a=\"b\"}}[1m]){}", "sum(".repeat(60), ")".repeat(60))).is_ok());
+    assert!(parse(&format!(r#"{{a="b"}} | {}x="1"{}"#, "(".repeat(60), ")".repeat(60))).is_ok());
 }
 
 #[test]

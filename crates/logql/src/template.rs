@@ -104,7 +104,13 @@ fn lex_action(src: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn parse_pipe(toks: &[String], pos: &mut usize) -> Result<Vec<Cmd>, String> {
+/// Deepest nesting of parentheses and `if` blocks in a template.
+const MAX_DEPTH: usize = 64;
+
+fn parse_pipe(toks: &[String], pos: &mut usize, depth: usize) -> Result<Vec<Cmd>, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("the template nests deeper than {MAX_DEPTH} levels"));
+    }
     let mut cmds = vec![Cmd(Vec::new())];
     while *pos < toks.len() {
         let t = &toks[*pos];
@@ -112,7 +118,7 @@ fn parse_pipe(toks: &[String], pos: &mut usize) -> Result<Vec<Cmd>, String> {
         let last = cmds.last_mut().ok_or("empty pipeline")?;
         match t.as_str() {
             "|" => cmds.push(Cmd(Vec::new())),
-            "(" => last.0.push(Arg::Sub(parse_pipe(toks, pos)?)),
+            "(" => last.0.push(Arg::Sub(parse_pipe(toks, pos, depth + 1)?)),
             ")" => return finish(cmds),
             "." => last.0.push(Arg::Dot),
             "true" => last.0.push(Arg::Lit(V::B(true))),
@@ -178,7 +184,11 @@ fn parse_nodes(
     parts: &[Result<String, String>],
     pos: &mut usize,
     stop: &[&str],
+    depth: usize,
 ) -> Result<(Vec<Node>, Option<String>), String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("the template nests deeper than {MAX_DEPTH} levels"));
+    }
     let mut nodes = Vec::new();
     while *pos < parts.len() {
         let p = &parts[*pos];
@@ -196,8 +206,8 @@ fn parse_nodes(
                     let otherwise;
                     loop {
                         let toks = lex_action(&cond)?;
-                        let pipe = parse_pipe(&toks, &mut 0)?;
-                        let (body, end) = parse_nodes(parts, pos, &["else", "end"])?;
+                        let pipe = parse_pipe(&toks, &mut 0, 0)?;
+                        let (body, end) = parse_nodes(parts, pos, &["else", "end"], depth + 1)?;
                         branches.push((pipe, body));
                         match end.as_deref() {
                             Some("end") => {
@@ -210,7 +220,7 @@ fn parse_nodes(
                                     cond = c.to_string();
                                     continue;
                                 }
-                                let (body, end) = parse_nodes(parts, pos, &["end"])?;
+                                let (body, end) = parse_nodes(parts, pos, &["end"], depth + 1)?;
                                 if end.is_none() {
                                     return Err("unexpected EOF: missing {{end}}".into());
                                 }
@@ -226,7 +236,7 @@ fn parse_nodes(
                 } else if action.starts_with("/*") || action.is_empty() {
                 } else {
                     let toks = lex_action(action)?;
-                    nodes.push(Node::Action(parse_pipe(&toks, &mut 0)?));
+                    nodes.push(Node::Action(parse_pipe(&toks, &mut 0, 0)?));
                 }
             }
         }
@@ -238,7 +248,7 @@ impl Template {
     /// Parses a template.
     pub fn parse(src: &str) -> Result<Template, String> {
         let parts = split(src)?;
-        let (nodes, stop) = parse_nodes(&parts, &mut 0, &[])?;
+        let (nodes, stop) = parse_nodes(&parts, &mut 0, &[], 0)?;
         if let Some(s) = stop {
             return Err(format!("unexpected {{{{{s}}}}}"));
         }
@@ -720,6 +730,8 @@ mod tests {
             ("{{ .x", "unclosed"),
             ("{{ ToUpper .a .b }}", "wrong number of args"),
             ("{{ div 1 0 }}", "division by zero"),
+            (&format!("{{{{ {}.x{} }}}}", "(".repeat(10_000), ")".repeat(10_000)), "deeper than"),
+            (&"{{ if .x }}".repeat(10_000), "deeper than"),
         ] {
             let e = render(t, &[]).unwrap_err();
             assert!(e.contains(want), "{t}: {want:?} not in {e:?}");
