@@ -18,6 +18,9 @@ use std::sync::Arc;
 
 /// The label that names a range aggregation's series in the in-memory store.
 const NODE_LABEL: &str = "__logql_node";
+/// Most series one range aggregation may make before the rest of the query reduces them
+/// (a bound on memory; the result's own limit is the engine's `max_series`).
+const MAX_RANGE_SERIES: usize = 100_000;
 
 /// Why a metric query failed.
 #[derive(Debug, thiserror::Error)]
@@ -274,6 +277,11 @@ fn eval_range(
             }
             row.labels.remove(ERROR_DETAILS_LABEL);
             apply_grouping(&mut row.labels, grouping);
+            if series.len() >= MAX_RANGE_SERIES && !series.contains_key(&row.labels) {
+                return Err(q(format!(
+                    "maximum of series ({MAX_RANGE_SERIES}) reached for a single query; add filters or aggregate with sum by (...)"
+                )));
+            }
             series.entry(row.labels).or_default().push((e.ts_ns, value));
         }
     }

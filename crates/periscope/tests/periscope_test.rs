@@ -733,6 +733,9 @@ fn logql_through_the_loki_query_api() {
     assert!(status == 400 && body.contains("parse error at line 1, col 17"), "{status} {body}");
     let (status, _, body) = q(r#"{env="prod"}"#, "&limit=100000");
     assert!(status == 400 && body.contains("max entries limit"), "{status} {body}");
+    let path = format!("/loki/api/v1/query_range?query={}&start=0&end={now}", urlencode(r#"{env="prod"}"#));
+    let (status, body) = http(&server.addr, "GET", &path, &[], b"").unwrap();
+    assert!(status == 400 && body.contains("the query time range exceeds the limit"), "{status} {body}");
     let (status, body) =
         http(&server.addr, "GET", &format!("/loki/api/v1/query?query={}", urlencode(r#"{env="prod"}"#)), &[], b"")
             .unwrap();

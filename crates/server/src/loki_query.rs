@@ -19,6 +19,10 @@ use std::sync::Arc;
 
 /// Most entries a query may ask for (Loki's `max_entries_limit_per_query`).
 const MAX_ENTRIES: usize = 5000;
+/// Longest range a query may cover (Loki's `max_query_length`, 721 h).
+const MAX_QUERY_LENGTH_NS: i64 = 721 * 3_600_000_000_000;
+/// Most series a metric query may return (Loki's `max_query_series`).
+const MAX_QUERY_SERIES: usize = 500;
 
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError { status: StatusCode::BAD_REQUEST, reason: "bad_query", message: msg.into() }
@@ -62,6 +66,12 @@ fn range(p: &Params) -> Result<Range, ApiError> {
     };
     if end < start {
         return Err(bad("the end timestamp must not be before the start time"));
+    }
+    if end.saturating_sub(start) > MAX_QUERY_LENGTH_NS {
+        return Err(bad(format!(
+            "the query time range exceeds the limit (query length: {}h, limit: 721h)",
+            end.saturating_sub(start) / 3_600_000_000_000
+        )));
     }
     Ok(Range { start, end })
 }
@@ -189,14 +199,22 @@ async fn metric(
         };
         (t, t, 1)
     };
-    let opts = state.engine.options().clone();
+    let mut opts = state.engine.options().clone();
+    opts.max_series = MAX_QUERY_SERIES;
     let out = tokio::task::spawn_blocking(move || {
         let r = periscope_logql::metric::MetricRange { start, end, step, instant: !ranged };
         periscope_logql::metric::eval_metric(store.as_ref(), &tenant, &expr, r, &opts)
     })
     .await
     .map_err(|e| ApiError::internal(format!("query task failed: {e}")))?
-    .map_err(|e| bad(e.to_string()))?;
+    .map_err(|e| {
+        let msg = e.to_string();
+        if msg.contains("(query.max_series)") {
+            bad(format!("maximum of series ({MAX_QUERY_SERIES}) reached for a single query"))
+        } else {
+            bad(msg)
+        }
+    })?;
     let mut data = String::new();
     crate::api::json::write_query_data(&mut data, &out.value);
     let body = crate::api::json::success_body(&data, &out.warnings, &out.infos);
