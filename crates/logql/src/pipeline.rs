@@ -546,6 +546,24 @@ fn logfmt_stage(row: &mut Row, strict: bool, keep_empty: bool, params: &[(String
     }
 }
 
+/// The fields a line yields to the `json` parser (when it is a JSON object) or else to
+/// `logfmt`, with the parser's name — what Loki's `detected_fields` reports.
+pub fn detect_fields(line: &str) -> (&'static str, Vec<(String, String)>) {
+    let mut row = Row { ts_ns: 0, line: line.to_string(), labels: BTreeMap::new() };
+    if line.trim_start().starts_with('{') {
+        json_stage(&mut row, &[]);
+        if !row.labels.contains_key(ERROR_LABEL) {
+            return ("json", row.labels.into_iter().collect());
+        }
+        row.labels.clear();
+    }
+    logfmt_stage(&mut row, true, false, &[]);
+    if row.labels.contains_key(ERROR_LABEL) {
+        return ("logfmt", Vec::new());
+    }
+    ("logfmt", row.labels.into_iter().collect())
+}
+
 /// A Go duration (`1.5s`, `250ms`, `1h2m`) in nanoseconds.
 pub fn parse_go_duration(s: &str) -> Option<i64> {
     let (neg, s) = match s.strip_prefix('-') {

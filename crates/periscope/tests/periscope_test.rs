@@ -806,6 +806,36 @@ fn logql_through_the_loki_query_api() {
         http(&server.addr, "GET", &format!("/loki/api/v1/series?match[]={}", urlencode(r#"{job=~"w.*"}"#)), &[], b"")
             .unwrap();
     assert_eq!(json(&body)["data"], serde_json::json!([{"env": "prod", "job": "worker"}]));
+    // Detected fields of the JSON lines.
+    let (status, body) = http(
+        &server.addr,
+        "GET",
+        &format!(
+            "/loki/api/v1/detected_fields?query={}&start={}&end={now}",
+            urlencode(r#"{job="api"}"#),
+            now - 3_600_000_000_000
+        ),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v = json(&body);
+    let fields: BTreeMap<String, (String, u64)> = v["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["label"].as_str().unwrap().to_string(),
+                (f["type"].as_str().unwrap().to_string(), f["cardinality"].as_u64().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(fields["status"], ("int".to_string(), 3), "{body}");
+    assert_eq!(fields["path"], ("string".to_string(), 2), "{body}");
+    assert_eq!(fields["duration"], ("duration".to_string(), 3), "{body}");
+    assert_eq!(v["fields"][0]["parsers"], serde_json::json!(["json"]));
     // Index stats and volume.
     let sel = urlencode(r#"{env="prod"}"#);
     let (_, body) = http(&server.addr, "GET", &format!("/loki/api/v1/index/stats?query={sel}"), &[], b"").unwrap();

@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/loki/api/v1/series", get(loki_query::series).post(loki_query::series))
         .route("/loki/api/v1/index/stats", get(loki_query::index_stats).post(loki_query::index_stats))
         .route("/loki/api/v1/index/volume", get(loki_query::index_volume).post(loki_query::index_volume))
+        .route("/loki/api/v1/detected_fields", get(loki_query::detected_fields))
         .route("/api/periscope/traces/{id}/logs", get(loki_query::trace_logs))
         .merge(api::routes())
         .merge(jaeger::routes())

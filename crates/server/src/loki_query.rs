@@ -445,3 +445,86 @@ pub(crate) async fn index_volume(
         .collect();
     Ok(Json(json!({"status": "success", "data": {"resultType": "vector", "result": result}})))
 }
+
+/// What `detected_fields` saw of one field.
+struct Seen {
+    count: usize,
+    values: std::collections::BTreeSet<String>,
+    ty: &'static str,
+    parser: &'static str,
+}
+
+/// `GET /loki/api/v1/detected_fields`: the fields the `json` (or else `logfmt`) parser finds in
+/// the newest `line_limit` (1000) lines of a selector, with their type (`int`, `float`,
+/// `boolean`, `duration`, `bytes`, `string`), distinct values and parser, most frequent
+/// first, at most `limit` (1000) — Loki's answer shape.
+pub(crate) async fn detected_fields(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let store = store(&state)?;
+    let tenant = tenant(&headers)?;
+    let r = range(&p)?;
+    let matchers = periscope_logql::parse_selector(p.get("query")).map_err(|e| bad(e.to_string()))?;
+    let num = |k: &str, d: usize| -> Result<usize, ApiError> {
+        match p.get(k) {
+            "" => Ok(d),
+            s => s.parse().map_err(|_| bad(format!("invalid {k} {s:?}"))),
+        }
+    };
+    let (line_limit, limit) = (num("line_limit", 1000)?, num("limit", 1000)?);
+    let q = periscope_storage::LogQuery {
+        matchers,
+        start_ns: r.start,
+        end_ns: r.end,
+        direction: Direction::Backward,
+        limit: line_limit,
+        ..Default::default()
+    };
+    let streams = tokio::task::spawn_blocking(move || store.select_logs(&tenant, &q))
+        .await
+        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    // name → what was seen of it.
+    let mut fields: std::collections::BTreeMap<String, Seen> = std::collections::BTreeMap::new();
+    for s in &streams {
+        for e in &s.entries {
+            let (parser, found) = periscope_logql::pipeline::detect_fields(&e.line);
+            for (k, v) in found {
+                let ty = if v.parse::<i64>().is_ok() {
+                    "int"
+                } else if v.parse::<f64>().is_ok() {
+                    "float"
+                } else if v == "true" || v == "false" {
+                    "boolean"
+                } else if periscope_logql::pipeline::parse_go_duration(&v).is_some() {
+                    "duration"
+                } else if v.chars().any(|c| c.is_ascii_alphabetic())
+                    && periscope_logql::pipeline::parse_bytes(&v).is_some()
+                {
+                    "bytes"
+                } else {
+                    "string"
+                };
+                let f = fields.entry(k).or_insert(Seen { count: 0, values: Default::default(), ty, parser });
+                f.count += 1;
+                if f.values.len() < 10_000 {
+                    f.values.insert(v);
+                }
+                if f.ty != ty {
+                    // Mixed kinds of values are strings.
+                    f.ty = if matches!((f.ty, ty), ("int", "float") | ("float", "int")) { "float" } else { "string" };
+                }
+            }
+        }
+    }
+    let mut list: Vec<(String, Seen)> = fields.into_iter().collect();
+    list.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(&b.0)));
+    list.truncate(limit);
+    let out: Vec<Value> = list
+        .into_iter()
+        .map(|(label, f)| json!({"label": label, "type": f.ty, "cardinality": f.values.len(), "parsers": [f.parser]}))
+        .collect();
+    Ok(Json(json!({"fields": out, "limit": limit})))
+}
