@@ -206,3 +206,49 @@ fn select_by_trace_id() {
     assert!(db.select_logs(&t, &q).unwrap().is_empty());
     db.close().unwrap();
 }
+
+/// A busy stream: its entries read back whole and in order, a late entry joins them, and they
+/// go through a restart and into a block unchanged.
+#[test]
+fn busy_stream_with_a_late_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    let t0 = now() - 3600 * S;
+    let db = LogDb::open(dir.path(), LogDbOptions::default()).unwrap();
+    let n = 5000i64;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let entries: Vec<(i64, String)> = chunk.iter().map(|i| (t0 + i * 1_000_000, format!("line {i:05}"))).collect();
+        let refs: Vec<(i64, &str)> = entries.iter().map(|(t, l)| (*t, l.as_str())).collect();
+        db.append_logs(&t, &LogBatch { streams: vec![stream("api", &refs)] }).unwrap();
+    }
+    // A late entry, before the frozen pages' times end.
+    db.append_logs(&t, &LogBatch { streams: vec![stream("api", &[(t0 + 1_500_000, "late")])] }).unwrap();
+    let q = LogQuery { start_ns: t0, end_ns: t0 + 100 * S, direction: Direction::Forward, ..Default::default() };
+    let check = |db: &LogDb| {
+        let lines: Vec<String> =
+            db.select_logs(&t, &q).unwrap().into_iter().flat_map(|s| s.entries.into_iter().map(|e| e.line)).collect();
+        assert_eq!(lines.len(), n as usize + 1);
+        assert_eq!(&lines[..4], &["line 00000", "line 00001", "late", "line 00002"]);
+        assert_eq!(lines.last().map(String::as_str), Some("line 04999"));
+        let win = LogQuery { start_ns: t0 + 4000 * 1_000_000, end_ns: t0 + 4002 * 1_000_000, ..q.clone() };
+        let got: Vec<String> =
+            db.select_logs(&t, &win).unwrap().into_iter().flat_map(|s| s.entries.into_iter().map(|e| e.line)).collect();
+        assert_eq!(got, vec!["line 04000", "line 04001"]);
+        assert_eq!(db.log_streams(&t, &[], t0 + 10 * 1_000_000, t0 + 11 * 1_000_000).unwrap().len(), 1);
+    };
+    check(&db);
+    let mut m = String::new();
+    db.write_metrics(&mut m);
+    assert!(m.contains(&format!("periscope_logs_head_entries {}\n", n + 1)), "{m}");
+    db.close().unwrap();
+    drop(db);
+    let db = LogDb::open(dir.path(), LogDbOptions::default()).unwrap();
+    check(&db);
+    db.maintain(true).unwrap();
+    check(&db);
+    db.close().unwrap();
+    drop(db);
+    let db = LogDb::open(dir.path(), LogDbOptions::default()).unwrap();
+    check(&db);
+    db.close().unwrap();
+}
