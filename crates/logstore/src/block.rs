@@ -10,39 +10,19 @@
 //! footer's and each page's CRC and bounds every length.
 
 use periscope_model::{Label, Labels, LogEntry};
+pub(crate) use periscope_wal::block_file::BlockError;
+use periscope_wal::block_file::{io, MAX_RAW, ZSTD_LEVEL};
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 const MAGIC: &[u8; 8] = b"PSCLOGB1";
 /// Entries per page, at most.
 pub(crate) const PAGE_ENTRIES: usize = 1024;
 /// Bytes of lines per page, about.
 pub(crate) const PAGE_BYTES: usize = 256 << 10;
-const ZSTD_LEVEL: i32 = 3;
-const MAX_RAW: usize = 1 << 30;
 const BLOOM_BITS_PER_TOKEN: usize = 10;
 const BLOOM_PROBES: u64 = 6;
-
-/// Errors of block files.
-#[derive(Debug, thiserror::Error)]
-pub enum BlockError {
-    #[error("cannot {op} {path}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("log block {path} is damaged: {what}")]
-    Corrupt { path: PathBuf, what: String },
-}
-
-fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BlockError + 'a {
-    move |source| BlockError::Io { op, path: path.to_path_buf(), source }
-}
 
 fn put_uvarint(b: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -173,8 +153,6 @@ pub(crate) struct Block {
     pub(crate) entries: u64,
 }
 
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
 fn encode_page(entries: &[LogEntry], base: i64) -> Vec<u8> {
     let mut b = Vec::new();
     put_uvarint(&mut b, entries.len() as u64);
@@ -228,7 +206,7 @@ fn decode_page(b: &[u8], base: i64) -> Option<Vec<LogEntry>> {
 
 /// Writes the streams (each with its entries sorted by time) as a block in `dir`.
 pub(crate) fn write_block(dir: &Path, streams: &[(&Labels, &[LogEntry])]) -> Result<Block, BlockError> {
-    let mut file_bytes = MAGIC.to_vec();
+    let mut file_bytes = periscope_wal::block_file::start(MAGIC);
     let mut metas = Vec::new();
     let (mut min_ts, mut max_ts, mut entries) = (i64::MAX, i64::MIN, 0u64);
     for (labels, all) in streams {
@@ -302,53 +280,16 @@ pub(crate) fn write_block(dir: &Path, streams: &[(&Labels, &[LogEntry])]) -> Res
             footer.extend_from_slice(&p.crc.to_le_bytes());
         }
     }
-    let z = zstd::bulk::compress(&footer, ZSTD_LEVEL).map_err(io("compress the footer of", dir))?;
-    file_bytes.extend_from_slice(&z);
-    file_bytes.extend_from_slice(&(footer.len() as u32).to_le_bytes());
-    file_bytes.extend_from_slice(&(z.len() as u32).to_le_bytes());
-    file_bytes.extend_from_slice(&crc32fast::hash(&z).to_le_bytes());
-    file_bytes.extend_from_slice(MAGIC);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let name = format!("{now:016x}-{:04x}", SEQ.fetch_add(1, Ordering::Relaxed) & 0xffff);
-    let tmp = dir.join(format!("{name}.tmp"));
-    let path = dir.join(format!("{name}.lblk"));
-    {
-        let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
-        f.write_all(&file_bytes).map_err(io("write", &tmp))?;
-        f.sync_all().map_err(io("sync", &tmp))?;
-    }
-    std::fs::rename(&tmp, &path).map_err(io("rename", &tmp))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync", dir))?;
-    let file = File::open(&path).map_err(io("open", &path))?;
-    Ok(Block { path, file, size: file_bytes.len() as u64, streams: metas, min_ts, max_ts, entries })
+    let (path, file, size) = periscope_wal::block_file::seal(dir, "lblk", MAGIC, file_bytes, &footer)?;
+    Ok(Block { path, file, size, streams: metas, min_ts, max_ts, entries })
 }
 
 impl Block {
     /// Opens a block, reading and checking its footer.
     pub(crate) fn open(path: &Path) -> Result<Block, BlockError> {
         let corrupt = |what: &str| BlockError::Corrupt { path: path.to_path_buf(), what: what.to_string() };
-        let file = File::open(path).map_err(io("open", path))?;
-        let size = file.metadata().map_err(io("stat", path))?.len();
-        if size < 36 {
-            return Err(corrupt("shorter than a header and footer"));
-        }
-        let mut tail = [0u8; 20];
-        file.read_exact_at(&mut tail, size - 20).map_err(io("read", path))?;
-        if &tail[12..] != MAGIC {
-            return Err(corrupt("no footer magic"));
-        }
-        let word = |i: usize| u32::from_le_bytes([tail[i], tail[i + 1], tail[i + 2], tail[i + 3]]);
-        let (raw_len, z_len, crc) = (word(0) as usize, u64::from(word(4)), word(8));
-        if z_len + 28 > size || raw_len > MAX_RAW {
-            return Err(corrupt("footer length out of range"));
-        }
-        let mut z = vec![0u8; z_len as usize];
-        file.read_exact_at(&mut z, size - 20 - z_len).map_err(io("read", path))?;
-        if crc32fast::hash(&z) != crc {
-            return Err(corrupt("footer checksum mismatch"));
-        }
-        let raw = zstd::bulk::decompress(&z, raw_len).map_err(|e| corrupt(&format!("footer: {e}")))?;
-        let data_end = size - 20 - z_len;
+        let periscope_wal::block_file::Opened { file, size, footer: raw, data_end } =
+            periscope_wal::block_file::open(path, MAGIC)?;
         let mut c = Cur { b: &raw, pos: 0 };
         let parsed = (|| -> Option<Vec<StreamMeta>> {
             if c.uvarint()? != 1 {

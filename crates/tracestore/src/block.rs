@@ -19,22 +19,18 @@
 use crate::codec::{put_origin, put_parent, put_str, put_uvarint, put_varint, CodecError, Cur};
 use crate::headspan::{attr_pairs, attr_tag_bits, HeadSpan};
 use periscope_model::{Attribute, Span, SpanKind, SpanOrigin, StatusCode, TraceId};
+pub use periscope_wal::block_file::BlockError;
+use periscope_wal::block_file::{io, MAX_RAW, ZSTD_LEVEL};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// First and last 8 bytes of every block file.
 const MAGIC: &[u8; 8] = b"PSCTRB01";
 /// Spans per group, about: a group is closed at the first trace boundary past this.
 pub(crate) const GROUP_SPANS: usize = 1024;
-/// zstd level of the columns: 3 is zstd's default, the knee of size per CPU.
-const ZSTD_LEVEL: i32 = 3;
-/// Largest uncompressed column or footer read back (a bound on a damaged length).
-const MAX_RAW: usize = 1 << 30;
 /// Bloom filter: bits per trace and probes.
 const BLOOM_BITS_PER_TRACE: usize = 10;
 const BLOOM_PROBES: u32 = 7;
@@ -51,24 +47,6 @@ const C_KIND_STATUS: usize = 4;
 const C_TIMES: usize = 5;
 const C_ATTRS: usize = 6;
 const C_REST: usize = 7;
-
-/// Errors of block files.
-#[derive(Debug, thiserror::Error)]
-pub enum BlockError {
-    #[error("cannot {op} {path}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("trace block {path} is damaged: {what}")]
-    Corrupt { path: PathBuf, what: String },
-}
-
-fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BlockError + 'a {
-    move |source| BlockError::Io { op, path: path.to_path_buf(), source }
-}
 
 /// One group's place in the file and what it holds.
 #[derive(Debug, Clone)]
@@ -143,8 +121,6 @@ pub(crate) struct Block {
     pub(crate) size: u64,
     pub(crate) meta: BlockMeta,
 }
-
-static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// The dictionaries of a block being written.
 #[derive(Default)]
@@ -226,7 +202,7 @@ pub(crate) fn write_block(dir: &Path, mut traces: Vec<(TraceId, Vec<Arc<HeadSpan
     let (mut min_start, mut max_start, mut max_end) = (i64::MAX, i64::MIN, i64::MIN);
     let (mut min_duration, mut max_duration) = (i64::MAX, i64::MIN);
     let mut nspans = 0u64;
-    let mut file_bytes: Vec<u8> = MAGIC.to_vec();
+    let mut file_bytes = periscope_wal::block_file::start(MAGIC);
     let mut groups = Vec::new();
     let mut start = 0;
     while start < traces.len() {
@@ -335,26 +311,8 @@ pub(crate) fn write_block(dir: &Path, mut traces: Vec<(TraceId, Vec<Arc<HeadSpan
     };
     let mut raw = Vec::new();
     encode_meta(&mut raw, &meta);
-    let z = zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(io("compress the footer of", dir))?;
-    file_bytes.extend_from_slice(&z);
-    file_bytes.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-    file_bytes.extend_from_slice(&(z.len() as u32).to_le_bytes());
-    file_bytes.extend_from_slice(&crc32fast::hash(&z).to_le_bytes());
-    file_bytes.extend_from_slice(MAGIC);
-
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let name = format!("{now:016x}-{:04x}", SEQ.fetch_add(1, Ordering::Relaxed) & 0xffff);
-    let tmp = dir.join(format!("{name}.tmp"));
-    let path = dir.join(format!("{name}.tblk"));
-    {
-        let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
-        f.write_all(&file_bytes).map_err(io("write", &tmp))?;
-        f.sync_all().map_err(io("sync", &tmp))?;
-    }
-    std::fs::rename(&tmp, &path).map_err(io("rename", &tmp))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync", dir))?;
-    let file = File::open(&path).map_err(io("open", &path))?;
-    Ok(Block { path, file, size: file_bytes.len() as u64, meta })
+    let (path, file, size) = periscope_wal::block_file::seal(dir, "tblk", MAGIC, file_bytes, &raw)?;
+    Ok(Block { path, file, size, meta })
 }
 
 fn encode_meta(b: &mut Vec<u8>, m: &BlockMeta) {
@@ -530,30 +488,10 @@ pub(crate) struct Rows {
 impl Block {
     /// Opens a block file, reading and checking its footer.
     pub(crate) fn open(path: &Path) -> Result<Block, BlockError> {
-        let file = File::open(path).map_err(io("open", path))?;
-        let size = file.metadata().map_err(io("stat", path))?.len();
+        let periscope_wal::block_file::Opened { file, size, footer: raw, data_end } =
+            periscope_wal::block_file::open(path, MAGIC)?;
         let corrupt = |what: &str| BlockError::Corrupt { path: path.to_path_buf(), what: what.to_string() };
-        if size < 36 {
-            return Err(corrupt("shorter than a header and footer"));
-        }
-        let mut tail = [0u8; 20];
-        file.read_exact_at(&mut tail, size - 20).map_err(io("read", path))?;
-        if &tail[12..] != MAGIC {
-            return Err(corrupt("no footer magic"));
-        }
-        let word = |i: usize| u32::from_le_bytes([tail[i], tail[i + 1], tail[i + 2], tail[i + 3]]);
-        let (raw_len, z_len, crc) = (word(0) as usize, word(4) as u64, word(8));
-        if z_len + 28 > size || raw_len > MAX_RAW {
-            return Err(corrupt("footer length out of range"));
-        }
-        let mut z = vec![0u8; z_len as usize];
-        file.read_exact_at(&mut z, size - 20 - z_len).map_err(io("read", path))?;
-        if crc32fast::hash(&z) != crc {
-            return Err(corrupt("footer checksum mismatch"));
-        }
-        let raw = zstd::bulk::decompress(&z, raw_len).map_err(|e| corrupt(&format!("footer: {e}")))?;
         let meta = decode_meta(&raw).map_err(|e| corrupt(&format!("footer: {e}")))?;
-        let data_end = size - 20 - z_len;
         for g in &meta.groups {
             let len: u64 = g.lens.iter().map(|(z, _)| u64::from(*z)).sum();
             if g.offset < 8 || g.offset.checked_add(len).is_none_or(|e| e > data_end) {

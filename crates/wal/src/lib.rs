@@ -12,6 +12,7 @@
 //!   record and reports it.
 //! - No async: callers on an async runtime call in from a blocking thread.
 
+pub mod block_file;
 mod checkpoint;
 mod error;
 mod reader;
