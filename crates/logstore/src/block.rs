@@ -9,7 +9,8 @@
 //! Invariants: written to a temporary name, fsynced and renamed; every read checks the
 //! footer's and each page's CRC and bounds every length.
 
-use periscope_model::{Label, Labels, LogEntry};
+use crate::codec::{put_labels, put_str, put_uvarint, put_varint, CodecError, Cur};
+use periscope_model::{Labels, LogEntry};
 pub(crate) use periscope_wal::block_file::BlockError;
 use periscope_wal::block_file::{io, MAX_RAW, ZSTD_LEVEL};
 use std::fs::File;
@@ -23,60 +24,6 @@ pub(crate) const PAGE_ENTRIES: usize = 1024;
 pub(crate) const PAGE_BYTES: usize = 256 << 10;
 const BLOOM_BITS_PER_TOKEN: usize = 10;
 const BLOOM_PROBES: u64 = 6;
-
-fn put_uvarint(b: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        b.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    b.push(v as u8);
-}
-
-fn put_varint(b: &mut Vec<u8>, v: i64) {
-    put_uvarint(b, ((v << 1) ^ (v >> 63)) as u64);
-}
-
-fn put_str(b: &mut Vec<u8>, s: &str) {
-    put_uvarint(b, s.len() as u64);
-    b.extend_from_slice(s.as_bytes());
-}
-
-struct Cur<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cur<'a> {
-    fn uvarint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let byte = *self.b.get(self.pos)?;
-            self.pos += 1;
-            v |= u64::from(byte & 0x7f) << (7 * i);
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
-    fn varint(&mut self) -> Option<i64> {
-        let z = self.uvarint()?;
-        Some(((z >> 1) as i64) ^ -((z & 1) as i64))
-    }
-    fn count(&mut self, min: usize) -> Option<usize> {
-        let n = self.uvarint()?;
-        (n <= ((self.b.len() - self.pos) / min.max(1)) as u64).then_some(n as usize)
-    }
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(s)
-    }
-    fn str(&mut self) -> Option<String> {
-        let n = self.count(1)?;
-        std::str::from_utf8(self.bytes(n)?).ok().map(str::to_owned)
-    }
-}
 
 /// The alphanumeric runs of `s` (bytes above ASCII count as token characters).
 pub(crate) fn tokens(s: &str) -> impl Iterator<Item = &str> {
@@ -177,22 +124,22 @@ fn encode_page(entries: &[LogEntry], base: i64) -> Vec<u8> {
     b
 }
 
-fn decode_page(b: &[u8], base: i64) -> Option<Vec<LogEntry>> {
-    let mut c = Cur { b, pos: 0 };
+fn decode_page(b: &[u8], base: i64) -> Result<Vec<LogEntry>, CodecError> {
+    let mut c = Cur::new(b);
     let n = c.count(2)?;
     let mut ts = Vec::with_capacity(n);
     let mut prev = base;
     for _ in 0..n {
-        prev = prev.checked_add(c.varint()?)?;
+        prev = prev.checked_add(c.varint()?).ok_or(CodecError("timestamp overflow"))?;
         ts.push(prev);
     }
     let mut lens = Vec::with_capacity(n);
     for _ in 0..n {
-        lens.push(usize::try_from(c.uvarint()?).ok()?);
+        lens.push(c.u32()? as usize);
     }
     let mut out = Vec::with_capacity(n);
     for (i, len) in lens.into_iter().enumerate() {
-        let line = std::str::from_utf8(c.bytes(len)?).ok()?.to_owned();
+        let line = std::str::from_utf8(c.bytes(len)?).map_err(|_| CodecError("invalid utf-8"))?.to_owned();
         out.push(LogEntry { ts_ns: ts[i], line, metadata: Vec::new() });
     }
     for e in out.iter_mut() {
@@ -201,7 +148,10 @@ fn decode_page(b: &[u8], base: i64) -> Option<Vec<LogEntry>> {
             e.metadata.push((c.str()?, c.str()?));
         }
     }
-    (c.pos == b.len()).then_some(out)
+    if !c.at_end() {
+        return Err(CodecError("trailing bytes"));
+    }
+    Ok(out)
 }
 
 /// Writes the streams (each with its entries sorted by time) as a block in `dir`.
@@ -260,11 +210,7 @@ pub(crate) fn write_block(dir: &Path, streams: &[(&Labels, &[LogEntry])]) -> Res
     put_uvarint(&mut footer, 1);
     put_uvarint(&mut footer, metas.len() as u64);
     for s in &metas {
-        put_uvarint(&mut footer, s.labels.len() as u64);
-        for l in s.labels.iter() {
-            put_str(&mut footer, &l.name);
-            put_str(&mut footer, &l.value);
-        }
+        put_labels(&mut footer, &s.labels);
         put_uvarint(&mut footer, s.pages.len() as u64);
         for p in &s.pages {
             put_uvarint(&mut footer, p.offset);
@@ -284,66 +230,56 @@ pub(crate) fn write_block(dir: &Path, streams: &[(&Labels, &[LogEntry])]) -> Res
     Ok(Block { path, file, size, streams: metas, min_ts, max_ts, entries })
 }
 
+/// Decodes a footer written by [`write_block`], checking every page lies in the data.
+fn decode_footer(raw: &[u8], data_end: u64) -> Result<Vec<StreamMeta>, CodecError> {
+    let mut c = Cur::new(raw);
+    if c.uvarint()? != 1 {
+        return Err(CodecError("unknown block version"));
+    }
+    let ns = c.count(2)?;
+    let mut streams = Vec::with_capacity(ns);
+    for _ in 0..ns {
+        let labels = c.labels()?;
+        let np = c.count(10)?;
+        let mut pages = Vec::with_capacity(np);
+        for _ in 0..np {
+            let offset = c.uvarint()?;
+            let zlen = c.u32()?;
+            let raw_len = c.u32()?;
+            let (min_ts, max_ts) = (c.varint()?, c.varint()?);
+            let count = c.u32()?;
+            let nw = c.count(8)?;
+            let mut bloom = Vec::with_capacity(nw);
+            for _ in 0..nw {
+                bloom.push(u64::from_le_bytes(c.array()?));
+            }
+            let crc = u32::from_le_bytes(c.array()?);
+            if bloom.is_empty() {
+                return Err(CodecError("empty bloom filter"));
+            }
+            if offset < 8 || offset.checked_add(zlen.into()).is_none_or(|e| e > data_end) {
+                return Err(CodecError("page outside the file"));
+            }
+            if raw_len as usize > MAX_RAW {
+                return Err(CodecError("page larger than a block may hold"));
+            }
+            pages.push(PageMeta { offset, zlen, raw_len, min_ts, max_ts, count, bloom, crc });
+        }
+        streams.push(StreamMeta { labels, pages });
+    }
+    if !c.at_end() {
+        return Err(CodecError("trailing bytes"));
+    }
+    Ok(streams)
+}
+
 impl Block {
     /// Opens a block, reading and checking its footer.
     pub(crate) fn open(path: &Path) -> Result<Block, BlockError> {
         let corrupt = |what: &str| BlockError::Corrupt { path: path.to_path_buf(), what: what.to_string() };
         let periscope_wal::block_file::Opened { file, size, footer: raw, data_end } =
             periscope_wal::block_file::open(path, MAGIC)?;
-        let mut c = Cur { b: &raw, pos: 0 };
-        let parsed = (|| -> Option<Vec<StreamMeta>> {
-            if c.uvarint()? != 1 {
-                return None;
-            }
-            let ns = c.count(2)?;
-            let mut streams = Vec::with_capacity(ns);
-            for _ in 0..ns {
-                let nl = c.count(2)?;
-                let mut labels = Vec::with_capacity(nl);
-                for _ in 0..nl {
-                    labels.push(Label::new(c.str()?, c.str()?));
-                }
-                let labels = Labels::from_pairs(labels.into_iter().map(|l| (l.name, l.value))).ok()?;
-                let np = c.count(10)?;
-                let mut pages = Vec::with_capacity(np);
-                for _ in 0..np {
-                    let offset = c.uvarint()?;
-                    let zlen = u32::try_from(c.uvarint()?).ok()?;
-                    let raw_len = u32::try_from(c.uvarint()?).ok()?;
-                    let (min_ts, max_ts) = (c.varint()?, c.varint()?);
-                    let count = u32::try_from(c.uvarint()?).ok()?;
-                    let nw = c.count(8)?;
-                    let mut bloom = Vec::with_capacity(nw);
-                    for _ in 0..nw {
-                        let mut w = [0u8; 8];
-                        w.copy_from_slice(c.bytes(8)?);
-                        bloom.push(u64::from_le_bytes(w));
-                    }
-                    let mut crc = [0u8; 4];
-                    crc.copy_from_slice(c.bytes(4)?);
-                    if bloom.is_empty()
-                        || offset < 8
-                        || offset + u64::from(zlen) > data_end
-                        || raw_len as usize > MAX_RAW
-                    {
-                        return None;
-                    }
-                    pages.push(PageMeta {
-                        offset,
-                        zlen,
-                        raw_len,
-                        min_ts,
-                        max_ts,
-                        count,
-                        bloom,
-                        crc: u32::from_le_bytes(crc),
-                    });
-                }
-                streams.push(StreamMeta { labels, pages });
-            }
-            (c.pos == raw.len()).then_some(streams)
-        })();
-        let streams = parsed.ok_or_else(|| corrupt("malformed footer"))?;
+        let streams = decode_footer(&raw, data_end).map_err(|e| corrupt(&format!("footer: {e}")))?;
         let pages = || streams.iter().flat_map(|s| s.pages.iter());
         let min_ts = pages().map(|p| p.min_ts).min().unwrap_or(i64::MAX);
         let max_ts = pages().map(|p| p.max_ts).max().unwrap_or(i64::MIN);
@@ -361,7 +297,7 @@ impl Block {
         }
         let raw = zstd::bulk::decompress(&z, p.raw_len as usize)
             .map_err(|e| corrupt(format!("page at byte {}: {e}", p.offset)))?;
-        decode_page(&raw, p.min_ts).ok_or_else(|| corrupt(format!("page at byte {} is malformed", p.offset)))
+        decode_page(&raw, p.min_ts).map_err(|e| corrupt(format!("page at byte {}: {e}", p.offset)))
     }
 }
 

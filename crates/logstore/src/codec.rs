@@ -10,9 +10,9 @@
 //! Decoding checks every count and length against the bytes left and UTF-8: a damaged record
 //! is an error, never a panic or a huge allocation.
 
-use periscope_model::{Label, Labels, LogBatch, LogEntry, LogStream};
+use periscope_model::{Labels, LogBatch, LogEntry, LogStream};
 
-fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         buf.push((v as u8) | 0x80);
         v >>= 7;
@@ -20,23 +20,32 @@ fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
-fn put_str(buf: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_varint(buf: &mut Vec<u8>, v: i64) {
+    put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+pub(crate) fn put_str(buf: &mut Vec<u8>, s: &str) {
     put_uvarint(buf, s.len() as u64);
     buf.extend_from_slice(s.as_bytes());
+}
+
+/// Appends a label set: `uvarint n | (str name | str value)*`.
+pub(crate) fn put_labels(buf: &mut Vec<u8>, labels: &Labels) {
+    put_uvarint(buf, labels.len() as u64);
+    for l in labels.iter() {
+        put_str(buf, &l.name);
+        put_str(buf, &l.value);
+    }
 }
 
 /// Appends the encoding of the streams (with the entries each keeps) to `buf`.
 pub(crate) fn encode<'a>(buf: &mut Vec<u8>, streams: &[(&'a Labels, Vec<&'a LogEntry>)]) {
     put_uvarint(buf, streams.len() as u64);
     for (labels, entries) in streams {
-        put_uvarint(buf, labels.len() as u64);
-        for l in labels.iter() {
-            put_str(buf, &l.name);
-            put_str(buf, &l.value);
-        }
+        put_labels(buf, labels);
         put_uvarint(buf, entries.len() as u64);
         for e in entries {
-            put_uvarint(buf, ((e.ts_ns << 1) ^ (e.ts_ns >> 63)) as u64);
+            put_varint(buf, e.ts_ns);
             put_str(buf, &e.line);
             put_uvarint(buf, e.metadata.len() as u64);
             for (n, v) in &e.metadata {
@@ -52,13 +61,24 @@ pub(crate) fn encode<'a>(buf: &mut Vec<u8>, streams: &[(&'a Labels, Vec<&'a LogE
 #[error("malformed log record: {0}")]
 pub struct CodecError(pub &'static str);
 
-struct Cur<'a> {
+/// A reader over encoded bytes (records, block footers and pages); every read is checked
+/// against the end.
+pub(crate) struct Cur<'a> {
     b: &'a [u8],
     pos: usize,
 }
 
-impl Cur<'_> {
-    fn uvarint(&mut self) -> Result<u64, CodecError> {
+impl<'a> Cur<'a> {
+    pub(crate) fn new(b: &'a [u8]) -> Self {
+        Cur { b, pos: 0 }
+    }
+
+    /// Whether every byte was read.
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos == self.b.len()
+    }
+
+    pub(crate) fn uvarint(&mut self) -> Result<u64, CodecError> {
         let mut v = 0u64;
         for i in 0..10 {
             let byte = *self.b.get(self.pos).ok_or(CodecError("truncated"))?;
@@ -71,41 +91,64 @@ impl Cur<'_> {
         Err(CodecError("varint too long"))
     }
 
+    pub(crate) fn varint(&mut self) -> Result<i64, CodecError> {
+        let z = self.uvarint()?;
+        Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, CodecError> {
+        u32::try_from(self.uvarint()?).map_err(|_| CodecError("number beyond u32"))
+    }
+
     /// A count of items of at least `min` bytes each.
-    fn count(&mut self, min: usize) -> Result<usize, CodecError> {
+    pub(crate) fn count(&mut self, min: usize) -> Result<usize, CodecError> {
         let n = self.uvarint()?;
-        if n > ((self.b.len() - self.pos) / min) as u64 {
+        if n > ((self.b.len() - self.pos) / min.max(1)) as u64 {
             return Err(CodecError("count larger than the record"));
         }
         Ok(n as usize)
     }
 
-    fn str(&mut self) -> Result<String, CodecError> {
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        let end = self.pos.checked_add(n).ok_or(CodecError("length overflow"))?;
+        let s = self.b.get(self.pos..end).ok_or(CodecError("truncated"))?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.bytes(N)?);
+        Ok(a)
+    }
+
+    pub(crate) fn str(&mut self) -> Result<String, CodecError> {
         let n = self.count(1)?;
-        let s = &self.b[self.pos..self.pos + n];
-        self.pos += n;
-        std::str::from_utf8(s).map(str::to_owned).map_err(|_| CodecError("invalid utf-8"))
+        std::str::from_utf8(self.bytes(n)?).map(str::to_owned).map_err(|_| CodecError("invalid utf-8"))
+    }
+
+    /// A label set written by [`put_labels`].
+    pub(crate) fn labels(&mut self) -> Result<Labels, CodecError> {
+        let n = self.count(2)?;
+        let mut pairs = Vec::with_capacity(n);
+        for _ in 0..n {
+            pairs.push((self.str()?, self.str()?));
+        }
+        Labels::from_pairs(pairs).map_err(|_| CodecError("invalid label set"))
     }
 }
 
 /// Decodes a record written by [`encode`].
 pub(crate) fn decode(b: &[u8]) -> Result<LogBatch, CodecError> {
-    let mut c = Cur { b, pos: 0 };
+    let mut c = Cur::new(b);
     let n = c.count(2)?;
     let mut out = LogBatch { streams: Vec::with_capacity(n) };
     for _ in 0..n {
-        let nl = c.count(2)?;
-        let mut labels = Vec::with_capacity(nl);
-        for _ in 0..nl {
-            labels.push(Label::new(c.str()?, c.str()?));
-        }
-        let labels = Labels::from_pairs(labels.into_iter().map(|l| (l.name, l.value)))
-            .map_err(|_| CodecError("invalid label set"))?;
+        let labels = c.labels()?;
         let ne = c.count(3)?;
         let mut entries = Vec::with_capacity(ne);
         for _ in 0..ne {
-            let z = c.uvarint()?;
-            let ts_ns = ((z >> 1) as i64) ^ -((z & 1) as i64);
+            let ts_ns = c.varint()?;
             let line = c.str()?;
             let nm = c.count(2)?;
             let mut metadata = Vec::with_capacity(nm);
@@ -116,7 +159,7 @@ pub(crate) fn decode(b: &[u8]) -> Result<LogBatch, CodecError> {
         }
         out.streams.push(LogStream { labels, entries });
     }
-    if c.pos != b.len() {
+    if !c.at_end() {
         return Err(CodecError("trailing bytes"));
     }
     Ok(out)

@@ -252,3 +252,35 @@ fn busy_stream_with_a_late_entry() {
     check(&db);
     db.close().unwrap();
 }
+
+/// A damaged page is an error when read; a cut or damaged footer refuses the open. Neither
+/// panics.
+#[test]
+fn damaged_blocks_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    let t0 = now() - 3600 * S;
+    let db = LogDb::open(dir.path(), LogDbOptions::default()).unwrap();
+    db.append_logs(&t, &LogBatch { streams: vec![stream("api", &[(t0, "GET /a 200"), (t0 + S, "GET /b 500")])] })
+        .unwrap();
+    db.maintain(true).unwrap();
+    db.close().unwrap();
+    drop(db);
+    let blocks = dir.path().join("default").join("blocks");
+    let path = std::fs::read_dir(&blocks).unwrap().flatten().map(|e| e.path()).next().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[12] ^= 0xff; // inside the first page
+    std::fs::write(&path, &bytes).unwrap();
+    let db = LogDb::open(dir.path(), LogDbOptions::default()).unwrap();
+    let q = LogQuery { start_ns: t0, end_ns: t0 + 10 * S, ..Default::default() };
+    let e = db.select_logs(&t, &q).unwrap_err().to_string();
+    assert!(e.contains("log block"), "{e}");
+    db.close().unwrap();
+    drop(db);
+    for cut in [bytes.len() - 3, 10] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        let e = LogDb::open(dir.path(), LogDbOptions::default()).err().unwrap();
+        let chain = format!("{e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default());
+        assert!(chain.contains("damaged"), "{chain}");
+    }
+}
