@@ -27,8 +27,8 @@ mod codec;
 use periscope_model::{Labels, LogBatch, LogEntry, Matcher, TenantId};
 use periscope_storage::{Direction, LogAppendReport, LogQuery, LogRejectReason, LogStore, StoreError, StreamEntries};
 use periscope_wal::{
-    expire_blocks, remove_unfinished_checkpoints, replay_checkpointed, tenant_dirs, write_checkpoint, TenantMap, Wal,
-    WalOptions,
+    expire_blocks, remove_unfinished_checkpoints, replay_checkpointed, tenant_dirs, write_checkpoint, Periodic,
+    TenantMap, Wal, WalOptions,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -230,8 +230,7 @@ pub struct LogDb {
     opts: LogDbOptions,
     dbs: Arc<TenantMap<Db>>,
     stats: Arc<LogDbStats>,
-    stop: Arc<(Mutex<bool>, std::sync::Condvar)>,
-    maintenance: Mutex<Option<std::thread::JoinHandle<()>>>,
+    maintenance: Periodic,
 }
 
 impl LogDb {
@@ -245,33 +244,17 @@ impl LogDb {
             dbs.insert(tenant, d);
         }
         let stats = Arc::new(LogDbStats::default());
-        let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
-        let maintenance = if opts.maintenance_interval.is_zero() {
-            None
-        } else {
-            let (dbs, stop, stats, opts) = (dbs.clone(), stop.clone(), stats.clone(), opts.clone());
-            let h = std::thread::Builder::new()
-                .name("log-maintenance".into())
-                .spawn(move || loop {
-                    {
-                        let stopped = lock(&stop.0);
-                        let (stopped, _) =
-                            stop.1.wait_timeout(stopped, opts.maintenance_interval).unwrap_or_else(|p| p.into_inner());
-                        if *stopped {
-                            return;
-                        }
-                    }
-                    for (tenant, db) in dbs.all() {
-                        if let Err(e) = db.maintain(&opts, &stats, false) {
-                            stats.maintenance_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            tracing::error!(%tenant, error = %periscope_model::error_chain(&e), "log maintenance failed");
-                        }
-                    }
-                })
-                .map_err(|source| LogDbError::Io { op: "start maintenance thread for", path: root.into(), source })?;
-            Some(h)
-        };
-        Ok(LogDb { root: root.to_path_buf(), opts, dbs, stats, stop, maintenance: Mutex::new(maintenance) })
+        let (d, st, o) = (dbs.clone(), stats.clone(), opts.clone());
+        let maintenance = Periodic::start("log-maintenance", opts.maintenance_interval, move || {
+            for (tenant, db) in d.all() {
+                if let Err(e) = db.maintain(&o, &st, false) {
+                    st.maintenance_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(%tenant, error = %periscope_model::error_chain(&e), "log maintenance failed");
+                }
+            }
+        })
+        .map_err(|source| LogDbError::Io { op: "start maintenance thread for", path: root.into(), source })?;
+        Ok(LogDb { root: root.to_path_buf(), opts, dbs, stats, maintenance })
     }
 
     /// Runs maintenance for every tenant now: cuts a block when one is due (with `force`, of
@@ -334,11 +317,7 @@ impl LogDb {
 
     /// Stops maintenance, flushes and closes every tenant's log.
     pub fn close(&self) -> Result<(), LogDbError> {
-        *lock(&self.stop.0) = true;
-        self.stop.1.notify_all();
-        if let Some(h) = lock(&self.maintenance).take() {
-            let _ = h.join();
-        }
+        self.maintenance.stop();
         for (tenant, d) in self.dbs.all() {
             d.wal.close().map_err(|source| LogDbError::Wal { tenant: tenant.to_string(), source })?;
         }

@@ -25,13 +25,13 @@ use headspan::{attr_tag_bits, HeadSpan};
 use periscope_model::{Attribute, Span, SpanBatch, SpanKind, StatusCode, TenantId, TraceId};
 use periscope_storage::{DependencyLink, SpanAppendReport, StoreError, TraceQuery, TraceStore};
 use periscope_wal::{
-    expire_blocks, remove_unfinished_checkpoints, replay_checkpointed, tenant_dirs, write_checkpoint, TenantMap, Wal,
-    WalOptions,
+    expire_blocks, remove_unfinished_checkpoints, replay_checkpointed, tenant_dirs, write_checkpoint, Periodic,
+    TenantMap, Wal, WalOptions,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Traces a search returns when the query sets no limit (Jaeger's default is 20).
@@ -127,8 +127,7 @@ pub struct TraceDb {
     opts: TraceDbOptions,
     dbs: Arc<TenantMap<Db>>,
     stats: Arc<TraceDbStats>,
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    maintenance: Mutex<Option<std::thread::JoinHandle<()>>>,
+    maintenance: Periodic,
 }
 
 struct Trace {
@@ -305,18 +304,21 @@ impl TraceDb {
             dbs.insert(tenant, d);
         }
         let stats = Arc::new(TraceDbStats::default());
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let maintenance = if opts.maintenance_interval.is_zero() {
-            None
-        } else {
-            let (dbs, stop, stats, opts) = (dbs.clone(), stop.clone(), stats.clone(), opts.clone());
-            let handle = std::thread::Builder::new()
-                .name("trace-maintenance".into())
-                .spawn(move || maintenance_loop(&dbs, &stop, &opts, &stats))
-                .map_err(|source| TraceDbError::Io { op: "start maintenance thread for", path: root.into(), source })?;
-            Some(handle)
-        };
-        Ok(TraceDb { root: root.to_path_buf(), opts, dbs, stats, stop, maintenance: Mutex::new(maintenance) })
+        let (d, st, o) = (dbs.clone(), stats.clone(), opts.clone());
+        let maintenance = Periodic::start("trace-maintenance", opts.maintenance_interval, move || {
+            for (tenant, db) in d.all() {
+                if let Err(e) = db.maintain(&o, &st, false) {
+                    st.maintenance_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(%tenant, error = %periscope_model::error_chain(&e), "trace maintenance failed");
+                }
+            }
+        })
+        .map_err(|source| TraceDbError::Io {
+            op: "start maintenance thread for",
+            path: root.into(),
+            source,
+        })?;
+        Ok(TraceDb { root: root.to_path_buf(), opts, dbs, stats, maintenance })
     }
 
     fn db(&self, tenant: &TenantId) -> Option<Arc<Db>> {
@@ -338,11 +340,7 @@ impl TraceDb {
 
     /// Stops maintenance, flushes and closes every tenant's log.
     pub fn close(&self) -> Result<(), TraceDbError> {
-        *lock(&self.stop.0) = true;
-        self.stop.1.notify_all();
-        if let Some(h) = lock(&self.maintenance).take() {
-            let _ = h.join();
-        }
+        self.maintenance.stop();
         for (tenant, d) in self.dbs.all() {
             d.wal.close().map_err(|source| TraceDbError::Wal { tenant: tenant.to_string(), source })?;
         }
@@ -387,34 +385,6 @@ impl TraceDb {
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
-        }
-    }
-}
-
-fn maintenance_loop(dbs: &TenantMap<Db>, stop: &(Mutex<bool>, Condvar), opts: &TraceDbOptions, stats: &TraceDbStats) {
-    loop {
-        {
-            let stopped = lock(&stop.0);
-            if *stopped {
-                return;
-            }
-            let (stopped, _) =
-                stop.1.wait_timeout(stopped, opts.maintenance_interval).unwrap_or_else(|p| p.into_inner());
-            if *stopped {
-                return;
-            }
-        }
-        for (_, db) in dbs.all() {
-            if let Err(e) = db.maintain(opts, stats, false) {
-                stats.maintenance_failures.fetch_add(1, Ordering::Relaxed);
-                let mut chain = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    chain.push_str(&format!(": {s}"));
-                    src = s.source();
-                }
-                tracing::error!(tenant = %db.tenant, error = %chain, "trace maintenance failed");
-            }
         }
     }
 }

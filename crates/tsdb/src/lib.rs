@@ -37,11 +37,12 @@ use periscope_storage::{
     MetricStore, Prepend, Querier, Queryable, RejectReason, SampleIterator, SelectHints, Series, SeriesExemplars,
     SeriesSet, StoreError, VecSamples,
 };
+use periscope_wal::Periodic;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Reads one per-tenant figure for self-metrics.
 type TenantStat = fn(&Db) -> f64;
@@ -83,9 +84,7 @@ pub struct Tsdb {
     root: PathBuf,
     opts: TsdbOptions,
     tenants: Arc<RwLock<HashMap<TenantId, Arc<Db>>>>,
-    /// Stop flag of the maintenance thread, and the thread.
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    maintenance: Mutex<Option<std::thread::JoinHandle<()>>>,
+    maintenance: Periodic,
     /// Serialises the opening of new tenants.
     opening: Mutex<()>,
     stats: Arc<TsdbStats>,
@@ -118,28 +117,22 @@ impl Tsdb {
             tenants.insert(tenant, Arc::new(db));
         }
         let tenants = Arc::new(RwLock::new(tenants));
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let maintenance = if opts.maintenance_interval.is_zero() {
-            None
-        } else {
-            let (tenants, stop, every, stats) =
-                (tenants.clone(), stop.clone(), opts.maintenance_interval, stats.clone());
-            let handle = std::thread::Builder::new()
-                .name("tsdb-maintenance".into())
-                .spawn(move || maintenance_loop(&tenants, &stop, every, &stats))
-                .map_err(|source| TsdbError::Io {
-                    op: "start maintenance thread for",
-                    path: root.to_path_buf(),
-                    source,
-                })?;
-            Some(handle)
-        };
+        let (t, st) = (tenants.clone(), stats.clone());
+        let maintenance = Periodic::start("tsdb-maintenance", opts.maintenance_interval, move || {
+            let dbs: Vec<Arc<Db>> = read(&t).values().cloned().collect();
+            for db in dbs {
+                if let Err(error) = db.maintain() {
+                    st.maintenance_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(tenant = %db.tenant, error = %error::error_chain(&error), "metrics maintenance failed");
+                }
+            }
+        })
+        .map_err(|source| TsdbError::Io { op: "start maintenance thread for", path: root.to_path_buf(), source })?;
         Ok(Tsdb {
             root: root.to_path_buf(),
             opts,
             tenants,
-            stop,
-            maintenance: Mutex::new(maintenance),
+            maintenance,
             opening: Mutex::new(()),
             stats,
             closed: AtomicBool::new(false),
@@ -478,45 +471,12 @@ impl Queryable for Tsdb {
     }
 }
 
-fn maintenance_loop(
-    tenants: &RwLock<HashMap<TenantId, Arc<Db>>>,
-    stop: &(Mutex<bool>, Condvar),
-    every: std::time::Duration,
-    stats: &TsdbStats,
-) {
-    loop {
-        {
-            let stopped = lock(&stop.0);
-            if *stopped {
-                return;
-            }
-            let (stopped, _) = stop.1.wait_timeout(stopped, every).unwrap_or_else(|p| p.into_inner());
-            if *stopped {
-                return;
-            }
-        }
-        let dbs: Vec<Arc<Db>> = read(tenants).values().cloned().collect();
-        for db in dbs {
-            if let Err(error) = db.maintain() {
-                stats.maintenance_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(tenant = %db.tenant, error = %error::error_chain(&error), "metrics maintenance failed");
-            }
-        }
-    }
-}
-
 impl MetricStore for Tsdb {
     fn close(&self) -> Result<(), StoreError> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        {
-            *lock(&self.stop.0) = true;
-            self.stop.1.notify_all();
-        }
-        if let Some(h) = lock(&self.maintenance).take() {
-            let _ = h.join();
-        }
+        self.maintenance.stop();
         let _g = lock(&self.opening);
         let mut first_err = None;
         for (tenant, db) in read(&self.tenants).iter() {

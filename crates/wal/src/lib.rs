@@ -15,6 +15,7 @@
 pub mod block_file;
 mod checkpoint;
 mod error;
+mod periodic;
 mod reader;
 mod segment;
 mod tenants;
@@ -25,6 +26,7 @@ pub use checkpoint::{
     CheckpointError,
 };
 pub use error::WalError;
+pub use periodic::Periodic;
 pub use reader::{replay, ReplayStats};
 pub use segment::{list_segments, segment_path, SEGMENT_HEADER_LEN, SEGMENT_MAGIC};
 pub use tenants::{tenant_dirs, TenantMap};
