@@ -334,16 +334,8 @@ impl Db {
         }
         let block_err = |source| LogDbError::Block { tenant: tenant.to_string(), source };
         let mut blocks = Vec::new();
-        for e in std::fs::read_dir(&blocks_dir)
-            .map_err(|source| LogDbError::Io { op: "list", path: blocks_dir.clone(), source })?
-            .flatten()
-        {
-            let p = e.path();
-            match p.extension().and_then(|x| x.to_str()) {
-                Some("lblk") => blocks.push(Arc::new(block::Block::open(&p).map_err(block_err)?)),
-                Some("tmp") => drop(std::fs::remove_file(&p)),
-                _ => {}
-            }
+        for p in periscope_wal::block_file::list(&blocks_dir, "lblk").map_err(block_err)? {
+            blocks.push(Arc::new(block::Block::open(&p).map_err(block_err)?));
         }
         blocks.sort_by_key(|b| (b.max_ts, b.min_ts));
         remove_unfinished_checkpoints(&wal_dir);

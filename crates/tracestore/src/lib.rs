@@ -398,19 +398,8 @@ impl Db {
         }
         let block_err = |source| TraceDbError::Block { tenant: tenant.to_string(), source };
         let mut blocks = Vec::new();
-        let entries = std::fs::read_dir(&blocks_dir).map_err(|source| TraceDbError::Io {
-            op: "list",
-            path: blocks_dir.clone(),
-            source,
-        })?;
-        for e in entries.flatten() {
-            let p = e.path();
-            match p.extension().and_then(|x| x.to_str()) {
-                Some("tblk") => blocks.push(Arc::new(Block::open(&p).map_err(block_err)?)),
-                // A block whose write did not finish.
-                Some("tmp") => drop(std::fs::remove_file(&p)),
-                _ => {}
-            }
+        for p in periscope_wal::block_file::list(&blocks_dir, "tblk").map_err(block_err)? {
+            blocks.push(Arc::new(Block::open(&p).map_err(block_err)?));
         }
         blocks.sort_by_key(|b| (b.meta.max_start, b.meta.min_start));
         remove_unfinished_checkpoints(&wal_dir);

@@ -81,6 +81,21 @@ pub fn seal(
     Ok((path, file, bytes.len() as u64))
 }
 
+/// The block files `*.<ext>` in `dir`, after deleting the `*.tmp` files of writes that did
+/// not finish.
+pub fn list(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, BlockError> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(io("list", dir))?.flatten() {
+        let p = e.path();
+        match p.extension().and_then(|x| x.to_str()) {
+            Some(x) if x == ext => out.push(p),
+            Some("tmp") => drop(std::fs::remove_file(&p)),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 /// A block file opened by [`open`].
 pub struct Opened {
     pub file: File,
