@@ -12,31 +12,8 @@
 
 use periscope_model::{Labels, LogBatch, LogEntry, LogStream};
 
-pub(crate) fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
-pub(crate) fn put_varint(buf: &mut Vec<u8>, v: i64) {
-    put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
-}
-
-pub(crate) fn put_str(buf: &mut Vec<u8>, s: &str) {
-    put_uvarint(buf, s.len() as u64);
-    buf.extend_from_slice(s.as_bytes());
-}
-
-/// Appends a label set: `uvarint n | (str name | str value)*`.
-pub(crate) fn put_labels(buf: &mut Vec<u8>, labels: &Labels) {
-    put_uvarint(buf, labels.len() as u64);
-    for l in labels.iter() {
-        put_str(buf, &l.name);
-        put_str(buf, &l.value);
-    }
-}
+pub use periscope_wal::codec::CodecError;
+pub(crate) use periscope_wal::codec::{put_labels, put_str, put_uvarint, put_varint, Cur};
 
 /// Appends the encoding of the streams (with the entries each keeps) to `buf`.
 pub(crate) fn encode<'a>(buf: &mut Vec<u8>, streams: &[(&'a Labels, Vec<&'a LogEntry>)]) {
@@ -53,88 +30,6 @@ pub(crate) fn encode<'a>(buf: &mut Vec<u8>, streams: &[(&'a Labels, Vec<&'a LogE
                 put_str(buf, v);
             }
         }
-    }
-}
-
-/// A malformed log record.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("malformed log record: {0}")]
-pub struct CodecError(pub &'static str);
-
-/// A reader over encoded bytes (records, block footers and pages); every read is checked
-/// against the end.
-pub(crate) struct Cur<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cur<'a> {
-    pub(crate) fn new(b: &'a [u8]) -> Self {
-        Cur { b, pos: 0 }
-    }
-
-    /// Whether every byte was read.
-    pub(crate) fn at_end(&self) -> bool {
-        self.pos == self.b.len()
-    }
-
-    pub(crate) fn uvarint(&mut self) -> Result<u64, CodecError> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let byte = *self.b.get(self.pos).ok_or(CodecError("truncated"))?;
-            self.pos += 1;
-            v |= u64::from(byte & 0x7f) << (7 * i);
-            if byte & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(CodecError("varint too long"))
-    }
-
-    pub(crate) fn varint(&mut self) -> Result<i64, CodecError> {
-        let z = self.uvarint()?;
-        Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
-    }
-
-    pub(crate) fn u32(&mut self) -> Result<u32, CodecError> {
-        u32::try_from(self.uvarint()?).map_err(|_| CodecError("number beyond u32"))
-    }
-
-    /// A count of items of at least `min` bytes each.
-    pub(crate) fn count(&mut self, min: usize) -> Result<usize, CodecError> {
-        let n = self.uvarint()?;
-        if n > ((self.b.len() - self.pos) / min.max(1)) as u64 {
-            return Err(CodecError("count larger than the record"));
-        }
-        Ok(n as usize)
-    }
-
-    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
-        let end = self.pos.checked_add(n).ok_or(CodecError("length overflow"))?;
-        let s = self.b.get(self.pos..end).ok_or(CodecError("truncated"))?;
-        self.pos = end;
-        Ok(s)
-    }
-
-    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.bytes(N)?);
-        Ok(a)
-    }
-
-    pub(crate) fn str(&mut self) -> Result<String, CodecError> {
-        let n = self.count(1)?;
-        std::str::from_utf8(self.bytes(n)?).map(str::to_owned).map_err(|_| CodecError("invalid utf-8"))
-    }
-
-    /// A label set written by [`put_labels`].
-    pub(crate) fn labels(&mut self) -> Result<Labels, CodecError> {
-        let n = self.count(2)?;
-        let mut pairs = Vec::with_capacity(n);
-        for _ in 0..n {
-            pairs.push((self.str()?, self.str()?));
-        }
-        Labels::from_pairs(pairs).map_err(|_| CodecError("invalid label set"))
     }
 }
 

@@ -16,7 +16,7 @@
 //! leaves a partial block; every read checks the footer's and each group's CRC and bounds
 //! every length, so a damaged file is an error, never a panic or a huge allocation.
 
-use crate::codec::{put_origin, put_parent, put_str, put_uvarint, put_varint, CodecError, Cur};
+use crate::codec::{put_origin, put_parent, put_str, put_uvarint, put_varint, CodecError, Cur, SpanRead};
 use crate::headspan::{attr_pairs, attr_tag_bits, HeadSpan};
 use periscope_model::{Attribute, Span, SpanKind, SpanOrigin, StatusCode, TraceId};
 pub use periscope_wal::block_file::BlockError;

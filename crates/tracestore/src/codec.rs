@@ -27,22 +27,8 @@ use std::sync::Arc;
 /// Deepest attribute nesting accepted (OTLP decoders accept 32).
 const MAX_DEPTH: usize = 32;
 
-pub(crate) fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
-pub(crate) fn put_varint(buf: &mut Vec<u8>, v: i64) {
-    put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
-}
-
-pub(crate) fn put_str(buf: &mut Vec<u8>, s: &str) {
-    put_uvarint(buf, s.len() as u64);
-    buf.extend_from_slice(s.as_bytes());
-}
+pub use periscope_wal::codec::CodecError;
+pub(crate) use periscope_wal::codec::{put_str, put_uvarint, put_varint, Cur};
 
 fn put_value(buf: &mut Vec<u8>, v: &AttrValue) {
     match v {
@@ -177,89 +163,26 @@ pub(crate) fn encode(buf: &mut Vec<u8>, spans: &[&Span]) {
     }
 }
 
-/// A malformed span record.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("malformed span record: {0}")]
-pub struct CodecError(pub &'static str);
-
-/// A reader over encoded bytes; every read is checked against the end.
-pub(crate) struct Cur<'a> {
-    b: &'a [u8],
-    pos: usize,
+/// The span-specific reads: attribute values, origins, parents, events and links, and the
+/// rest column.
+pub(crate) trait SpanRead {
+    /// Skips a value without building it.
+    fn skip_value(&mut self, depth: usize) -> Result<(), CodecError>;
+    fn value(&mut self, depth: usize) -> Result<AttrValue, CodecError>;
+    fn attrs(&mut self, depth: usize) -> Result<Vec<Attribute>, CodecError>;
+    /// A record's origin table.
+    fn origins(&mut self) -> Result<Vec<Arc<SpanOrigin>>, CodecError>;
+    fn parent(&mut self) -> Result<Option<[u8; 8]>, CodecError>;
+    fn origin(&mut self) -> Result<SpanOrigin, CodecError>;
+    fn events(&mut self) -> Result<Vec<SpanEvent>, CodecError>;
+    fn links(&mut self) -> Result<Vec<SpanLink>, CodecError>;
+    /// The rest column's fields of one span.
+    fn rest(&mut self) -> Result<crate::headspan::Rest, CodecError>;
 }
 
-impl<'a> Cur<'a> {
-    pub(crate) fn new(b: &'a [u8]) -> Self {
-        Cur { b, pos: 0 }
-    }
-
-    pub(crate) fn left(&self) -> usize {
-        self.b.len() - self.pos
-    }
-
-    pub(crate) fn u8(&mut self) -> Result<u8, CodecError> {
-        let v = *self.b.get(self.pos).ok_or(CodecError("truncated"))?;
-        self.pos += 1;
-        Ok(v)
-    }
-
-    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
-        let end = self.pos.checked_add(n).ok_or(CodecError("length overflow"))?;
-        let s = self.b.get(self.pos..end).ok_or(CodecError("truncated"))?;
-        self.pos = end;
-        Ok(s)
-    }
-
-    pub(crate) fn uvarint(&mut self) -> Result<u64, CodecError> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let byte = self.u8()?;
-            v |= ((byte & 0x7f) as u64) << (7 * i);
-            if byte & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(CodecError("varint too long"))
-    }
-
-    pub(crate) fn varint(&mut self) -> Result<i64, CodecError> {
-        let v = self.uvarint()?;
-        Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
-    }
-
-    pub(crate) fn u32(&mut self) -> Result<u32, CodecError> {
-        u32::try_from(self.uvarint()?).map_err(|_| CodecError("count beyond u32"))
-    }
-
-    /// A count of items that take at least `min` bytes each.
-    pub(crate) fn count(&mut self, min: usize) -> Result<usize, CodecError> {
-        let n = self.uvarint()?;
-        if n > (self.left() / min.max(1)) as u64 {
-            return Err(CodecError("count larger than the record"));
-        }
-        Ok(n as usize)
-    }
-
-    /// A string, borrowed.
-    pub(crate) fn str_ref(&mut self) -> Result<&'a str, CodecError> {
-        let n = self.count(1)?;
-        std::str::from_utf8(self.bytes(n)?).map_err(|_| CodecError("invalid utf-8"))
-    }
-
-    pub(crate) fn str(&mut self) -> Result<String, CodecError> {
-        let n = self.count(1)?;
-        let b = self.bytes(n)?;
-        std::str::from_utf8(b).map(str::to_owned).map_err(|_| CodecError("invalid utf-8"))
-    }
-
-    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.bytes(N)?);
-        Ok(a)
-    }
-
+impl SpanRead for Cur<'_> {
     /// Skips a value without building it.
-    pub(crate) fn skip_value(&mut self, depth: usize) -> Result<(), CodecError> {
+    fn skip_value(&mut self, depth: usize) -> Result<(), CodecError> {
         if depth > MAX_DEPTH {
             return Err(CodecError("attributes nested too deep"));
         }
@@ -288,7 +211,7 @@ impl<'a> Cur<'a> {
         Ok(())
     }
 
-    pub(crate) fn value(&mut self, depth: usize) -> Result<AttrValue, CodecError> {
+    fn value(&mut self, depth: usize) -> Result<AttrValue, CodecError> {
         if depth > MAX_DEPTH {
             return Err(CodecError("attributes nested too deep"));
         }
@@ -315,7 +238,7 @@ impl<'a> Cur<'a> {
         })
     }
 
-    pub(crate) fn attrs(&mut self, depth: usize) -> Result<Vec<Attribute>, CodecError> {
+    fn attrs(&mut self, depth: usize) -> Result<Vec<Attribute>, CodecError> {
         let n = self.count(2)?;
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
@@ -324,16 +247,13 @@ impl<'a> Cur<'a> {
         }
         Ok(v)
     }
-}
 
-impl Cur<'_> {
-    /// A record's origin table.
-    pub(crate) fn origins(&mut self) -> Result<Vec<Arc<SpanOrigin>>, CodecError> {
+    fn origins(&mut self) -> Result<Vec<Arc<SpanOrigin>>, CodecError> {
         let n = self.count(6)?;
         (0..n).map(|_| self.origin().map(Arc::new)).collect()
     }
 
-    pub(crate) fn parent(&mut self) -> Result<Option<[u8; 8]>, CodecError> {
+    fn parent(&mut self) -> Result<Option<[u8; 8]>, CodecError> {
         match self.u8()? {
             0 => Ok(None),
             1 => Ok(Some(self.array::<8>()?)),
@@ -341,7 +261,7 @@ impl Cur<'_> {
         }
     }
 
-    pub(crate) fn origin(&mut self) -> Result<SpanOrigin, CodecError> {
+    fn origin(&mut self) -> Result<SpanOrigin, CodecError> {
         Ok(SpanOrigin {
             resource: self.attrs(0)?,
             resource_schema_url: self.str()?,
@@ -352,7 +272,7 @@ impl Cur<'_> {
         })
     }
 
-    pub(crate) fn events(&mut self) -> Result<Vec<SpanEvent>, CodecError> {
+    fn events(&mut self) -> Result<Vec<SpanEvent>, CodecError> {
         let n = self.count(4)?;
         let mut events = Vec::with_capacity(n);
         for _ in 0..n {
@@ -366,7 +286,7 @@ impl Cur<'_> {
         Ok(events)
     }
 
-    pub(crate) fn links(&mut self) -> Result<Vec<SpanLink>, CodecError> {
+    fn links(&mut self) -> Result<Vec<SpanLink>, CodecError> {
         let n = self.count(28)?;
         let mut links = Vec::with_capacity(n);
         for _ in 0..n {
@@ -380,6 +300,19 @@ impl Cur<'_> {
             });
         }
         Ok(links)
+    }
+
+    fn rest(&mut self) -> Result<crate::headspan::Rest, CodecError> {
+        Ok(crate::headspan::Rest {
+            trace_state: self.str()?,
+            flags: self.u32()?,
+            dropped_attributes: self.u32()?,
+            events: self.events()?,
+            dropped_events: self.u32()?,
+            links: self.links()?,
+            dropped_links: self.u32()?,
+            status_message: self.str()?,
+        })
     }
 }
 

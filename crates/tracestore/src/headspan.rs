@@ -6,6 +6,7 @@
 
 use crate::codec::{
     put_attrs, put_events, put_links, put_origins, put_parent, put_str, put_uvarint, put_varint, CodecError, Cur,
+    SpanRead,
 };
 use periscope_model::{Span, SpanKind, SpanOrigin, StatusCode, TraceId};
 use std::sync::Arc;
@@ -48,21 +49,6 @@ pub(crate) struct Rest {
     pub(crate) links: Vec<periscope_model::SpanLink>,
     pub(crate) dropped_links: u32,
     pub(crate) status_message: String,
-}
-
-impl Cur<'_> {
-    pub(crate) fn rest(&mut self) -> Result<Rest, CodecError> {
-        Ok(Rest {
-            trace_state: self.str()?,
-            flags: self.u32()?,
-            dropped_attributes: self.u32()?,
-            events: self.events()?,
-            dropped_events: self.u32()?,
-            links: self.links()?,
-            dropped_links: self.u32()?,
-            status_message: self.str()?,
-        })
-    }
 }
 
 impl HeadSpan {

@@ -14,6 +14,7 @@
 
 pub mod block_file;
 mod checkpoint;
+pub mod codec;
 mod error;
 mod periodic;
 mod reader;
