@@ -13,41 +13,36 @@ fn hex32(v: &str) -> Option<String> {
         .then(|| v.to_ascii_lowercase())
 }
 
-/// The trace id a line carries in one of the `names` fields.
+/// The trace id a line carries in one of the `names` fields. Allocates only the id found.
 pub fn find_trace_id(line: &str, names: &[String]) -> Option<String> {
     let t = line.trim_start();
-    for name in names {
-        if t.starts_with('{') {
-            // `"name"` then `:` then a string value, anywhere in the object (a nested field of
-            // the same name may match too; values are checked to be ids).
-            let key = format!("\"{name}\"");
-            let mut from = 0;
-            while let Some(i) = t[from..].find(&key) {
-                let rest = t[from + i + key.len()..].trim_start();
-                if let Some(v) = rest.strip_prefix(':').map(str::trim_start).and_then(|r| r.strip_prefix('"')) {
-                    if let Some(id) = v.get(..32).and_then(hex32) {
-                        if v[32..].starts_with('"') {
-                            return Some(id);
-                        }
-                    }
-                }
-                from += i + key.len();
-            }
-        } else {
-            // logfmt: `name=value` or `name="value"` at a token boundary.
-            let key = format!("{name}=");
-            let mut from = 0;
-            while let Some(i) = t[from..].find(&key) {
-                let at = from + i;
-                if at == 0 || t.as_bytes()[at - 1] == b' ' {
-                    let v = &t[at + key.len()..];
+    let json = t.starts_with('{');
+    for name in names.iter().filter(|n| !n.is_empty()) {
+        let mut from = 0;
+        while let Some(i) = t[from..].find(name.as_str()) {
+            let at = from + i;
+            let after = &t[at + name.len()..];
+            from = at + name.len();
+            let found = if json {
+                // `"name"` then `:` then a string value, anywhere in the object (a nested
+                // field of the same name may match too; values are checked to be ids).
+                let quoted = at > 0 && t.as_bytes()[at - 1] == b'"';
+                let v = after
+                    .strip_prefix('"')
+                    .filter(|_| quoted)
+                    .and_then(|r| r.trim_start().strip_prefix(':'))
+                    .and_then(|r| r.trim_start().strip_prefix('"'));
+                v.and_then(|v| v.get(..32).filter(|_| v[32..].starts_with('"')).and_then(hex32))
+            } else {
+                // logfmt: `name=value` or `name="value"` at a token boundary.
+                let boundary = at == 0 || t.as_bytes()[at - 1] == b' ';
+                after.strip_prefix('=').filter(|_| boundary).and_then(|v| {
                     let v = v.strip_prefix('"').unwrap_or(v);
-                    let end = v.find([' ', '"']).unwrap_or(v.len());
-                    if let Some(id) = hex32(&v[..end]) {
-                        return Some(id);
-                    }
-                }
-                from = at + key.len();
+                    hex32(&v[..v.find([' ', '"']).unwrap_or(v.len())])
+                })
+            };
+            if found.is_some() {
+                return found;
             }
         }
     }
@@ -102,5 +97,6 @@ mod tests {
             assert_eq!(find_trace_id(&line, &names()), None, "{line}");
         }
         assert_eq!(find_trace_id(&format!("tid={id}"), &["tid".to_string()]).as_deref(), Some(id));
+        assert_eq!(find_trace_id(&format!("={id}"), &[String::new()]), None, "an empty name matches nothing");
     }
 }
