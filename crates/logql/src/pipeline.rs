@@ -564,39 +564,7 @@ pub fn detect_fields(line: &str) -> (&'static str, Vec<(String, String)>) {
     ("logfmt", row.labels.into_iter().collect())
 }
 
-/// A Go duration (`1.5s`, `250ms`, `1h2m`) in nanoseconds.
-pub fn parse_go_duration(s: &str) -> Option<i64> {
-    let (neg, s) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if s == "0" {
-        return Some(0);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let n: f64 = rest[..n_end].parse().ok()?;
-        let after = &rest[n_end..];
-        let u_end = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
-        let mult = match &after[..u_end] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += n * mult;
-        rest = &after[u_end..];
-    }
-    Some(if neg { -(total as i64) } else { total as i64 })
-}
+pub use periscope_model::parse_go_duration;
 
 /// A byte size (`10KB`, `1.5MiB`, `42`) in bytes.
 pub fn parse_bytes(s: &str) -> Option<f64> {

@@ -9,6 +9,7 @@
 //!
 //! Nothing here does I/O.
 
+mod duration;
 mod error;
 mod histogram;
 mod labels;
@@ -18,6 +19,7 @@ mod metric;
 mod span;
 mod tenant;
 
+pub use duration::parse_go_duration;
 pub use error::{error_chain, Classify, ErrorClass};
 pub use histogram::{
     bucket_indexes, exponential_bound, BoundaryRule, Bucket, BucketSpan, CounterResetHint, FloatHistogram,

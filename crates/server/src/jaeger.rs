@@ -384,23 +384,10 @@ async fn trace(State(state): State<AppState>, headers: HeaderMap, Path(id): Path
     answer(blocking(run).await)
 }
 
-/// A Go duration (`1.5s`, `100ms`, `2m`, `300us`) in nanoseconds.
+/// A non-negative Go duration (`1.5s`, `100ms`, `2m`, `300us`) in nanoseconds, as Jaeger's
+/// parameters take them (surrounding spaces ignored).
 fn go_duration_ns(s: &str) -> Option<i64> {
-    let units: [(&str, f64); 7] =
-        [("ns", 1.0), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)];
-    let (mut rest, mut total) = (s.trim(), 0f64);
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let n: f64 = rest[..end].parse().ok()?;
-        rest = &rest[end..];
-        let (unit, mult) = units.iter().filter(|(u, _)| rest.starts_with(u)).max_by_key(|(u, _)| u.len())?;
-        total += n * mult;
-        rest = &rest[unit.len()..];
-    }
-    (total.is_finite() && total < 9.2e18).then_some(total as i64)
+    periscope_model::parse_go_duration(s.trim()).filter(|d| *d >= 0)
 }
 
 fn bad(param: &str, value: &str, why: &str) -> JaegerError {
